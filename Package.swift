@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+// swift-process-memory: read and write the memory of other live Linux processes.
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "swift-process-memory",
+    products: [
+        .library(name: "ProcessMemory", targets: ["ProcessMemory"]),
+        .executable(name: "procmem", targets: ["procmem"]),
+        .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+    ],
+    targets: [
+        // Thin C wrappers for the Linux calls Glibc does not import without _GNU_SOURCE. No logic.
+        .target(name: "CProcessMemory"),
+        .target(
+            name: "ProcessMemory",
+            dependencies: [
+                "CProcessMemory",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "procmem",
+            dependencies: [
+                "ProcessMemory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The process that tests, benchmarks and the README demo read: a known memory layout.
+        .executableTarget(
+            name: "procmem-fixture",
+            dependencies: ["CProcessMemory"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessMemoryTests",
+            dependencies: [
+                "ProcessMemory", "CProcessMemory",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,91 @@
+import Glibc
+import SystemPackage
+
+/// How an access was attempted; decides which conditions count as failures.
+enum AccessKind: Sendable {
+    case read(ReadMode)
+    case write(WriteMode)
+
+    var verb: String {
+        switch self {
+        case .read: return "read"
+        case .write: return "written"
+        }
+    }
+}
+
+/// Why a transfer stopped, as the system call reported it.
+struct RawStop: Sendable {
+    /// The call that stopped.
+    var systemCall: String
+    /// Its errno, or `nil` for a short count.
+    var errno: Errno?
+    /// The call returned end-of-file: the address space the descriptor was bound to is gone.
+    var addressSpaceGone = false
+}
+
+extension ProcessHandle {
+    /// Turns a stopped transfer into the documented condition, by looking at the map at `address`
+    /// (the first byte that was not transferred).
+    ///
+    /// Linux says only `EFAULT` (process_vm_readv) or `EIO` (/proc/PID/mem) for every inaccessible
+    /// address; the map, the backing file's size and pagemap's guard bit tell the cases apart.
+    func classify(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
+                  stop: RawStop) -> ProcessMemoryError {
+        func error(_ code: ProcessMemoryError.Code, _ message: String, denial: AccessDenialReason? = nil) -> ProcessMemoryError {
+            ProcessMemoryError(code, pid: pid, address: address, bytesTransferred: transferred,
+                               systemCall: stop.systemCall, errno: stop.errno, accessDenial: denial, message: message)
+        }
+        let hex = "0x" + String(address, radix: 16)
+        if stop.addressSpaceGone || stop.errno == .noSuchProcess || AddressSpaceProbe.probe(fds.mem) == .gone
+            || processExited(fds) {
+            return lifecycleError(address: address, bytesTransferred: transferred, systemCall: stop.systemCall, errno: stop.errno)
+        }
+        switch stop.errno {
+        case .notPermitted?, .permissionDenied?:
+            let reason = AccessDiagnosis.diagnose(pid: pid, procDir: fds.procDir)
+            return error(.accessDenied, "access was denied: \(reason)", denial: reason)
+        case .noMemory?:
+            return error(.noMemory, "the kernel ran out of memory while copying")
+        default: break
+        }
+        if case .write = kind, AddressSpace.vsyscallRange.contains(address) {
+            return error(.accessDenied, "[vsyscall] is protected memory and is never written",
+                         denial: .protectedMemory("[vsyscall]"))
+        }
+        if address >= AddressSpace.userLimit {
+            return error(.notFound, "\(hex) lies outside the user address space")
+        }
+        let region: MemoryRegion?
+        do { region = try lookUpRegion(fds, address) } catch { return error }
+        guard let region else { return error(.notFound, "nothing is mapped at \(hex)") }
+        let name = region.path ?? region.kind.rawValue
+        if case .write = kind, region.isProtectedFromWrites {
+            return error(.accessDenied, "\(name) is protected memory and is never written", denial: .protectedMemory(name))
+        }
+        if region.kind == .vvar {
+            return error(.protectionFailure, "\(name) at \(hex) holds kernel data that no other process can access")
+        }
+        if region.kind == .secretMemory {
+            return error(.protectionFailure, "\(hex) is secret memory (memfd_secret), which no other process can access")
+        }
+        if region.hasBackingObject, let size = backingObjectSize(fds, region),
+           region.offset &+ (address - region.start) >= size {
+            return error(.outOfRange, "\(hex) lies past the end of \(name) (size \(size)), in the mapping's SIGBUS area")
+        }
+        if isGuardPage(fds, address) {
+            return error(.protectionFailure, "\(hex) is a guard page (MADV_GUARD_INSTALL)")
+        }
+        switch kind {
+        case .read(.respectingProtections) where !region.permissions.contains(.read):
+            return error(.protectionFailure, "\(hex) is mapped \(region.permissions) and is not readable")
+        case .write(.respectingProtections) where !region.permissions.contains(.write):
+            return error(.protectionFailure, "\(hex) is mapped \(region.permissions) and is not writable")
+        case .write where region.isShared && !region.permissions.contains(.write):
+            return error(.accessDenied, "\(hex) is in a shared mapping without write permission; writing it would change \(name) itself",
+                         denial: .protectedMemory("a shared mapping without write permission"))
+        default:
+            return error(.io, "the kernel refused to access \(hex) in \(name) (\(region.permissions)) without saying why")
+        }
+    }
+}
