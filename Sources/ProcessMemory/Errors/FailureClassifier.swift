@@ -41,6 +41,10 @@ extension ProcessHandle {
             || processExited(fds) {
             return lifecycleError(address: address, bytesTransferred: transferred, systemCall: stop.systemCall, errno: stop.errno)
         }
+        if stop.errno == .badAddress && (stop.systemCall.hasPrefix("pread(") || stop.systemCall.hasPrefix("pwrite(")) {
+            // /proc/PID/mem reports a remote fault as EIO and a fault on our own buffer as EFAULT.
+            return error(.invalidArguments, "the local buffer could not be \(kind.verb == "read" ? "written" : "read") by the kernel (EFAULT)")
+        }
         switch stop.errno {
         case .notPermitted?, .permissionDenied?:
             let reason = AccessDiagnosis.diagnose(pid: pid, procDir: fds.procDir)
@@ -84,7 +88,13 @@ extension ProcessHandle {
         case .write where region.isShared && !region.permissions.contains(.write):
             return error(.accessDenied, "\(hex) is in a shared mapping without write permission; writing it would change \(name) itself",
                          denial: .protectedMemory("a shared mapping without write permission"))
+        case .write(.debugger) where !region.permissions.contains(.write) && !AddressSpace.forcedWritesAllowed:
+            return error(.notSupported, "this kernel does not let /proc/PID/mem write read-only pages (proc_mem.force_override); \(hex) is mapped \(region.permissions)")
         default:
+            if stop.errno == .badAddress {
+                // process_vm_readv says EFAULT for either side; the remote side looks accessible.
+                return error(.invalidArguments, "the kernel could not copy at \(hex); the local buffer may not be accessible (EFAULT)")
+            }
             return error(.io, "the kernel refused to access \(hex) in \(name) (\(region.permissions)) without saying why")
         }
     }

@@ -30,5 +30,23 @@ enum AddressSpace {
     /// `MAX_RW_COUNT` (2 GiB − 4 KiB), so larger requests are split.
     static let maxChunk = 1 << 30
 
+    /// Whether `/proc/PID/mem` may write pages the target mapped read-only (`FOLL_FORCE`), as a
+    /// debugger needs. Kernels built with `PROC_MEM_FORCE_PTRACE`/`NO_FORCE` or booted with
+    /// `proc_mem.force_override=never` refuse; this probes once with a write into a read-only page of
+    /// our own through `/proc/self/mem`.
+    static let forcedWritesAllowed: Bool = {
+        let size = Int(pageSize)
+        guard let page = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), page != MAP_FAILED else {
+            return true
+        }
+        defer { munmap(page, size) }
+        guard case .success(let fd) = Sys.openat(AT_FDCWD, "/proc/self/mem", O_RDWR) else { return false }
+        defer { Sys.close(fd) }
+        var byte: UInt8 = 0x5a
+        let address = UInt64(UInt(bitPattern: page))
+        if case .success(1) = Sys.pwrite(fd, &byte, 1, at: address) { return true }
+        return false
+    }()
+
     static func pageStart(_ address: UInt64) -> UInt64 { address & ~(pageSize - 1) }
 }
