@@ -6,7 +6,7 @@ enum AccessDiagnosis {
         let dir = procDir ?? AT_FDCWD
         let prefix = procDir == nil ? "/proc/\(pid)/" : ""
         let me: ProcStatus
-        if case .success(let bytes) = Sys.readFile(AT_FDCWD, "/proc/self/status") {
+        if case .success(let bytes) = Sys.readFile(AT_FDCWD, "/proc/thread-self/status") {
             me = ProcStatus.parse(bytes)
         } else {
             return .unknown
@@ -24,6 +24,7 @@ enum AccessDiagnosis {
         if let targetUID = target.realUID, targetUID != callerUID, !hasPtraceCap {
             return .otherUser(targetUID: targetUID, callerUID: callerUID)
         }
+        // The calling thread's credentials are the ones the kernel checks (thread-self, not self).
         // A non-dumpable target's /proc/PID files belong to root (or the dumpable owner) rather
         // than to its own uid.
         if case .success(let info) = Sys.stat(dir, prefix + "mem"), let targetUID = target.effectiveUID,
