@@ -35,6 +35,7 @@ let package = Package(
             dependencies: [
                 "ProcessMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings
         ),
@@ -52,5 +53,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Runs the built procmem and procmem-fixture binaries and checks output and exit codes.
+        .testTarget(name: "ProcMemCLITests", dependencies: [], swiftSettings: strictSettings),
     ]
 )

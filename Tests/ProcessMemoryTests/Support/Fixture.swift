@@ -183,6 +183,8 @@ final class Fixture {
         reaped = true
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        // A killed fixture cannot remove its own temporary file.
+        if let path = layout.regions["truncatedFile"]?.path { unlink(path) }
     }
 }
 

@@ -1,0 +1,131 @@
+import ArgumentParser
+import ProcessMemory
+
+/// `procmem maps PID`: the process's mappings as a pmap-like table or JSON.
+struct Maps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the memory map of a process.",
+        discussion: """
+            The table has one row per region: start address, size in KiB, permissions with p (private) \
+            or s (shared), file offset, device, inode, kind and path; a total line follows. --details \
+            reads /proc/PID/smaps and adds RSS and swap (KiB) and the kernel's VmFlags.
+
+            --json prints one array, one object per region, in address order:
+              {"start":"0x…","end":"0x…","startValue":N,"endValue":N,"size":N,
+               "perms":"rw-","shared":BOOL,"offset":N,"dev":"fd:01","inode":N,
+               "path":"…"|null,"deleted":BOOL,"kind":"file"}
+            kind is one of \(MemoryRegion.Kind.allCases.map(\.rawValue).joined(separator: ", ")). \
+            With --details each object also has "rss", "pss", "swap" (bytes) and "vmFlags" (an array \
+            of two-letter strings).
+            """
+    )
+
+    @Argument(help: "The process ID.")
+    var pid: Int32
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Add RSS, swap and VmFlags from /proc/PID/smaps.")
+    var details = false
+
+    func run() throws {
+        let handle = try TargetProcess.open(pid, rights: .read)
+        defer { handle.close() }
+        let rows: [(MemoryRegion, RegionDetails?)]
+        if details {
+            do {
+                rows = try handle.regionDetails().map { ($0.region, $0) }
+            } catch {
+                throw ErrorReporting.fail(error)
+            }
+        } else {
+            rows = try TargetProcess.memoryMap(handle).regions.map { ($0, nil) }
+        }
+        if json {
+            Output.line(JSON.array(rows.map { Self.json($0, $1) }).text)
+        } else {
+            Output.lines(Self.table(rows, details: details))
+        }
+    }
+
+    static func json(_ region: MemoryRegion, _ details: RegionDetails?) -> JSON {
+        var pairs: [(String, JSON)] = [
+            ("start", .hex(region.start)),
+            ("end", .hex(region.end)),
+            ("startValue", .uint(region.start)),
+            ("endValue", .uint(region.end)),
+            ("size", .uint(region.size)),
+            ("perms", .string(region.permissions.description)),
+            ("shared", .bool(region.isShared)),
+            ("offset", .uint(region.offset)),
+            ("dev", .string(device(region))),
+            ("inode", .uint(region.inode)),
+            ("path", .optional(region.path) { .string($0) }),
+            ("deleted", .bool(region.isDeleted)),
+            ("kind", .string(region.kind.rawValue)),
+        ]
+        if let details {
+            pairs += [
+                ("rss", .uint(details.rss)),
+                ("pss", .uint(details.pss)),
+                ("swap", .uint(details.swap)),
+                ("vmFlags", .array(details.vmFlags.map { .string($0) })),
+            ]
+        }
+        return .object(pairs)
+    }
+
+    static func table(_ rows: [(MemoryRegion, RegionDetails?)], details: Bool) -> [String] {
+        var header = ["Address", "Kbytes", "Mode", "Offset", "Device", "Inode", "Kind"]
+        if details { header += ["RSS", "Swap", "VmFlags"] }
+        header.append("Path")
+        var cells: [[String]] = rows.map { region, extra in
+            var row = [
+                Format.paddedHex(region.start, width: 16),
+                String(region.size / 1024),
+                region.permissions.description + (region.isShared ? "s" : "p"),
+                Format.paddedHex(region.offset, width: 8),
+                device(region),
+                String(region.inode),
+                region.kind.rawValue,
+            ]
+            if details {
+                row += [String((extra?.rss ?? 0) / 1024), String((extra?.swap ?? 0) / 1024),
+                        extra?.vmFlags.joined(separator: " ") ?? ""]
+            }
+            row.append((region.path ?? "") + (region.isDeleted ? " (deleted)" : ""))
+            return row
+        }
+        var total = ["total", String(rows.reduce(0) { $0 + $1.0.size } / 1024), "", "", "", "", ""]
+        if details {
+            total += [String(rows.reduce(0) { $0 + ($1.1?.rss ?? 0) } / 1024),
+                      String(rows.reduce(0) { $0 + ($1.1?.swap ?? 0) } / 1024), ""]
+        }
+        total.append("")
+        cells.insert(header, at: 0)
+        cells.append(total)
+        let numeric: Set<String> = ["Kbytes", "Inode", "RSS", "Swap"]
+        let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
+        return cells.map { row in
+            var line = ""
+            for (column, cell) in row.enumerated() {
+                if column > 0 { line += " " }
+                if column == row.count - 1 {
+                    line += cell
+                } else if numeric.contains(header[column]) {
+                    line += Format.right(cell, widths[column])
+                } else {
+                    line += Format.left(cell, widths[column])
+                }
+            }
+            while line.hasSuffix(" ") { line.removeLast() }
+            return line
+        }
+    }
+
+    /// `major:minor` in hex, two digits each at least, as in /proc/PID/maps.
+    static func device(_ region: MemoryRegion) -> String {
+        Format.paddedHex(UInt64(region.deviceMajor), width: 2) + ":" + Format.paddedHex(UInt64(region.deviceMinor), width: 2)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// Where the built `procmem` and `procmem-fixture` executables are: next to the test binary, or in
+/// a directory above it when the tests run from a bundle.
+enum Binaries {
+    static let directory: URL? = {
+        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<6 {
+            if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("procmem").path) {
+                return directory
+            }
+            directory = directory.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    static func url(_ name: String) throws -> URL {
+        let directory = try #require(directory, "procmem was not found next to the test binary")
+        return directory.appendingPathComponent(name)
+    }
+}
+
+/// The outcome of one `procmem` run.
+struct RunResult {
+    var status: Int32
+    var stdout: [UInt8]
+    var stderr: String
+    var text: String { String(decoding: stdout, as: UTF8.self) }
+    var lines: [String] { text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty } }
+    var stderrLines: [String] { stderr.split(separator: "\n").map(String.init) }
+}
+
+/// Runs `procmem` with `arguments`, capturing stdout and stderr in temporary files.
+func procmem(_ arguments: [String]) throws -> RunResult {
+    let process = Process()
+    process.executableURL = try Binaries.url("procmem")
+    process.arguments = arguments
+    let scratch = FileManager.default.temporaryDirectory
+    let outURL = scratch.appendingPathComponent("procmem-test-\(UUID().uuidString).out")
+    let errURL = scratch.appendingPathComponent("procmem-test-\(UUID().uuidString).err")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: outURL)
+        try? FileManager.default.removeItem(at: errURL)
+    }
+    let out = try FileHandle(forWritingTo: outURL)
+    let err = try FileHandle(forWritingTo: errURL)
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    try out.close()
+    try err.close()
+    return RunResult(status: process.terminationStatus,
+                     stdout: [UInt8](try Data(contentsOf: outURL)),
+                     stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+}
+
+func procmem(_ arguments: String...) throws -> RunResult { try procmem(arguments) }
+
+/// `0x…` for an address.
+func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+/// The first line the fixture prints (only the fields these tests use).
+struct FixtureLayout: Decodable {
+    struct Region: Decodable {
+        var address: UInt64
+        var size: Int
+    }
+    struct Value: Decodable {
+        var address: UInt64
+    }
+    var pid: Int32
+    var pageSize: Int
+    var regions: [String: Region]
+    var values: [String: Value]
+
+    func region(_ name: String) throws -> Region { try #require(regions[name], "the fixture has no \(name) region") }
+    func value(_ name: String) throws -> UInt64 { try #require(values[name], "the fixture has no \(name) value").address }
+}
+
+/// A running `procmem-fixture`: started with pipes, its layout read from its first line, told to
+/// `exit` and waited for by ``stop()``.
+final class Fixture {
+    let process = Process()
+    let input = Pipe()
+    let output = Pipe()
+    let layout: FixtureLayout
+    let executable: URL
+
+    init() throws {
+        executable = try Binaries.url("procmem-fixture")
+        process.executableURL = executable
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let first = line.split(separator: UInt8(ascii: "\n")).first ?? Data()
+        do {
+            layout = try JSONDecoder().decode(FixtureLayout.self, from: Data(first))
+        } catch {
+            process.terminate()
+            process.waitUntilExit()
+            throw error
+        }
+    }
+
+    var pid: String { String(layout.pid) }
+
+    func stop() {
+        try? input.fileHandleForWriting.write(contentsOf: Data("exit\n".utf8))
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
+
+/// Runs `body` with a fresh fixture, which is stopped afterwards.
+func withFixture<R>(_ body: (Fixture) throws -> R) throws -> R {
+    let fixture = try Fixture()
+    defer { fixture.stop() }
+    return try body(fixture)
+}
+
+/// The bytes of the fixture's `pattern` region: byte i is (i * 7 + i / 4096) & 0xff.
+func patternBytes(count: Int) -> [UInt8] {
+    (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 7 &+ ($0 >> 12)) & 0xff) }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+@Suite("procmem maps and info")
+struct MapsInfoTests {
+    @Test("maps --json lists the fixture's regions")
+    func mapsJSON() throws {
+        try withFixture { fixture in
+            let result = try procmem("maps", fixture.pid, "--json")
+            #expect(result.status == 0)
+            let regions = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [[String: Any]])
+            let pattern = try fixture.layout.region("pattern")
+            let found = regions.first { ($0["startValue"] as? NSNumber)?.uint64Value == pattern.address }
+            let region = try #require(found, "no region starts at the pattern's address")
+            #expect(region["start"] as? String == hex(pattern.address))
+            #expect((region["size"] as? NSNumber)?.intValue == pattern.size)
+            #expect(region["perms"] as? String == "rw-")
+            #expect((region["shared"] as? NSNumber)?.boolValue == false)
+            let hole = try fixture.layout.region("hole")
+            #expect(regions.contains { ($0["startValue"] as? NSNumber)?.uint64Value == hole.address })
+            let executable = fixture.executable.resolvingSymlinksInPath().path
+            #expect(regions.contains { $0["path"] as? String == executable && $0["kind"] as? String == "file" })
+            #expect(regions.contains { $0["kind"] as? String == "stack" })
+        }
+    }
+
+    @Test("maps prints a table with a total; --details adds smaps columns")
+    func mapsTable() throws {
+        try withFixture { fixture in
+            let table = try procmem("maps", fixture.pid)
+            #expect(table.status == 0)
+            #expect(table.lines.first?.hasPrefix("Address") == true)
+            #expect(table.lines.last?.hasPrefix("total") == true)
+            #expect(table.text.contains("[stack]"))
+            let details = try procmem("maps", fixture.pid, "--details", "--json")
+            #expect(details.status == 0)
+            let regions = try #require(try JSONSerialization.jsonObject(with: Data(details.stdout)) as? [[String: Any]])
+            #expect(regions.allSatisfy { $0["rss"] != nil && $0["vmFlags"] is [Any] })
+        }
+    }
+
+    @Test("info mentions the fixture's executable")
+    func info() throws {
+        try withFixture { fixture in
+            let executable = fixture.executable.resolvingSymlinksInPath().path
+            let result = try procmem("info", fixture.pid)
+            #expect(result.status == 0)
+            #expect(result.text.contains(executable))
+            #expect(result.text.contains("alive"))
+            let json = try procmem("info", fixture.pid, "--json")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
+            #expect(object["executable"] as? String == executable)
+            #expect((object["pid"] as? NSNumber)?.int32Value == fixture.layout.pid)
+            #expect(((object["regions"] as? NSNumber)?.intValue ?? 0) > 10)
+        }
+    }
+}
