@@ -1,6 +1,8 @@
 /// The rights a ``ProcessHandle`` carries. A duplicate can drop rights but never gain them.
 public struct AccessRights: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// The bit pattern.
     public let rawValue: UInt8
+    /// Creates a set from its bit pattern.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Read the process's memory and map (`/proc/PID/mem` opened `O_RDONLY`, `process_vm_readv`).

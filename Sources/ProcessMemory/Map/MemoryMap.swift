@@ -10,8 +10,11 @@ public struct MemoryMap: Sendable, Hashable, RandomAccessCollection {
         self.regions = regions.sorted { $0.start < $1.start }
     }
 
+    /// The first region's index (0).
     public var startIndex: Int { regions.startIndex }
+    /// One past the last region's index.
     public var endIndex: Int { regions.endIndex }
+    /// The region at `position`, in address order.
     public subscript(position: Int) -> MemoryRegion { regions[position] }
 
     /// The region containing `address`, found by binary search.

@@ -2,7 +2,9 @@
 public struct MemoryRegion: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Access permissions of a mapping (`r`, `w`, `x` in `/proc/PID/maps`).
     public struct Permissions: OptionSet, Sendable, Hashable, Codable, CustomStringConvertible {
+        /// The bit pattern.
         public let rawValue: UInt8
+        /// Creates a set from its bit pattern.
         public init(rawValue: UInt8) { self.rawValue = rawValue }
         /// `PROT_READ`.
         public static let read = Permissions(rawValue: 1)
