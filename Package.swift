@@ -11,6 +11,7 @@ let package = Package(
     name: "swift-process-memory",
     products: [
         .library(name: "ProcessMemory", targets: ["ProcessMemory"]),
+        .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
         .executable(name: "procmem", targets: ["procmem"]),
         .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
     ],
@@ -28,6 +29,12 @@ let package = Package(
                 "CProcessMemory",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The reference interfaces (Zircon, Mach, Win32) as Swift surfaces over the core library.
+        .target(
+            name: "ProcessMemoryInterfaces",
+            dependencies: ["ProcessMemory"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -48,7 +55,7 @@ let package = Package(
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
-                "ProcessMemory", "CProcessMemory",
+                "ProcessMemory", "ProcessMemoryInterfaces", "CProcessMemory",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings
