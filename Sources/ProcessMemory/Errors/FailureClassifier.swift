@@ -32,14 +32,23 @@ extension ProcessHandle {
     /// address; the map, the backing file's size and pagemap's guard bit tell the cases apart.
     func classify(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
                   stop: RawStop) -> ProcessMemoryError {
-        func error(_ code: ProcessMemoryError.Code, _ message: String, denial: AccessDenialReason? = nil) -> ProcessMemoryError {
-            ProcessMemoryError(code, pid: pid, address: address, bytesTransferred: transferred,
-                               systemCall: stop.systemCall, errno: stop.errno, accessDenial: denial, message: message)
+        classifyWithSpan(fds, at: address, kind: kind, transferred: transferred, stop: stop).error
+    }
+
+    /// As ``classify(_:at:kind:transferred:stop:)``, plus the address range over which the same
+    /// verdict holds (the hole up to the next mapping, the whole PROT_NONE region, …), so a batch can
+    /// classify many failing entries with one look at the map. `nil` when it holds for `address` only.
+    func classifyWithSpan(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
+                          stop: RawStop) -> (error: ProcessMemoryError, span: Range<UInt64>?) {
+        func error(_ code: ProcessMemoryError.Code, _ message: String, denial: AccessDenialReason? = nil,
+                   span: Range<UInt64>? = nil) -> (error: ProcessMemoryError, span: Range<UInt64>?) {
+            (ProcessMemoryError(code, pid: pid, address: address, bytesTransferred: transferred,
+                                systemCall: stop.systemCall, errno: stop.errno, accessDenial: denial, message: message), span)
         }
         let hex = "0x" + String(address, radix: 16)
         if stop.addressSpaceGone || stop.errno == .noSuchProcess || AddressSpaceProbe.probe(fds.mem) == .gone
             || processExited(fds) {
-            return lifecycleError(address: address, bytesTransferred: transferred, systemCall: stop.systemCall, errno: stop.errno)
+            return (lifecycleError(address: address, bytesTransferred: transferred, systemCall: stop.systemCall, errno: stop.errno), nil)
         }
         if stop.errno == .badAddress && (stop.systemCall.hasPrefix("pread(") || stop.systemCall.hasPrefix("pwrite(")) {
             // /proc/PID/mem reports a remote fault as EIO and a fault on our own buffer as EFAULT.
@@ -58,36 +67,41 @@ extension ProcessHandle {
                          denial: .protectedMemory("[vsyscall]"))
         }
         if address >= AddressSpace.userLimit {
-            return error(.notFound, "\(hex) lies outside the user address space")
+            return error(.notFound, "\(hex) lies outside the user address space", span: address..<UInt64.max)
         }
         let region: MemoryRegion?
-        do { region = try lookUpRegion(fds, address) } catch { return error }
-        guard let region else { return error(.notFound, "nothing is mapped at \(hex)") }
+        do { region = try lookUpRegion(fds, address) } catch { return (error, nil) }
+        guard let region else {
+            let next = Self.nextRegionStart(fds.maps, after: address) ?? AddressSpace.userLimit
+            return error(.notFound, "nothing is mapped at \(hex)", span: AddressSpace.pageStart(address)..<max(next, address + 1))
+        }
+        let whole = region.start..<region.end
         let name = region.path ?? region.kind.rawValue
         if case .write = kind, region.isProtectedFromWrites {
-            return error(.accessDenied, "\(name) is protected memory and is never written", denial: .protectedMemory(name))
+            return error(.accessDenied, "\(name) is protected memory and is never written", denial: .protectedMemory(name), span: whole)
         }
         if region.kind == .vvar {
-            return error(.protectionFailure, "\(name) at \(hex) holds kernel data that no other process can access")
+            return error(.protectionFailure, "\(name) at \(hex) holds kernel data that no other process can access", span: whole)
         }
         if region.kind == .secretMemory {
-            return error(.protectionFailure, "\(hex) is secret memory (memfd_secret), which no other process can access")
+            return error(.protectionFailure, "\(hex) is secret memory (memfd_secret), which no other process can access", span: whole)
         }
         if region.hasBackingObject, let size = backingObjectSize(fds, region),
            region.offset &+ (address - region.start) >= size {
-            return error(.outOfRange, "\(hex) lies past the end of \(name) (size \(size)), in the mapping's SIGBUS area")
+            return error(.outOfRange, "\(hex) lies past the end of \(name) (size \(size)), in the mapping's SIGBUS area",
+                         span: AddressSpace.pageStart(address)..<region.end)
         }
         if isGuardPage(fds, address) {
             return error(.protectionFailure, "\(hex) is a guard page (MADV_GUARD_INSTALL)")
         }
         switch kind {
         case .read(.respectingProtections) where !region.permissions.contains(.read):
-            return error(.protectionFailure, "\(hex) is mapped \(region.permissions) and is not readable")
+            return error(.protectionFailure, "\(hex) is mapped \(region.permissions) and is not readable", span: whole)
         case .write(.respectingProtections) where !region.permissions.contains(.write):
-            return error(.protectionFailure, "\(hex) is mapped \(region.permissions) and is not writable")
+            return error(.protectionFailure, "\(hex) is mapped \(region.permissions) and is not writable", span: whole)
         case .write where region.isShared && !region.permissions.contains(.write):
             return error(.accessDenied, "\(hex) is in a shared mapping without write permission; writing it would change \(name) itself",
-                         denial: .protectedMemory("a shared mapping without write permission"))
+                         denial: .protectedMemory("a shared mapping without write permission"), span: whole)
         case .write(.debugger) where !region.permissions.contains(.write) && !AddressSpace.forcedWritesAllowed:
             return error(.notSupported, "this kernel does not let /proc/PID/mem write read-only pages (proc_mem.force_override); \(hex) is mapped \(region.permissions)")
         default:

@@ -49,7 +49,8 @@ extension ProcessHandle {
             let start = bytes.count
             bytes.append(contentsOf: repeatElement(0, count: chunk))
             let result = bytes.withUnsafeMutableBytes { raw in
-                Sys.pread(fds.maps, raw.baseAddress! + start, chunk, at: UInt64(start))
+                guard let base = raw.baseAddress else { return Result<Int, Errno>.success(0) }
+                return Sys.pread(fds.maps, base + start, chunk, at: UInt64(start))
             }
             switch result {
             case .success(let n):
@@ -107,6 +108,17 @@ extension ProcessHandle {
                                        deviceMajor: query.dev_major, deviceMinor: query.dev_minor,
                                        inode: query.inode, path: path, isDeleted: deleted))
         }
+    }
+
+    /// The start of the first mapping above `address` (PROCMAP_QUERY with COVERING_OR_NEXT_VMA), or
+    /// `nil` when there is none or the kernel lacks the query.
+    static func nextRegionStart(_ mapsFD: CInt, after address: UInt64) -> UInt64? {
+        var query = CProcessMemory_procmap_query()
+        query.size = UInt64(MemoryLayout<CProcessMemory_procmap_query>.size)
+        query.query_addr = address
+        query.query_flags = 0x10  // PROCMAP_QUERY_COVERING_OR_NEXT_VMA
+        guard case .success = Sys.procmapQuery(mapsFD, &query) else { return nil }
+        return query.vma_start > address ? query.vma_start : nil
     }
 
     /// The size of the file or object behind a region, from `/proc/PID/map_files` (root or

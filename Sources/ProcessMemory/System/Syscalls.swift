@@ -14,8 +14,8 @@ enum Sys {
     }
 
     /// process_vm_readv(2) with caller-built iovec arrays (batched gathers).
-    static func processVMReadv(pid: Int32, local: UnsafePointer<iovec>, localCount: Int,
-                               remote: UnsafePointer<iovec>, remoteCount: Int) -> Result<Int, Errno> {
+    static func processVMReadv(pid: Int32, local: UnsafePointer<iovec>?, localCount: Int,
+                               remote: UnsafePointer<iovec>?, remoteCount: Int) -> Result<Int, Errno> {
         valueOrErrno { CProcessMemory_process_vm_readv(pid, local, UInt(localCount), remote, UInt(remoteCount), 0) }
     }
 
@@ -94,7 +94,8 @@ enum Sys {
             let start = bytes.count
             bytes.append(contentsOf: repeatElement(0, count: chunk))
             let result = bytes.withUnsafeMutableBytes { raw in
-                read(fd, raw.baseAddress! + start, chunk)
+                guard let base = raw.baseAddress else { return Result<Int, Errno>.success(0) }
+                return read(fd, base + start, chunk)
             }
             switch result {
             case .failure(let error):

@@ -1,0 +1,147 @@
+import Foundation
+import Glibc
+import Testing
+@testable import ProcessMemory
+
+@Suite("Batched reads") struct BatchReadTests {
+    @Test("Every entry of a clean batch is read exactly", arguments: [0, 4096])
+    func cleanBatch(gap: Int) throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let pattern = try fixture.layout.region("pattern")
+        var generator = SplitMix64(seed: UInt64(gap) + 1)
+        let batch = ReadBatch()
+        batch.coalescingGap = gap
+        var expected: [[UInt8]] = []
+        for _ in 0..<3000 {
+            let count = Int(generator.next() % 64) + 1
+            let offset = Int(generator.next() % (pattern.size - UInt64(count)))
+            batch.add(address: pattern.address + UInt64(offset), count: count)
+            expected.append((offset..<(offset + count)).map(patternByte))
+        }
+        try handle.read(batch)
+        for index in 0..<batch.count {
+            #expect(batch.outcome(index) == .ok)
+            #expect(batch.bytes(index) == expected[index])
+        }
+    }
+
+    @Test("Failing entries fail alone, each with its own code and exact byte count", arguments: [0, 4096])
+    func mixedBatch(gap: Int) throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let layout = fixture.layout
+        let pattern = try layout.region("pattern")
+        let hole = try layout.region("hole")
+        let holeOffset = try #require(hole.holeOffset)
+        let protNone = try layout.region("protNone")
+        let file = try layout.region("truncatedFile")
+        let batch = ReadBatch()
+        batch.coalescingGap = gap
+        let ok1 = batch.add(address: pattern.address + 10, count: 8)
+        let inHole = batch.add(address: hole.address + holeOffset + 16, count: 8)
+        let straddle = batch.add(address: hole.address + holeOffset - 5, count: 16)
+        let afterHole = batch.add(address: hole.address + 2 * holeOffset + 8, count: 8)
+        let beforeHole = batch.add(address: hole.address + 100, count: 8)
+        let prot = batch.add(address: protNone.address + (try #require(protNone.protNoneOffset)) + 8, count: 8)
+        let pastEOF = batch.add(address: file.address + 8192 + 4, count: 8)
+        let ok2 = batch.add(address: pattern.address + 4096, count: 32)
+        let zero = batch.add(address: pattern.address, count: 0)
+        let wraps = batch.add(address: UInt64.max - 3, count: 8)
+        try handle.read(batch)
+        #expect(batch.outcome(ok1) == .ok)
+        #expect(batch.bytes(ok1) == (10..<18).map(patternByte))
+        #expect(batch.outcome(ok2) == .ok)
+        #expect(batch.bytes(ok2) == (4096..<4128).map(patternByte))
+        #expect(batch.outcome(inHole) == .failed(.notFound, bytesRead: 0))
+        #expect(batch.outcome(straddle) == .failed(.notFound, bytesRead: 5))
+        #expect(batch.bytes(straddle) == [UInt8](repeating: 0x10, count: 5))
+        #expect(batch.error(straddle)?.address == hole.address + holeOffset)
+        #expect(batch.outcome(afterHole) == .ok)
+        #expect(batch.bytes(afterHole) == [UInt8](repeating: 0x12, count: 8))
+        #expect(batch.outcome(beforeHole) == .ok)
+        #expect(batch.outcome(prot) == .failed(.protectionFailure, bytesRead: 0))
+        #expect(batch.outcome(pastEOF) == .failed(.outOfRange, bytesRead: 0))
+        #expect(batch.outcome(zero) == .failed(.invalidArguments, bytesRead: 0))
+        #expect(batch.outcome(wraps) == .failed(.invalidArguments, bytesRead: 0))
+        #expect(batch.load(UInt8.self, afterHole) == 0x12)
+        #expect(batch.load(UInt64.self, inHole) == nil)
+    }
+
+    @Test("A coalesced range broken by a hole still gives exact outcomes")
+    func coalescedRunAcrossHole() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let hole = try fixture.layout.region("hole")
+        let holeOffset = try #require(hole.holeOffset)
+        let batch = ReadBatch()
+        // Within the coalescing gap of each other, with the unmapped page between them.
+        let before = batch.add(address: hole.address + holeOffset - 6, count: 6)
+        let after = batch.add(address: hole.address + 2 * holeOffset, count: 6)
+        let more = batch.add(address: hole.address + 2 * holeOffset + 100, count: 6)
+        try handle.read(batch)
+        #expect(batch.outcome(before) == .ok)
+        #expect(batch.outcome(after) == .ok)
+        #expect(batch.outcome(more) == .ok)
+        #expect(batch.bytes(after) == [UInt8](repeating: 0x12, count: 6))
+    }
+
+    @Test("Many failures in one hole are classified together and stay correct")
+    func manyFailuresInOneHole() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let hole = try fixture.layout.region("hole")
+        let holeOffset = try #require(hole.holeOffset)
+        let batch = ReadBatch()
+        batch.coalescingGap = 0
+        for index in 0..<2000 {
+            let address = index % 10 == 0 ? hole.address + holeOffset + UInt64(index % 4000) : hole.address + UInt64(index % 4000)
+            batch.add(address: address, count: 8)
+        }
+        try handle.read(batch)
+        for index in 0..<batch.count {
+            if index % 10 == 0 {
+                #expect(batch.outcome(index) == .failed(.notFound, bytesRead: 0))
+            } else {
+                #expect(batch.outcome(index) == .ok)
+                #expect(batch.bytes(index) == [UInt8](repeating: 0x10, count: 8))
+            }
+        }
+    }
+
+    @Test func batchesAreReusable() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let value = try fixture.layout.value("u32")
+        let batch = ReadBatch()
+        for round in 0..<3 {
+            batch.removeAll()
+            #expect(batch.count == 0)
+            let index = batch.add(address: value, count: 4)
+            #expect(batch.outcome(index) == .pending)
+            try handle.read(batch)
+            #expect(batch.load(UInt32.self, index) == 0xDEADBEEF, "round \(round)")
+        }
+    }
+
+    @Test("A batch on a process that is gone throws and hands out no bytes")
+    func goneProcess() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let pattern = try fixture.layout.region("pattern")
+        fixture.stop()
+        let batch = ReadBatch()
+        let index = batch.add(address: pattern.address, count: 16)
+        #expect { try handle.read(batch) } throws: { ($0 as? ProcessMemoryError)?.code == .badState }
+        #expect(batch.outcome(index) == .pending)
+        #expect(batch.bytes(index).isEmpty)
+    }
+
+    @Test func batchNeedsTheReadRight() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid, rights: .write)
+        let batch = ReadBatch()
+        batch.add(address: try fixture.layout.value("u32"), count: 4)
+        #expect { try handle.read(batch) } throws: { ($0 as? ProcessMemoryError)?.code == .accessDenied }
+    }
+}
