@@ -29,7 +29,10 @@ extension ProcessHandle {
         try box.use(pid: pid) { (fds) throws(ProcessMemoryError) in
             var failed: [PendingFailure] = []
             batch.failures.removeAll(keepingCapacity: true)
-            prepareRuns(batch, failed: &failed)
+            // With many entries, one snapshot of the map lets entries in holes and unreadable regions fail
+            // without being sent to the kernel (each would end a process_vm_readv call early).
+            let map = batch.count >= 256 ? try? readMap(fds) : nil
+            prepareRuns(batch, map: map, failed: &failed)
             var retry: [Int] = []
             try submit(batch, runCount: batch.runs.count, failed: &failed, retry: &retry)
             if !retry.isEmpty {
@@ -61,7 +64,7 @@ extension ProcessHandle {
     }
 
     /// Validates the entries, sorts the valid ones by address and groups them into runs.
-    func prepareRuns(_ batch: ReadBatch, failed: inout [PendingFailure]) {
+    func prepareRuns(_ batch: ReadBatch, map: MemoryMap?, failed: inout [PendingFailure]) {
         batch.order.removeAll(keepingCapacity: true)
         batch.runs.removeAll(keepingCapacity: true)
         for index in batch.entries.indices {
@@ -78,7 +81,8 @@ extension ProcessHandle {
                 batch.order.append(index)
             }
         }
-        batch.order.sort { batch.entries[$0].address < batch.entries[$1].address }
+        sortByAddress(batch)
+        if let map { dropUnreadable(batch, map: map, failed: &failed) }
         var scratchSize = 0
         var position = 0
         while position < batch.order.count {
@@ -106,6 +110,51 @@ extension ProcessHandle {
         if batch.scratch.count < scratchSize {
             batch.scratch.append(contentsOf: repeatElement(0, count: scratchSize - batch.scratch.count))
         }
+    }
+
+    /// Sorts `batch.order` by entry address. Below 2^47 and 2^17 entries, address and index are
+    /// packed into one integer so the sort compares plain integers.
+    func sortByAddress(_ batch: ReadBatch) {
+        let order = batch.order
+        var sorted = true
+        var packable = order.count < (1 << 17)
+        var previous: UInt64 = 0
+        for index in order {
+            let address = batch.entries[index].address
+            if address < previous { sorted = false }
+            if address >= (1 << 47) { packable = false }
+            previous = address
+        }
+        if sorted { return }
+        guard packable else {
+            batch.order.sort { batch.entries[$0].address < batch.entries[$1].address }
+            return
+        }
+        batch.keys.removeAll(keepingCapacity: true)
+        for index in order { batch.keys.append(batch.entries[index].address << 17 | UInt64(index)) }
+        batch.keys.sort()
+        for position in batch.keys.indices { batch.order[position] = Int(batch.keys[position] & ((1 << 17) - 1)) }
+    }
+
+    /// Takes entries whose first byte lies in no mapping, or in one that cannot be read, out of
+    /// `batch.order` and records them as failed; the map is walked once alongside the sorted entries.
+    func dropUnreadable(_ batch: ReadBatch, map: MemoryMap, failed: inout [PendingFailure]) {
+        var kept = 0
+        var regionIndex = 0
+        let regions = map.regions
+        for position in batch.order.indices {
+            let index = batch.order[position]
+            let address = batch.entries[index].address
+            while regionIndex < regions.count && regions[regionIndex].end <= address { regionIndex += 1 }
+            let region = regionIndex < regions.count && regions[regionIndex].contains(address) ? regions[regionIndex] : nil
+            if let region, region.permissions.contains(.read), region.kind != .vvar, region.kind != .secretMemory {
+                batch.order[kept] = index
+                kept += 1
+            } else {
+                failed.append(PendingFailure(entry: index, address: address, bytesRead: 0, errno: nil))
+            }
+        }
+        batch.order.removeLast(batch.order.count - kept)
     }
 
     /// Issues `process_vm_readv` for the runs, at most 1024 ranges and 1 GiB per call, resuming after

@@ -37,6 +37,7 @@ public final class ReadBatch {
     var storage: [UInt8] = []
     /// Scratch space for the reader: sorted entry indices, runs and iovecs, kept between reads.
     var order: [Int] = []
+    var keys: [UInt64] = []
     var runs: [Run] = []
     var scratch: [UInt8] = []
     var failures: [Int: ProcessMemoryError] = [:]
