@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -123,6 +124,29 @@ pid_t CProcessMemory_clone3_set_tid(uint64_t flags, uint64_t exit_signal, const 
 
 int CProcessMemory_ioctl_procmap_query(int maps_fd, CProcessMemory_procmap_query *query) {
     return ioctl(maps_fd, CProcessMemory_PROCMAP_QUERY, query);
+}
+
+// Memory objects: O_PATH (for refusing O_PATH descriptors) and the SCM_RIGHTS macros.
+const int CProcessMemory_O_PATH = O_PATH;
+
+size_t CProcessMemory_CMSG_SPACE(size_t length) {
+    return CMSG_SPACE(length);
+}
+
+size_t CProcessMemory_CMSG_LEN(size_t length) {
+    return CMSG_LEN(length);
+}
+
+struct cmsghdr *CProcessMemory_CMSG_FIRSTHDR(struct msghdr *msg) {
+    return CMSG_FIRSTHDR(msg);
+}
+
+struct cmsghdr *CProcessMemory_CMSG_NXTHDR(struct msghdr *msg, struct cmsghdr *cmsg) {
+    return CMSG_NXTHDR(msg, cmsg);
+}
+
+unsigned char *CProcessMemory_CMSG_DATA(struct cmsghdr *cmsg) {
+    return CMSG_DATA(cmsg);
 }
 
 #endif // __linux__

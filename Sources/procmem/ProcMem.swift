@@ -16,6 +16,6 @@ struct ProcMem: ParsableCommand {
             EXIT STATUS
             \(ExitCodes.helpText)
             """,
-        subcommands: [Maps.self, Read.self, Write.self, Info.self, ResolveAddress.self]
+        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, ResolveAddress.self]
     )
 }

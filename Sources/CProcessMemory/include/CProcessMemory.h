@@ -93,5 +93,27 @@ extern const int CProcessMemory_PR_GET_DUMPABLE;
 extern const int CProcessMemory_PR_SET_VMA;
 extern const int CProcessMemory_PR_SET_VMA_ANON_NAME;
 
+// Memory objects (Objects/): the control-message macros of <sys/socket.h>, which Swift cannot
+// import, for passing descriptors with SCM_RIGHTS over a Unix socket.
+#include <sys/socket.h>
+
+/// CMSG_SPACE(length): bytes of control buffer one message with `length` data bytes needs.
+size_t CProcessMemory_CMSG_SPACE(size_t length);
+
+/// CMSG_LEN(length): the `cmsg_len` of a message with `length` data bytes.
+size_t CProcessMemory_CMSG_LEN(size_t length);
+
+/// CMSG_FIRSTHDR(msg): the first control message, or NULL.
+struct cmsghdr *_Nullable CProcessMemory_CMSG_FIRSTHDR(struct msghdr *_Nonnull msg);
+
+/// CMSG_NXTHDR(msg, cmsg): the control message after `cmsg`, or NULL.
+struct cmsghdr *_Nullable CProcessMemory_CMSG_NXTHDR(struct msghdr *_Nonnull msg, struct cmsghdr *_Nonnull cmsg);
+
+/// CMSG_DATA(cmsg): the data bytes of a control message.
+unsigned char *_Nonnull CProcessMemory_CMSG_DATA(struct cmsghdr *_Nonnull cmsg);
+
+/// O_PATH, which <fcntl.h> defines only under _GNU_SOURCE.
+extern const int CProcessMemory_O_PATH;
+
 #endif // __linux__
 #endif // C_PROCESS_MEMORY_H

@@ -109,3 +109,162 @@ enum Sys {
         return .success(bytes)
     }
 }
+
+// MARK: - Memory objects (Objects/)
+
+extension Sys {
+    /// memfd_create(2).
+    static func memfdCreate(_ name: String, flags: UInt32) -> Result<CInt, Errno> {
+        valueOrErrno { name.withCString { CProcessMemory_memfd_create($0, flags) } }
+    }
+
+    /// ftruncate(2).
+    static func ftruncate(_ fd: CInt, _ length: Int64) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.ftruncate(fd, off_t(length)) }
+    }
+
+    /// fstat(2).
+    static func fstat(_ fd: CInt) -> Result<stat, Errno> {
+        var info = Glibc.stat()
+        return valueOrErrno { Glibc.fstat(fd, &info) }.map { _ in info }
+    }
+
+    /// fcntl(2) `F_GET_SEALS`.
+    static func getSeals(_ fd: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.fcntl(fd, CProcessMemory_F_GET_SEALS) }
+    }
+
+    /// fcntl(2) `F_ADD_SEALS`.
+    static func addSeals(_ fd: CInt, _ seals: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.fcntl(fd, CProcessMemory_F_ADD_SEALS, seals) }
+    }
+
+    /// fcntl(2) `F_GETFL`: the access mode and status flags of the open file description.
+    static func statusFlags(_ fd: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.fcntl(fd, F_GETFL) }
+    }
+
+    /// fcntl(2) `F_DUPFD` (without `FD_CLOEXEC`, so the copy survives execve(2)).
+    static func duplicateInheritable(_ fd: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.fcntl(fd, F_DUPFD, 0) }
+    }
+
+    /// pidfd_getfd(2): a duplicate of descriptor `targetFD` of the process behind `pidfd`
+    /// (the kernel sets `FD_CLOEXEC` on it).
+    static func pidfdGetfd(_ pidfd: CInt, _ targetFD: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { CProcessMemory_pidfd_getfd(pidfd, targetFD, 0) }
+    }
+
+    /// readlinkat(2).
+    static func readLink(_ dirfd: CInt, _ path: String) -> Result<String, Errno> {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        return buffer.withUnsafeMutableBytes { raw in
+            valueOrErrno { Glibc.readlinkat(dirfd, path, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count - 1) }
+        }.map { count in String(decoding: buffer[0..<count], as: UTF8.self) }
+    }
+
+    /// The names in a directory (without `.` and `..`), through openat(2), fdopendir(3) and readdir(3).
+    static func listDirectory(_ dirfd: CInt, _ path: String) -> Result<[String], Errno> {
+        let fd: CInt
+        switch openat(dirfd, path, O_RDONLY | O_DIRECTORY) {
+        case .success(let opened): fd = opened
+        case .failure(let error): return .failure(error)
+        }
+        guard let directory = Glibc.fdopendir(fd) else {
+            let error = Errno.current
+            close(fd)
+            return .failure(error)
+        }
+        defer { Glibc.closedir(directory) }
+        var names: [String] = []
+        while let entry = Glibc.readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return .success(names)
+    }
+
+    /// mmap(2) of a descriptor.
+    static func mmap(_ length: Int, protection: CInt, flags: CInt, _ fd: CInt, offset: UInt64) -> Result<UnsafeMutableRawPointer, Errno> {
+        let address = Glibc.mmap(nil, length, protection, flags, fd, off_t(Int64(bitPattern: offset)))
+        guard let address, address != MAP_FAILED else { return .failure(Errno.current) }
+        return .success(address)
+    }
+
+    /// munmap(2).
+    static func munmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
+        _ = Glibc.munmap(address, length)
+    }
+
+    /// sendmsg(2) of `payload` with one `SCM_RIGHTS` control message carrying `fd`; `MSG_NOSIGNAL`,
+    /// so a closed peer gives `EPIPE` rather than `SIGPIPE`.
+    static func sendDescriptor(_ socket: CInt, _ fd: CInt, payload: [UInt8]) -> Result<Int, Errno> {
+        var data = payload
+        let space = CProcessMemory_CMSG_SPACE(MemoryLayout<CInt>.size)
+        let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: MemoryLayout<cmsghdr>.alignment)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: space)
+        return data.withUnsafeMutableBytes { raw in
+            var vector = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
+            return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+                var message = msghdr()
+                message.msg_iov = vectorPointer
+                message.msg_iovlen = 1
+                message.msg_control = control
+                message.msg_controllen = space
+                guard let header = CProcessMemory_CMSG_FIRSTHDR(&message) else { return .failure(.invalidArgument) }
+                header.pointee.cmsg_level = SOL_SOCKET
+                header.pointee.cmsg_type = CInt(SCM_RIGHTS)
+                header.pointee.cmsg_len = CProcessMemory_CMSG_LEN(MemoryLayout<CInt>.size)
+                UnsafeMutableRawPointer(CProcessMemory_CMSG_DATA(header)).storeBytes(of: fd, as: CInt.self)
+                return valueOrErrno { Glibc.sendmsg(socket, &message, CInt(MSG_NOSIGNAL)) }
+            }
+        }
+    }
+
+    /// What one recvmsg(2) delivered: the payload's length, the descriptors of every `SCM_RIGHTS`
+    /// message (already owned by this process, `FD_CLOEXEC` set), and whether control data was lost.
+    struct ReceivedDescriptors {
+        var payloadLength: Int
+        var descriptors: [CInt]
+        var controlTruncated: Bool
+    }
+
+    /// recvmsg(2) of up to `payloadCapacity` bytes and up to `maxDescriptors` descriptors, with
+    /// `MSG_CMSG_CLOEXEC`.
+    static func receiveDescriptors(_ socket: CInt, payloadCapacity: Int = 64, maxDescriptors: Int = 8) -> Result<ReceivedDescriptors, Errno> {
+        var data = [UInt8](repeating: 0, count: max(1, payloadCapacity))
+        let space = CProcessMemory_CMSG_SPACE(MemoryLayout<CInt>.size * maxDescriptors)
+        let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: MemoryLayout<cmsghdr>.alignment)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: space)
+        return data.withUnsafeMutableBytes { raw in
+            var vector = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
+            return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<ReceivedDescriptors, Errno> in
+                var message = msghdr()
+                message.msg_iov = vectorPointer
+                message.msg_iovlen = 1
+                message.msg_control = control
+                message.msg_controllen = space
+                let received = valueOrErrno { Glibc.recvmsg(socket, &message, CInt(MSG_CMSG_CLOEXEC)) }
+                guard case .success(let count) = received else { return received.map { _ in ReceivedDescriptors(payloadLength: 0, descriptors: [], controlTruncated: false) } }
+                var descriptors: [CInt] = []
+                var header = message.msg_controllen > 0 ? CProcessMemory_CMSG_FIRSTHDR(&message) : nil
+                while let current = header {
+                    if current.pointee.cmsg_level == SOL_SOCKET && current.pointee.cmsg_type == CInt(SCM_RIGHTS) {
+                        let bytes = Int(current.pointee.cmsg_len) - CProcessMemory_CMSG_LEN(0)
+                        let data = UnsafeRawPointer(CProcessMemory_CMSG_DATA(current))
+                        for index in 0..<(max(0, bytes) / MemoryLayout<CInt>.size) {
+                            descriptors.append(data.loadUnaligned(fromByteOffset: index * MemoryLayout<CInt>.size, as: CInt.self))
+                        }
+                    }
+                    header = CProcessMemory_CMSG_NXTHDR(&message, current)
+                }
+                return .success(ReceivedDescriptors(payloadLength: count, descriptors: descriptors,
+                                                    controlTruncated: message.msg_flags & CInt(MSG_CTRUNC) != 0))
+            }
+        }
+    }
+}
