@@ -1,0 +1,156 @@
+import ProcessMemory
+
+extension Win32 {
+    /// `ReadProcessMemory`: copies `nSize` bytes at `lpBaseAddress` in the process into `lpBuffer`,
+    /// all or nothing.
+    ///
+    /// ```c
+    /// BOOL ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress, LPVOID lpBuffer,
+    ///                        SIZE_T nSize, SIZE_T *lpNumberOfBytesRead);
+    /// ```
+    ///
+    /// Returns `true` only when every byte was read. Win32 respects page protections, so this is a
+    /// `ReadMode.respectingProtections` read (`process_vm_readv`): PROT_NONE memory, guard pages,
+    /// `[vvar]`, secret memory and file pages past the end of the file are inaccessible.
+    ///
+    /// `lpNumberOfBytesRead` may be `nil` ("the parameter is ignored"); otherwise it is always set:
+    /// to `nSize` on success and, on failure, to the number of bytes actually copied into
+    /// `lpBuffer`: the readable prefix before the first inaccessible byte, exact to the byte. The
+    /// document says the range is verified "before any data transfer occurs"; Windows itself copies
+    /// the readable prefix and reports it (callers that retry with a smaller size rely on that), and
+    /// so does this surface. Bytes of `lpBuffer` past the reported count are not changed.
+    ///
+    /// Last errors (see ``getLastError()``):
+    /// - ``Error/invalidHandle``: `hProcess` is `nil` or closed.
+    /// - ``Error/accessDenied``: the handle lacks ``ProcessAccessRights/vmRead``; the process is
+    ///   terminating or gone (Windows' `STATUS_PROCESS_IS_TERMINATING`); the Linux kernel refused
+    ///   access.
+    /// - ``Error/partialCopy``: some byte of the range is inaccessible (unmapped, protected, past
+    ///   the end of a file), whether or not bytes before it were copied. Windows also reports
+    ///   `ERROR_NOACCESS` for some of these; this surface keeps that code for the cases below.
+    /// - ``Error/noAccess``: `lpBuffer` is `nil` or cannot be written; the range is not in the user
+    ///   address space or wraps around.
+    /// - ``Error/invalidParameter``: a negative `nSize`.
+    /// - ``Error/notEnoughMemory``: the kernel ran out of memory.
+    ///
+    /// An `nSize` of 0 succeeds without reading.
+    public static func readProcessMemory(_ hProcess: Handle?, _ lpBaseAddress: UInt64,
+                                         _ lpBuffer: UnsafeMutableRawPointer?, _ nSize: Int,
+                                         _ lpNumberOfBytesRead: UnsafeMutablePointer<Int>?) -> Bool {
+        lpNumberOfBytesRead?.pointee = 0
+        guard let hProcess, let target = hProcess.processHandle else { return fail(.invalidHandle) }
+        guard hProcess.access.contains(.vmRead) else { return fail(.accessDenied) }
+        guard nSize >= 0 else { return fail(.invalidParameter) }
+        if nSize == 0 { return true }
+        guard let lpBuffer else { return fail(.noAccess) }
+        let buffer = UnsafeMutableRawBufferPointer(start: lpBuffer, count: nSize)
+        do {
+            let transfer = try target.readTransfer(from: lpBaseAddress, into: buffer, mode: .respectingProtections)
+            lpNumberOfBytesRead?.pointee = transfer.bytesTransferred
+            if let stop = transfer.stop { return fail(error(reading: stop)) }
+            return true
+        } catch {
+            return fail(self.error(reading: error))
+        }
+    }
+
+    /// `ReadProcessMemory` into a buffer: `nSize` is `lpBuffer.count`.
+    public static func readProcessMemory(_ hProcess: Handle?, _ lpBaseAddress: UInt64,
+                                         _ lpBuffer: UnsafeMutableRawBufferPointer,
+                                         _ lpNumberOfBytesRead: UnsafeMutablePointer<Int>?) -> Bool {
+        readProcessMemory(hProcess, lpBaseAddress, lpBuffer.baseAddress, lpBuffer.count, lpNumberOfBytesRead)
+    }
+
+    /// `WriteProcessMemory`: copies `nSize` bytes from `lpBuffer` to `lpBaseAddress` in the
+    /// process, all or nothing.
+    ///
+    /// ```c
+    /// BOOL WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress, LPCVOID lpBuffer,
+    ///                         SIZE_T nSize, SIZE_T *lpNumberOfBytesWritten);
+    /// ```
+    ///
+    /// The handle needs both ``ProcessAccessRights/vmWrite`` and
+    /// ``ProcessAccessRights/vmOperation``. As on Windows, which makes a read-only page writable for
+    /// the copy, read-only and code pages are written (copy-on-write, through `/proc/PID/mem`: the
+    /// file behind them never changes), but `PAGE_NOACCESS` pages (PROT_NONE) are not. Before any
+    /// byte is written the range is checked against the map: every byte must be mapped, and not
+    /// PROT_NONE, protected (`[vdso]`, `[vvar]`, `[vsyscall]`, secret memory) or a shared mapping
+    /// without write permission; otherwise nothing is written.
+    ///
+    /// `lpNumberOfBytesWritten` may be `nil`; otherwise it is set to `nSize` on success and to the
+    /// bytes written on failure: 0 when the map refused the range, the written prefix when the
+    /// write itself stopped (at a guard page, which the map does not show, or when the target
+    /// changed its map meanwhile).
+    ///
+    /// Last errors: ``Error/invalidHandle``; ``Error/accessDenied`` (a missing right, a terminating
+    /// process, the kernel refused); ``Error/noAccess`` when the range is not writable and nothing
+    /// was written, or `lpBuffer` is `nil` or unreadable; ``Error/partialCopy`` when only a prefix
+    /// was written; ``Error/invalidParameter`` for a negative `nSize`;
+    /// ``Error/notEnoughMemory``. An `nSize` of 0 succeeds without writing.
+    public static func writeProcessMemory(_ hProcess: Handle?, _ lpBaseAddress: UInt64,
+                                          _ lpBuffer: UnsafeRawPointer?, _ nSize: Int,
+                                          _ lpNumberOfBytesWritten: UnsafeMutablePointer<Int>?) -> Bool {
+        lpNumberOfBytesWritten?.pointee = 0
+        guard let hProcess, let target = hProcess.processHandle else { return fail(.invalidHandle) }
+        guard hProcess.access.isSuperset(of: [.vmWrite, .vmOperation]) else { return fail(.accessDenied) }
+        guard nSize >= 0 else { return fail(.invalidParameter) }
+        if nSize == 0 { return true }
+        guard let lpBuffer else { return fail(.noAccess) }
+        let (end, overflow) = lpBaseAddress.addingReportingOverflow(UInt64(nSize))
+        guard !overflow else { return fail(.noAccess) }
+        // PAGE_NOACCESS: Windows does not make these writable; the debugger write underneath would.
+        var cursor = lpBaseAddress
+        do {
+            while cursor < end {
+                guard let region = try target.region(containing: cursor), !region.permissions.isEmpty else {
+                    return fail(.noAccess)
+                }
+                cursor = region.end
+            }
+        } catch {
+            return fail(self.error(writing: error))
+        }
+        do {
+            try target.writeExactly(UnsafeRawBufferPointer(start: lpBuffer, count: nSize), to: lpBaseAddress,
+                                    mode: .debugger)
+            lpNumberOfBytesWritten?.pointee = nSize
+            return true
+        } catch {
+            lpNumberOfBytesWritten?.pointee = error.bytesTransferred
+            return fail(self.error(writing: error))
+        }
+    }
+
+    /// `WriteProcessMemory` from a buffer: `nSize` is `lpBuffer.count`.
+    public static func writeProcessMemory(_ hProcess: Handle?, _ lpBaseAddress: UInt64,
+                                          _ lpBuffer: UnsafeRawBufferPointer,
+                                          _ lpNumberOfBytesWritten: UnsafeMutablePointer<Int>?) -> Bool {
+        writeProcessMemory(hProcess, lpBaseAddress, lpBuffer.baseAddress, lpBuffer.count, lpNumberOfBytesWritten)
+    }
+
+    /// The last error for a read that did not complete.
+    static func error(reading error: ProcessMemoryError) -> Error {
+        switch error.code {
+        case .notFound, .protectionFailure, .outOfRange, .io: return .partialCopy
+        case .invalidArguments: return .noAccess
+        case .badState, .execed, .accessDenied, .wrongType: return .accessDenied
+        case .badHandle: return .invalidHandle
+        case .noMemory: return .notEnoughMemory
+        case .notSupported: return .notSupported
+        }
+    }
+
+    /// The last error for a write that did not complete.
+    static func error(writing error: ProcessMemoryError) -> Error {
+        switch error.code {
+        case .accessDenied:
+            if case .protectedMemory = error.accessDenial { return error.bytesTransferred > 0 ? .partialCopy : .noAccess }
+            return .accessDenied
+        case .notFound, .protectionFailure, .outOfRange, .io, .notSupported, .invalidArguments:
+            return error.bytesTransferred > 0 ? .partialCopy : .noAccess
+        case .badState, .execed, .wrongType: return .accessDenied
+        case .badHandle: return .invalidHandle
+        case .noMemory: return .notEnoughMemory
+        }
+    }
+}
