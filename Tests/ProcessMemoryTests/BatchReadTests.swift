@@ -145,3 +145,24 @@ import Testing
         #expect { try handle.read(batch) } throws: { ($0 as? ProcessMemoryError)?.code == .accessDenied }
     }
 }
+
+@Suite("Batch sorting") struct BatchSortTests {
+    @Test("The radix sort agrees with the standard sort", arguments: [0, 1, 63, 64, 1000, 5000])
+    func radixSortMatches(count: Int) {
+        var generator = SplitMix64(seed: UInt64(count) &+ 99)
+        // Clustered high bits, as addresses in one mapping have, plus fully random keys.
+        var keys: [UInt64] = []
+        for index in 0..<count {
+            if index % 3 == 0 {
+                keys.append(generator.next())
+            } else {
+                let address: UInt64 = 0x7f00_0000_0000 &+ generator.next() % 65536
+                keys.append(address << 17 | UInt64(index))
+            }
+        }
+        let expected = keys.sorted()
+        var scratch: [UInt64] = []
+        ProcessHandle.radixSort(&keys, scratch: &scratch)
+        #expect(keys == expected)
+    }
+}

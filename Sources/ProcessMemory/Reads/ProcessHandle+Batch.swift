@@ -26,32 +26,33 @@ extension ProcessHandle {
                                      accessDenial: .unknown,
                                      message: "process_vm_readv is not permitted here (seccomp or a container policy); read entries one by one in debugger mode")
         }
+        // Work on the batch's state as a local value: no dynamic exclusivity checks in the loops.
+        var s = ReadBatch.State()
+        swap(&s, &batch.state)
+        defer { swap(&s, &batch.state) }
         try box.use(pid: pid) { (fds) throws(ProcessMemoryError) in
             var failed: [PendingFailure] = []
-            batch.failures.removeAll(keepingCapacity: true)
-            // With many entries, one snapshot of the map lets entries in holes and unreadable regions fail
-            // without being sent to the kernel (each would end a process_vm_readv call early).
-            let map = batch.count >= 256 ? try? readMap(fds) : nil
-            prepareRuns(batch, map: map, failed: &failed)
+            s.failures.removeAll(keepingCapacity: true)
+            prepareRuns(&s, failed: &failed) { () -> MemoryMap? in try? readMap(fds) }
             var retry: [Int] = []
-            try submit(batch, runCount: batch.runs.count, failed: &failed, retry: &retry)
+            try submit(&s, runCount: s.runs.count, failed: &failed, retry: &retry)
             if !retry.isEmpty {
                 // Entries of coalesced runs that stopped partway: read each alone for an exact outcome.
-                batch.runs.removeAll(keepingCapacity: true)
+                s.runs.removeAll(keepingCapacity: true)
                 for position in retry {
-                    let entry = batch.entries[batch.order[position]]
-                    batch.runs.append(ReadBatch.Run(start: entry.address, end: entry.address &+ UInt64(entry.count),
+                    let entry = s.entries[s.order[position]]
+                    s.runs.append(ReadBatch.Run(start: entry.address, end: entry.address &+ UInt64(entry.count),
                                                     first: position, last: position, scratchOffset: 0, coalesced: false))
                 }
                 var none: [Int] = []
-                try submit(batch, runCount: batch.runs.count, failed: &failed, retry: &none)
+                try submit(&s, runCount: s.runs.count, failed: &failed, retry: &none)
             }
             if processExited(fds) || AddressSpaceProbe.probe(fds.mem) == .gone {
-                batch.storage.withUnsafeMutableBytes { raw in if let base = raw.baseAddress { memset(base, 0, raw.count) } }
-                for index in batch.entries.indices { batch.entries[index].outcome = .pending }
+                s.storage.withUnsafeMutableBytes { raw in if let base = raw.baseAddress { memset(base, 0, raw.count) } }
+                for index in s.entries.indices { s.entries[index].outcome = .pending }
                 throw lifecycleError(address: nil, bytesTransferred: 0, systemCall: "process_vm_readv", errno: nil)
             }
-            classifyFailures(fds, batch, failed)
+            classifyFailures(fds, &s, failed)
         }
     }
 
@@ -64,37 +65,40 @@ extension ProcessHandle {
     }
 
     /// Validates the entries, sorts the valid ones by address and groups them into runs.
-    func prepareRuns(_ batch: ReadBatch, map: MemoryMap?, failed: inout [PendingFailure]) {
-        batch.order.removeAll(keepingCapacity: true)
-        batch.runs.removeAll(keepingCapacity: true)
-        for index in batch.entries.indices {
-            let entry = batch.entries[index]
+    func prepareRuns(_ s: inout ReadBatch.State, failed: inout [PendingFailure], map: () -> MemoryMap?) {
+        s.order.removeAll(keepingCapacity: true)
+        s.runs.removeAll(keepingCapacity: true)
+        for index in s.entries.indices {
+            let entry = s.entries[index]
             let (end, overflow) = entry.address.addingReportingOverflow(UInt64(max(entry.count, 0)))
             if entry.count <= 0 || entry.count > AddressSpace.maxChunk || overflow || entry.address >= AddressSpace.userLimit
                 || end > AddressSpace.userLimit {
-                batch.entries[index].outcome = .failed(.invalidArguments, bytesRead: 0)
-                batch.failures[index] = .invalid(
+                s.entries[index].outcome = .failed(.invalidArguments, bytesRead: 0)
+                s.failures[index] = .invalid(
                     "entry \(index) (\(entry.count) bytes at 0x\(String(entry.address, radix: 16))) is not a valid range",
                     pid: pid, address: entry.address)
             } else {
-                batch.entries[index].outcome = .pending
-                batch.order.append(index)
+                s.entries[index].outcome = .pending
+                s.order.append(index)
             }
         }
-        sortByAddress(batch)
-        if let map { dropUnreadable(batch, map: map, failed: &failed) }
+        sortByAddress(&s)
+        // With many separate remote ranges, one snapshot of the map lets entries in holes and
+        // unreadable regions fail without being sent to the kernel (each would end a
+        // process_vm_readv call early). Clustered batches need few ranges and skip the map.
+        if separateRanges(s) >= 64, let map = map() { dropUnreadable(&s, map: map, failed: &failed) }
         var scratchSize = 0
         var position = 0
-        while position < batch.order.count {
-            let first = batch.entries[batch.order[position]]
+        while position < s.order.count {
+            let first = s.entries[s.order[position]]
             var run = ReadBatch.Run(start: first.address, end: first.address + UInt64(first.count), first: position,
                                     last: position, scratchOffset: 0, coalesced: false)
             var next = position + 1
-            while next < batch.order.count, batch.coalescingGap > 0 {
-                let candidate = batch.entries[batch.order[next]]
+            while next < s.order.count, s.coalescingGap > 0 {
+                let candidate = s.entries[s.order[next]]
                 let candidateEnd = candidate.address + UInt64(candidate.count)
-                guard candidate.address <= run.end &+ UInt64(batch.coalescingGap),
-                      max(run.end, candidateEnd) - run.start <= UInt64(batch.maximumRunLength) else { break }
+                guard candidate.address <= run.end &+ UInt64(s.coalescingGap),
+                      max(run.end, candidateEnd) - run.start <= UInt64(s.maximumRunLength) else { break }
                 run.end = max(run.end, candidateEnd)
                 run.last = next
                 next += 1
@@ -104,82 +108,146 @@ extension ProcessHandle {
                 run.scratchOffset = scratchSize
                 scratchSize += Int(run.end - run.start)
             }
-            batch.runs.append(run)
+            s.runs.append(run)
             position = next
         }
-        if batch.scratch.count < scratchSize {
-            batch.scratch.append(contentsOf: repeatElement(0, count: scratchSize - batch.scratch.count))
+        if s.scratch.count < scratchSize {
+            s.scratch.append(contentsOf: repeatElement(0, count: scratchSize - s.scratch.count))
         }
     }
 
-    /// Sorts `batch.order` by entry address. Below 2^47 and 2^17 entries, address and index are
+    /// Sorts `s.order` by entry address. Below 2^47 and 2^17 entries, address and index are
     /// packed into one integer so the sort compares plain integers.
-    func sortByAddress(_ batch: ReadBatch) {
-        let order = batch.order
+    func sortByAddress(_ s: inout ReadBatch.State) {
+        let order = s.order
         var sorted = true
         var packable = order.count < (1 << 17)
         var previous: UInt64 = 0
         for index in order {
-            let address = batch.entries[index].address
+            let address = s.entries[index].address
             if address < previous { sorted = false }
             if address >= (1 << 47) { packable = false }
             previous = address
         }
         if sorted { return }
         guard packable else {
-            batch.order.sort { batch.entries[$0].address < batch.entries[$1].address }
+            s.order.sort { s.entries[$0].address < s.entries[$1].address }
             return
         }
-        batch.keys.removeAll(keepingCapacity: true)
-        for index in order { batch.keys.append(batch.entries[index].address << 17 | UInt64(index)) }
-        batch.keys.sort()
-        for position in batch.keys.indices { batch.order[position] = Int(batch.keys[position] & ((1 << 17) - 1)) }
+        s.keys.removeAll(keepingCapacity: true)
+        for index in order { s.keys.append(s.entries[index].address << 17 | UInt64(index)) }
+        Self.radixSort(&s.keys, scratch: &s.sortScratch)
+        for position in s.keys.indices { s.order[position] = Int(s.keys[position] & ((1 << 17) - 1)) }
+    }
+
+    /// Sorts 64-bit keys (47-bit addresses packed with a 17-bit index) with a least-significant-digit
+    /// radix sort on 8-bit digits: up to eight linear passes, no comparisons; a pass whose digit is
+    /// the same in every key (the high address bits, usually) is skipped.
+    static func radixSort(_ keys: inout [UInt64], scratch: inout [UInt64]) {
+        let count = keys.count
+        if count < 64 {
+            keys.sort()
+            return
+        }
+        if scratch.count < count { scratch = [UInt64](repeating: 0, count: count) }
+        var counts = [Int](repeating: 0, count: 256)
+        keys.withUnsafeMutableBufferPointer { source in
+            scratch.withUnsafeMutableBufferPointer { target in
+                counts.withUnsafeMutableBufferPointer { histogram in
+                    var from = source
+                    var to = target
+                    var sortedInSource = true
+                    for shift in stride(from: 0, to: 64, by: 8) {
+                        for index in 0..<histogram.count { histogram[index] = 0 }
+                        for index in 0..<count { histogram[Int((from[index] >> UInt64(shift)) & 0xff)] += 1 }
+                        if histogram[Int((from[0] >> UInt64(shift)) & 0xff)] == count { continue }
+                        var total = 0
+                        for digit in 0..<histogram.count {
+                            let here = histogram[digit]
+                            histogram[digit] = total
+                            total += here
+                        }
+                        for index in 0..<count {
+                            let digit = Int((from[index] >> UInt64(shift)) & 0xff)
+                            to[histogram[digit]] = from[index]
+                            histogram[digit] += 1
+                        }
+                        swap(&from, &to)
+                        sortedInSource.toggle()
+                    }
+                    if !sortedInSource {
+                        for index in 0..<count { source[index] = from[index] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many remote ranges the sorted entries would make (entries farther apart than the gap).
+    func separateRanges(_ s: ReadBatch.State) -> Int {
+        var ranges = 0
+        var end: UInt64 = 0
+        for index in s.order {
+            let entry = s.entries[index]
+            if ranges == 0 || entry.address > end &+ UInt64(s.coalescingGap) { ranges += 1 }
+            end = max(end, entry.address &+ UInt64(entry.count))
+        }
+        return ranges
     }
 
     /// Takes entries whose first byte lies in no mapping, or in one that cannot be read, out of
-    /// `batch.order` and records them as failed; the map is walked once alongside the sorted entries.
-    func dropUnreadable(_ batch: ReadBatch, map: MemoryMap, failed: inout [PendingFailure]) {
+    /// `s.order` and records them as failed; the map is walked once alongside the sorted entries.
+    func dropUnreadable(_ s: inout ReadBatch.State, map: MemoryMap, failed: inout [PendingFailure]) {
         var kept = 0
         var regionIndex = 0
         let regions = map.regions
-        for position in batch.order.indices {
-            let index = batch.order[position]
-            let address = batch.entries[index].address
+        for position in s.order.indices {
+            let index = s.order[position]
+            let address = s.entries[index].address
             while regionIndex < regions.count && regions[regionIndex].end <= address { regionIndex += 1 }
             let region = regionIndex < regions.count && regions[regionIndex].contains(address) ? regions[regionIndex] : nil
             if let region, region.permissions.contains(.read), region.kind != .vvar, region.kind != .secretMemory {
-                batch.order[kept] = index
+                s.order[kept] = index
                 kept += 1
             } else {
                 failed.append(PendingFailure(entry: index, address: address, bytesRead: 0, errno: nil))
             }
         }
-        batch.order.removeLast(batch.order.count - kept)
+        s.order.removeLast(s.order.count - kept)
     }
 
     /// Issues `process_vm_readv` for the runs, at most 1024 ranges and 1 GiB per call, resuming after
     /// each failing range.
-    func submit(_ batch: ReadBatch, runCount: Int, failed: inout [PendingFailure], retry: inout [Int]) throws(ProcessMemoryError) {
+    func submit(_ s: inout ReadBatch.State, runCount: Int, failed: inout [PendingFailure], retry: inout [Int]) throws(ProcessMemoryError) {
         let maxIOV = 1024
         var local = [iovec](repeating: iovec(), count: min(maxIOV, runCount))
         var remote = [iovec](repeating: iovec(), count: min(maxIOV, runCount))
         let pid = self.pid
-        let outcome: ProcessMemoryError? = batch.storage.withUnsafeMutableBytes { storage in
-            batch.scratch.withUnsafeMutableBytes { scratch in
+        // The byte arrays are moved out so the loop can update `s.entries` while writing into them.
+        var storageBytes: [UInt8] = []
+        var scratchBytes: [UInt8] = []
+        swap(&storageBytes, &s.storage)
+        swap(&scratchBytes, &s.scratch)
+        defer {
+            swap(&storageBytes, &s.storage)
+            swap(&scratchBytes, &s.scratch)
+        }
+        let outcome: ProcessMemoryError? = storageBytes.withUnsafeMutableBytes { storage in
+            scratchBytes.withUnsafeMutableBytes { scratch in
                 var next = 0
                 while next < runCount {
                     // Fill up to 1024 ranges, at most 1 GiB in total.
                     var count = 0
                     var total = 0
                     while next + count < runCount && count < maxIOV {
-                        let run = batch.runs[next + count]
+                        let run = s.runs[next + count]
                         let length = Int(run.end - run.start)
                         if count > 0 && total + length > AddressSpace.maxChunk { break }
                         let destination: UnsafeMutableRawPointer?
                         if run.coalesced {
                             destination = scratch.baseAddress.map { $0 + run.scratchOffset }
                         } else {
-                            destination = storage.baseAddress.map { $0 + batch.entries[batch.order[run.first]].offset }
+                            destination = storage.baseAddress.map { $0 + s.entries[s.order[run.first]].offset }
                         }
                         local[count] = iovec(iov_base: destination, iov_len: length)
                         remote[count] = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(run.start)), iov_len: length)
@@ -209,10 +277,10 @@ extension ProcessHandle {
                     var index = next
                     let end = next + count
                     while index < end {
-                        let run = batch.runs[index]
+                        let run = s.runs[index]
                         let length = Int(run.end - run.start)
                         let valid = min(transferred, length)
-                        finish(batch, run: run, valid: valid, storage: storage, scratch: UnsafeRawBufferPointer(scratch),
+                        finish(&s, run: run, valid: valid, storage: storage, scratch: UnsafeRawBufferPointer(scratch),
                                errno: valid < length ? (errno ?? nil) : nil, failed: &failed, retry: &retry)
                         transferred -= valid
                         index += 1
@@ -237,27 +305,27 @@ extension ProcessHandle {
     }
 
     /// Records what `valid` bytes of a run mean for its entries.
-    func finish(_ batch: ReadBatch, run: ReadBatch.Run, valid: Int, storage: UnsafeMutableRawBufferPointer,
+    func finish(_ s: inout ReadBatch.State, run: ReadBatch.Run, valid: Int, storage: UnsafeMutableRawBufferPointer,
                 scratch: UnsafeRawBufferPointer, errno: Errno?, failed: inout [PendingFailure], retry: inout [Int]) {
         guard run.coalesced else {
-            let index = batch.order[run.first]
-            let entry = batch.entries[index]
+            let index = s.order[run.first]
+            let entry = s.entries[index]
             if valid >= entry.count {
-                batch.entries[index].outcome = .ok
+                s.entries[index].outcome = .ok
             } else {
                 failed.append(PendingFailure(entry: index, address: entry.address + UInt64(valid), bytesRead: valid, errno: errno))
             }
             return
         }
         for position in run.first...run.last {
-            let index = batch.order[position]
-            let entry = batch.entries[index]
+            let index = s.order[position]
+            let entry = s.entries[index]
             let relative = Int(entry.address - run.start)
             if relative + entry.count <= valid {
                 if let from = scratch.baseAddress, let to = storage.baseAddress {
                     memcpy(to + entry.offset, from + run.scratchOffset + relative, entry.count)
                 }
-                batch.entries[index].outcome = .ok
+                s.entries[index].outcome = .ok
             } else {
                 retry.append(position)
             }
@@ -265,7 +333,7 @@ extension ProcessHandle {
     }
 
     /// Gives each failed entry its code, looking at the map once per hole or region.
-    func classifyFailures(_ fds: HandleDescriptors, _ batch: ReadBatch, _ failed: [PendingFailure]) {
+    func classifyFailures(_ fds: HandleDescriptors, _ s: inout ReadBatch.State, _ failed: [PendingFailure]) {
         var known: [(span: Range<UInt64>, error: ProcessMemoryError)] = []
         for failure in failed {
             var error: ProcessMemoryError
@@ -280,8 +348,8 @@ extension ProcessHandle {
             }
             error.address = failure.address
             error.bytesTransferred = failure.bytesRead
-            batch.entries[failure.entry].outcome = .failed(error.code, bytesRead: failure.bytesRead)
-            batch.failures[failure.entry] = error
+            s.entries[failure.entry].outcome = .failed(error.code, bytesRead: failure.bytesRead)
+            s.failures[failure.entry] = error
         }
     }
 }

@@ -166,7 +166,7 @@ extension ProcessHandle {
         var stop: RawStop?
         switch mode {
         case .debugger:
-            let call = "pread(/proc/\(pid)/mem)"
+            let call = "pread(/proc/PID/mem)"
             while done < count {
                 let want = min(count - done, AddressSpace.maxChunk)
                 switch Sys.pread(fds.mem, base + done, want, at: address &+ UInt64(done)) {

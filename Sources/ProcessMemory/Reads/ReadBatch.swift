@@ -33,15 +33,6 @@ public final class ReadBatch {
         var outcome: Outcome
     }
 
-    var entries: [Entry] = []
-    var storage: [UInt8] = []
-    /// Scratch space for the reader: sorted entry indices, runs and iovecs, kept between reads.
-    var order: [Int] = []
-    var keys: [UInt64] = []
-    var runs: [Run] = []
-    var scratch: [UInt8] = []
-    var failures: [Int: ProcessMemoryError] = [:]
-
     struct Run {
         var start: UInt64
         var end: UInt64
@@ -53,82 +44,111 @@ public final class ReadBatch {
         var coalesced: Bool
     }
 
+    /// Everything a read touches, kept in one value: the reader moves it out of the object for the
+    /// duration of a read, so its hot loops work on local arrays without dynamic exclusivity checks.
+    struct State {
+        var entries: [Entry] = []
+        var storage: [UInt8] = []
+        /// Bytes of `storage` in use; the rest is kept for the next round.
+        var storageUsed = 0
+        /// Scratch space for the reader: sorted entry indices, sort keys, runs, coalesced bytes.
+        var order: [Int] = []
+        var keys: [UInt64] = []
+        var sortScratch: [UInt64] = []
+        var runs: [Run] = []
+        var scratch: [UInt8] = []
+        var failures: [Int: ProcessMemoryError] = [:]
+        var coalescingGap = 4096
+        var maximumRunLength = 256 << 10
+    }
+
+    var state = State()
+
     /// Entries whose ranges are at most this many bytes apart are read as one remote range when
     /// that saves remote iovecs (each costs the kernel a page-table walk and a page pin). 0 turns
     /// coalescing off.
-    public var coalescingGap: Int = 4096
+    public var coalescingGap: Int {
+        get { state.coalescingGap }
+        set { state.coalescingGap = newValue }
+    }
 
     /// The longest remote range a coalesced run may span.
-    public var maximumRunLength: Int = 256 << 10
+    public var maximumRunLength: Int {
+        get { state.maximumRunLength }
+        set { state.maximumRunLength = newValue }
+    }
 
     /// Creates an empty batch with room for `capacity` entries and `bytes` bytes of results.
     public init(capacity: Int = 1024, bytes: Int = 64 << 10) {
-        entries.reserveCapacity(capacity)
-        storage.reserveCapacity(bytes)
-        order.reserveCapacity(capacity)
-        runs.reserveCapacity(capacity)
+        state.entries.reserveCapacity(capacity)
+        state.storage.reserveCapacity(bytes)
+        state.order.reserveCapacity(capacity)
+        state.runs.reserveCapacity(capacity)
     }
 
-    /// The number of entries.
-    public var count: Int { entries.count }
+    /// The number of state.entries.
+    public var count: Int { state.entries.count }
 
     /// Adds a read of `count` bytes at `address` and returns its index.
     @discardableResult
     public func add(address: UInt64, count: Int) -> Int {
-        let offset = storage.count
-        let size = max(count, 0)
-        storage.append(contentsOf: repeatElement(0, count: size))
-        entries.append(Entry(address: address, count: count, offset: offset, outcome: .pending))
-        return entries.count - 1
+        let offset = state.storageUsed
+        state.storageUsed += max(count, 0)
+        if state.storage.count < state.storageUsed {
+            // Grow geometrically, so a batch that is refilled every round stops allocating.
+            state.storage.append(contentsOf: repeatElement(0, count: max(state.storageUsed - state.storage.count, state.storage.count)))
+        }
+        state.entries.append(Entry(address: address, count: count, offset: offset, outcome: .pending))
+        return state.entries.count - 1
     }
 
     /// Removes every entry, keeping the storage for the next round.
     public func removeAll() {
-        entries.removeAll(keepingCapacity: true)
-        storage.removeAll(keepingCapacity: true)
-        failures.removeAll(keepingCapacity: true)
+        state.entries.removeAll(keepingCapacity: true)
+        state.storageUsed = 0
+        state.failures.removeAll(keepingCapacity: true)
     }
 
     /// The address and size of entry `index`.
     public func entry(_ index: Int) -> (address: UInt64, count: Int) {
-        (entries[index].address, entries[index].count)
+        (state.entries[index].address, state.entries[index].count)
     }
 
     /// What happened to entry `index`.
-    public func outcome(_ index: Int) -> Outcome { entries[index].outcome }
+    public func outcome(_ index: Int) -> Outcome { state.entries[index].outcome }
 
     /// The full error for a failed entry (its code, the first unreadable address, the bytes read).
-    public func error(_ index: Int) -> ProcessMemoryError? { failures[index] }
+    public func error(_ index: Int) -> ProcessMemoryError? { state.failures[index] }
 
     /// The bytes read for entry `index` (for a failed entry, its readable prefix).
     public func bytes(_ index: Int) -> [UInt8] {
-        let entry = entries[index]
+        let entry = state.entries[index]
         let valid: Int
         switch entry.outcome {
         case .ok: valid = entry.count
         case .failed(_, let bytesRead): valid = bytesRead
         case .pending: valid = 0
         }
-        return Array(storage[entry.offset..<(entry.offset + valid)])
+        return Array(state.storage[entry.offset..<(entry.offset + valid)])
     }
 
     /// Calls `body` with the bytes read for entry `index`, without copying them.
     public func withBytes<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let entry = entries[index]
+        let entry = state.entries[index]
         let valid: Int
         switch entry.outcome {
         case .ok: valid = entry.count
         case .failed(_, let bytesRead): valid = bytesRead
         case .pending: valid = 0
         }
-        return try storage.withUnsafeBytes { raw in
+        return try state.storage.withUnsafeBytes { raw in
             try body(UnsafeRawBufferPointer(rebasing: raw[entry.offset..<(entry.offset + valid)]))
         }
     }
 
     /// Loads a trivial value at `offset` within entry `index`, or `nil` if those bytes were not read.
     public func load<T: BitwiseCopyable>(_ type: T.Type, _ index: Int, offset: Int = 0) -> T? {
-        let entry = entries[index]
+        let entry = state.entries[index]
         let valid: Int
         switch entry.outcome {
         case .ok: valid = entry.count
@@ -136,6 +156,6 @@ public final class ReadBatch {
         case .pending: return nil
         }
         guard offset >= 0, offset + MemoryLayout<T>.size <= valid else { return nil }
-        return storage.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: entry.offset + offset, as: T.self) }
+        return state.storage.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: entry.offset + offset, as: T.self) }
     }
 }

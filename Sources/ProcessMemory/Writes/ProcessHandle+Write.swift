@@ -35,7 +35,7 @@ extension ProcessHandle {
             let allowed = writablePrefix(fds, map: map, from: address, count: bytes.count, mode: mode)
             var done = 0
             var stop: RawStop?
-            let call = "pwrite(/proc/\(pid)/mem)"
+            let call = "pwrite(/proc/PID/mem)"
             while done < allowed {
                 let want = min(allowed - done, AddressSpace.maxChunk)
                 switch Sys.pwrite(fds.mem, base + done, want, at: address &+ UInt64(done)) {
