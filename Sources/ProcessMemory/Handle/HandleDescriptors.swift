@@ -18,93 +18,45 @@ struct HandleDescriptors: Sendable {
     }
 }
 
-/// Guards the descriptors so `close()` and `reopen()` never close one that an operation in another
-/// thread is still using: retired descriptors are closed when the last operation using them ends.
+/// A handle's descriptors, guarded so `close()` and `reopen()` never close one that an operation in
+/// another thread is still using, plus the handle's "has exec'd" mark.
 final class DescriptorBox: Sendable {
-    private struct State {
-        var current: HandleDescriptors?
-        var execed = false
-        var inFlight = 0
-        var retired: [HandleDescriptors] = []
-    }
-
-    private let state: Mutex<State>
+    private let resource: GuardedResource<HandleDescriptors>
+    private let execed = Atomic<Bool>(false)
 
     init(_ descriptors: HandleDescriptors) {
-        state = Mutex(State(current: descriptors))
-    }
-
-    deinit {
-        state.withLock { state in
-            state.current?.closeAll()
-            state.retired.forEach { $0.closeAll() }
-        }
+        resource = GuardedResource(descriptors) { $0.closeAll() }
     }
 
     /// Runs `body` with the current descriptors, or throws `badHandle` / `execed`.
     func use<R>(pid: Int32, _ body: (HandleDescriptors) throws(ProcessMemoryError) -> R) throws(ProcessMemoryError) -> R {
-        let acquired: Result<HandleDescriptors, ProcessMemoryError> = state.withLock { state in
-            guard let current = state.current else { return .failure(.closed(pid: pid)) }
-            if state.execed { return .failure(.execed(pid: pid)) }
-            state.inFlight += 1
-            return .success(current)
+        try resource.use(ifClosed: { .closed(pid: pid) }) { (descriptors) throws(ProcessMemoryError) -> R in
+            if execed.load(ordering: .acquiring) { throw .execed(pid: pid) }
+            return try body(descriptors)
         }
-        let descriptors = try acquired.get()
-        defer { release() }
-        return try body(descriptors)
     }
 
     /// Runs `body` with the current descriptors even after an exec (state queries, reopen).
     func peek<R>(pid: Int32, _ body: (HandleDescriptors, Bool) throws(ProcessMemoryError) -> R) throws(ProcessMemoryError) -> R {
-        let acquired: Result<(HandleDescriptors, Bool), ProcessMemoryError> = state.withLock { state in
-            guard let current = state.current else { return .failure(.closed(pid: pid)) }
-            state.inFlight += 1
-            return .success((current, state.execed))
+        try resource.use(ifClosed: { .closed(pid: pid) }) { (descriptors) throws(ProcessMemoryError) -> R in
+            try body(descriptors, execed.load(ordering: .acquiring))
         }
-        let (descriptors, execed) = try acquired.get()
-        defer { release() }
-        return try body(descriptors, execed)
     }
 
-    var isClosed: Bool { state.withLock { $0.current == nil } }
+    var isClosed: Bool { resource.isClosed }
 
-    func markExeced() { state.withLock { $0.execed = true } }
+    func markExeced() { execed.store(true, ordering: .releasing) }
 
-    /// Replaces the address-space descriptors after an exec.
+    /// Replaces the address-space descriptors after an exec; the old ones are closed once unused.
     func replace(mem: CInt, maps: CInt) {
-        state.withLock { state in
-            guard var current = state.current else {
-                Sys.close(mem)
-                Sys.close(maps)
-                return
-            }
-            state.retired.append(HandleDescriptors(pidfd: -1, procDir: -1, mem: current.mem, maps: current.maps))
-            current.mem = mem
-            current.maps = maps
-            state.current = current
-            state.execed = false
-            if state.inFlight == 0 { Self.closeRetired(&state) }
-        }
+        resource.replace({ current in
+            var updated = current
+            updated.mem = mem
+            updated.maps = maps
+            return (updated, HandleDescriptors(pidfd: -1, procDir: -1, mem: current.mem, maps: current.maps))
+        }, orDispose: HandleDescriptors(pidfd: -1, procDir: -1, mem: mem, maps: maps))
+        execed.store(false, ordering: .releasing)
     }
 
-    func close() {
-        state.withLock { state in
-            guard let current = state.current else { return }
-            state.current = nil
-            state.retired.append(current)
-            if state.inFlight == 0 { Self.closeRetired(&state) }
-        }
-    }
-
-    private func release() {
-        state.withLock { state in
-            state.inFlight -= 1
-            if state.inFlight == 0 { Self.closeRetired(&state) }
-        }
-    }
-
-    private static func closeRetired(_ state: inout State) {
-        state.retired.forEach { $0.closeAll() }
-        state.retired.removeAll()
-    }
+    func close() { resource.close() }
 }
