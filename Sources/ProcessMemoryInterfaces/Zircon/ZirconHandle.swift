@@ -77,7 +77,7 @@ extension Zircon {
             (.enumerate, "ENUMERATE"), (.destroy, "DESTROY"), (.setPolicy, "SET_POLICY"), (.getPolicy, "GET_POLICY"),
             (.signal, "SIGNAL"), (.signalPeer, "SIGNAL_PEER"), (.wait, "WAIT"), (.inspect, "INSPECT"),
             (.manageJob, "MANAGE_JOB"), (.manageProcess, "MANAGE_PROCESS"), (.manageThread, "MANAGE_THREAD"),
-            (.applyProfile, "APPLY_PROFILE"), (.sameRights, "SAME_RIGHTS"),
+            (.applyProfile, "APPLY_PROFILE"), (.resize, "RESIZE"), (.sameRights, "SAME_RIGHTS"),
         ]
 
         /// `ZX_RIGHT_READ|ZX_RIGHT_WRITE`-style names, or `ZX_RIGHT_NONE`.
