@@ -8,6 +8,8 @@ suppressions=$(mktemp)
 trap 'rm -f "$suppressions"' EXIT
 echo 'leak:libXCTest.so' > "$suppressions"
 export LSAN_OPTIONS="suppressions=$suppressions:print_suppressions=0"
+# The fixture's usual fixed addresses lie in ThreadSanitizer's shadow memory: let the kernel choose.
+export PROCMEM_FIXTURE_ARENA=kernel
 status=0
 for sanitizer in "${@:-address thread}"; do
     for s in $sanitizer; do

@@ -16,17 +16,22 @@ struct Arena {
     let pageSize: Int
 
     /// Finds `size` free bytes at one of the usual bases (or anywhere, as a last resort).
+    ///
+    /// `PROCMEM_FIXTURE_ARENA=kernel` skips the fixed bases: ThreadSanitizer keeps its shadow memory
+    /// there and aborts on any mmap hint inside it (Scripts/sanitizers.sh sets it).
     static func find(size: Int, pageSize: Int) throws -> Arena {
-        for k in 0..<16 {
+        let fixedBases = getenv("PROCMEM_FIXTURE_ARENA").map { String(cString: $0) } == "kernel" ? 0 : 16
+        for k in 0..<fixedBases {
             let base = arenaBase + UInt(k) * arenaStride
             if let p = try? mapMemory(size, prot: PROT_NONE, at: base, what: "arena") {
                 munmap(p, size)
                 return Arena(cursor: base, pageSize: pageSize)
             }
         }
-        let p = try mapMemory(size, prot: PROT_NONE, what: "arena")
-        munmap(p, size)
-        return Arena(cursor: UInt(bitPattern: p), pageSize: pageSize)
+        // Leave a free page on each side, so the first region cannot merge with a neighbour.
+        let p = try mapMemory(size + 2 * pageSize, prot: PROT_NONE, what: "arena")
+        munmap(p, size + 2 * pageSize)
+        return Arena(cursor: UInt(bitPattern: p) + UInt(pageSize), pageSize: pageSize)
     }
 
     /// The address for the next region of `size` bytes; a one-page gap is left after it.
