@@ -135,7 +135,7 @@ struct CommandLoop {
             guard let p = parsePerms(args[1]) else { throw FixtureError(message: "bad PERMS: \(args[1])") }
             prot = p
         }
-        let p = try (try? mapMemory(size, at: arena.take(size), what: "map")) ?? mapMemory(size, what: "map")
+        let p = try (try? mapMemory(size, at: arena.take(size), what: "map")) ?? isolatedMapping(size)
         mapCount += 1
         nameMapping(p, size, "procmem-map-\(mapCount)")
         memset(p, 0x33, size)
@@ -176,4 +176,14 @@ func fileOffset(_ text: String) throws -> off_t {
         throw FixtureError(message: "bad ADDR: \(text)")
     }
     return value
+}
+
+/// A mapping wherever the kernel puts it, with an unmapped page on each side so it never merges with
+/// a neighbour (used when the arena is full or placed by the kernel).
+private func isolatedMapping(_ size: Int) throws -> UnsafeMutableRawPointer {
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let outer = try mapMemory(size + 2 * page, what: "map")
+    munmap(outer, page)
+    munmap(outer + page + size, page)
+    return outer + page
 }
