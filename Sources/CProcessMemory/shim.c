@@ -149,4 +149,27 @@ unsigned char *CProcessMemory_CMSG_DATA(struct cmsghdr *cmsg) {
     return CMSG_DATA(cmsg);
 }
 
+
+// Dumps: ptrace requests, note types and register-set sizes.
+#include <elf.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+const int CProcessMemory_PTRACE_SEIZE = PTRACE_SEIZE;
+const int CProcessMemory_PTRACE_INTERRUPT = PTRACE_INTERRUPT;
+const int CProcessMemory_PTRACE_DETACH = PTRACE_DETACH;
+const int CProcessMemory_PTRACE_GETREGSET = PTRACE_GETREGSET;
+const int CProcessMemory_NT_PRSTATUS = NT_PRSTATUS;
+const int CProcessMemory_NT_PRFPREG = NT_PRFPREG;
+const int CProcessMemory___WALL = __WALL;
+#if defined(__x86_64__)
+const size_t CProcessMemory_user_regs_size = sizeof(struct user_regs_struct);
+const size_t CProcessMemory_user_fpregs_size = sizeof(struct user_fpregs_struct);
+#elif defined(__aarch64__)
+const size_t CProcessMemory_user_regs_size = sizeof(struct user_regs_struct);
+const size_t CProcessMemory_user_fpregs_size = sizeof(struct user_fpsimd_struct);
+#else
+const size_t CProcessMemory_user_regs_size = 0;
+const size_t CProcessMemory_user_fpregs_size = 0;
+#endif
+
 #endif // __linux__

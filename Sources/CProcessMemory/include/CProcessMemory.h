@@ -115,5 +115,20 @@ unsigned char *_Nonnull CProcessMemory_CMSG_DATA(struct cmsghdr *_Nonnull cmsg);
 /// O_PATH, which <fcntl.h> defines only under _GNU_SOURCE.
 extern const int CProcessMemory_O_PATH;
 
+
+// Dumps (Dumps/): ptrace requests and note types for stopping a process and reading its registers.
+extern const int CProcessMemory_PTRACE_SEIZE;
+extern const int CProcessMemory_PTRACE_INTERRUPT;
+extern const int CProcessMemory_PTRACE_DETACH;
+extern const int CProcessMemory_PTRACE_GETREGSET;
+extern const int CProcessMemory_NT_PRSTATUS;
+extern const int CProcessMemory_NT_PRFPREG;
+/// __WALL for waitpid(2): wait for every thread, not only the thread-group leader.
+extern const int CProcessMemory___WALL;
+/// sizeof(struct user_regs_struct) (x86_64) / sizeof(struct user_pt_regs) (arm64): the NT_PRSTATUS regset.
+extern const size_t CProcessMemory_user_regs_size;
+/// sizeof(struct user_fpregs_struct): the NT_PRFPREG regset.
+extern const size_t CProcessMemory_user_fpregs_size;
+
 #endif // __linux__
 #endif // C_PROCESS_MEMORY_H

@@ -268,3 +268,39 @@ extension Sys {
         }
     }
 }
+
+// Dumps (Dumps/): stopping a process, reading its registers, creating output.
+extension Sys {
+    /// ptrace(2) with an address and a data pointer.
+    static func ptrace(_ request: CInt, _ tid: Int32, address: UInt = 0, data: UnsafeMutableRawPointer? = nil) -> Result<Int, Errno> {
+        valueOrErrno { CProcessMemory_ptrace(request, tid, UnsafeMutableRawPointer(bitPattern: address), data) }
+    }
+
+    /// ptrace(2) `PTRACE_GETREGSET` of register set `type` into `buffer`; returns the bytes filled.
+    static func getRegset(_ tid: Int32, _ type: CInt, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+        var vector = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+        return valueOrErrno { CProcessMemory_ptrace(CProcessMemory_PTRACE_GETREGSET, tid, UnsafeMutableRawPointer(bitPattern: UInt(type)), &vector) }
+            .map { _ in vector.iov_len }
+    }
+
+    /// waitpid(2) for one thread; returns the wait status.
+    static func waitpid(_ tid: Int32, flags: CInt) -> Result<CInt, Errno> {
+        var status: CInt = 0
+        return valueOrErrno { Glibc.waitpid(tid, &status, flags) }.map { _ in status }
+    }
+
+    /// pidfd_send_signal(2) without siginfo.
+    static func pidfdSendSignal(_ pidfd: CInt, _ signal: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { CProcessMemory_pidfd_send_signal(pidfd, signal, 0) }
+    }
+
+    /// mkdirat(2).
+    static func mkdirat(_ dirfd: CInt, _ path: String, mode: mode_t = 0o755) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.mkdirat(dirfd, path, mode) }
+    }
+
+    /// openat(2) with `O_CLOEXEC` and a creation mode.
+    static func create(_ dirfd: CInt, _ path: String, _ flags: CInt, mode: mode_t = 0o644) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.openat(dirfd, path, flags | O_CLOEXEC, mode) }
+    }
+}

@@ -1,0 +1,179 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The JSON index of a dump: what was dumped from which process, where each readable range went,
+/// and every range that could not be read, with the reason.
+///
+/// A directory dump writes it as `index.json` beside its region files; a core dump writes it as a
+/// sidecar, `CORE.json`, whose segments give the core's file offsets. Addresses are `"0x…"` strings.
+/// Unreadable ranges are listed in ``Region/failed`` and never appear as data.
+public struct DumpIndex: Codable, Sendable, Hashable {
+    /// The file name of a directory dump's index.
+    public static let fileName = "index.json"
+
+    /// `"procmem-dump"` or `"procmem-core"`.
+    public var format: String
+    /// The format version, 1.
+    public var version: Int
+    /// The process.
+    public var pid: Int32
+    /// Its executable (`/proc/PID/exe`), when known.
+    public var executable: String?
+    /// How the process was held still while it was read.
+    public var stopMethod: StopMethod
+    /// How memory was read.
+    public var readMode: ReadMode
+    /// `true` when every region was processed to its end; a partial dump says why in ``partialReason``.
+    public var complete: Bool
+    /// Why the dump is partial: `"interrupted"`, or the error that ended it.
+    public var partialReason: String?
+    /// The core file this index describes, for a core dump.
+    public var coreFile: String?
+    /// Every mapping, in address order.
+    public var regions: [Region]
+
+    /// One mapping and what became of it.
+    public struct Region: Codable, Sendable, Hashable {
+        /// First address.
+        @Hex public var start: UInt64
+        /// One past the last address.
+        @Hex public var end: UInt64
+        /// `rwxp` as in `/proc/PID/maps`.
+        public var permissions: String
+        /// The path or pseudo-name.
+        public var path: String?
+        /// What the mapping holds.
+        public var kind: MemoryRegion.Kind
+        /// Offset in the backing file.
+        @Hex public var offset: UInt64
+        /// How far the dump got: ``end`` unless it was interrupted or the process went away.
+        @Hex public var processedUpTo: UInt64
+        /// The readable ranges and where their bytes are.
+        public var segments: [Segment]
+        /// The ranges that could not be read.
+        public var failed: [FailedRange]
+
+        /// Creates a region entry.
+        public init(start: UInt64, end: UInt64, permissions: String, path: String?, kind: MemoryRegion.Kind,
+                    offset: UInt64, processedUpTo: UInt64, segments: [Segment] = [], failed: [FailedRange] = []) {
+            self.start = start
+            self.end = end
+            self.permissions = permissions
+            self.path = path
+            self.kind = kind
+            self.offset = offset
+            self.processedUpTo = processedUpTo
+            self.segments = segments
+            self.failed = failed
+        }
+    }
+
+    /// A readable range: its bytes are in `file` (a directory dump) or at `fileOffset` of the core.
+    public struct Segment: Codable, Sendable, Hashable {
+        /// First address.
+        @Hex public var start: UInt64
+        /// One past the last address.
+        @Hex public var end: UInt64
+        /// The file holding exactly these bytes, relative to the dump directory.
+        public var file: String?
+        /// Where the bytes start in ``file`` or in the core file.
+        public var fileOffset: UInt64
+
+        /// Creates a segment.
+        public init(start: UInt64, end: UInt64, file: String?, fileOffset: UInt64) {
+            self.start = start
+            self.end = end
+            self.file = file
+            self.fileOffset = fileOffset
+        }
+    }
+
+    /// A range that could not be read, and why.
+    public struct FailedRange: Codable, Sendable, Hashable {
+        /// First address.
+        @Hex public var start: UInt64
+        /// One past the last address.
+        @Hex public var end: UInt64
+        /// The condition, as ``ProcessMemoryError/Code``.
+        public var code: ProcessMemoryError.Code
+        /// The explanation.
+        public var reason: String
+
+        /// Creates a failed range.
+        public init(start: UInt64, end: UInt64, code: ProcessMemoryError.Code, reason: String) {
+            self.start = start
+            self.end = end
+            self.code = code
+            self.reason = reason
+        }
+    }
+
+    /// Creates an index (version 1).
+    public init(format: String, pid: Int32, executable: String?, stopMethod: StopMethod, readMode: ReadMode,
+                complete: Bool, partialReason: String? = nil, coreFile: String? = nil, regions: [Region]) {
+        self.format = format
+        self.version = 1
+        self.pid = pid
+        self.executable = executable
+        self.stopMethod = stopMethod
+        self.readMode = readMode
+        self.complete = complete
+        self.partialReason = partialReason
+        self.coreFile = coreFile
+        self.regions = regions
+    }
+
+    /// Bytes written as data.
+    public var bytesDumped: UInt64 { regions.reduce(0) { $0 + $1.segments.reduce(0) { $0 + ($1.end - $1.start) } } }
+    /// Bytes listed as unreadable.
+    public var bytesFailed: UInt64 { regions.reduce(0) { $0 + $1.failed.reduce(0) { $0 + ($1.end - $1.start) } } }
+    /// All failed ranges, in address order.
+    public var failedRanges: [FailedRange] { regions.flatMap(\.failed) }
+
+    /// The index as pretty-printed JSON with sorted keys.
+    public func encoded() throws(ProcessMemoryError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do { return Array(try encoder.encode(self)) } catch {
+            throw ProcessMemoryError(.io, pid: pid, message: "the dump index could not be encoded: \(error)")
+        }
+    }
+
+    /// Decodes an index from JSON.
+    ///
+    /// - Throws: `.invalidArguments` for text that is not a dump index.
+    public static func decode(_ bytes: [UInt8]) throws(ProcessMemoryError) -> DumpIndex {
+        do { return try JSONDecoder().decode(DumpIndex.self, from: Data(bytes)) } catch {
+            throw ProcessMemoryError(.invalidArguments, message: "not a procmem dump index: \(error)")
+        }
+    }
+}
+
+/// A `UInt64` address stored in JSON as a `"0x…"` string.
+@propertyWrapper
+public struct Hex: Codable, Sendable, Hashable {
+    /// The address.
+    public var wrappedValue: UInt64
+
+    /// Wraps an address.
+    public init(wrappedValue: UInt64) { self.wrappedValue = wrappedValue }
+
+    /// Decodes `"0x…"`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard text.hasPrefix("0x"), let value = UInt64(text.dropFirst(2), radix: 16) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a 0x hex address, not \(text)")
+        }
+        wrappedValue = value
+    }
+
+    /// Encodes `"0x…"`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode("0x" + String(wrappedValue, radix: 16))
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import ProcessMemory
+
+/// `--stop ptrace|signal|freezer|none`: how the target is held still while it is read.
+enum StopOption: String, CaseIterable, Sendable, ExpressibleByArgument {
+    case ptrace, signal, freezer, none
+
+    var method: StopMethod {
+        switch self {
+        case .ptrace: return .ptrace
+        case .signal: return .signal
+        case .freezer: return .cgroupFreezer
+        case .none: return .none
+        }
+    }
+
+    static let help: ArgumentHelp = """
+        ptrace (default): PTRACE_SEIZE+INTERRUPT every thread (gives registers; fails under another \
+        debugger); signal: SIGSTOP/SIGCONT; freezer: the cgroup v2 freezer of the target's own cgroup; \
+        none: do not stop it.
+        """
+}
+
+/// `procmem dump PID --output DIR | --core FILE`: the readable memory as files, or an ELF core.
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Dump a process's memory to a directory or an ELF core file.",
+        discussion: """
+            The target is stopped while it is read (--stop) and always resumed, also on errors and \
+            Ctrl-C. Unreadable ranges (guard pages, [vvar], secret memory, pages past the end of a \
+            file, PROT_NONE with --mode protect) are listed, never written as zeros.
+
+            --output DIR writes one file per readable range under DIR/regions/ and DIR/index.json: \
+            {"format":"procmem-dump","pid":N,"complete":BOOL,"partialReason":…,"regions":[{"start":"0x…",\
+            "end":"0x…","permissions":"rw-p","path":…,"kind":…,"segments":[{"start","end","file",\
+            "fileOffset"}],"failed":[{"start","end","code","reason"}],"processedUpTo":"0x…"}],…}
+
+            --core FILE writes an ELF core that `gdb EXE FILE` loads (registers of every thread, auxv, \
+            file mappings; unreadable ranges as PT_LOADs without bytes) and FILE.json, the same index.
+
+            A dump interrupted with Ctrl-C, or cut short by the target exiting, is still written and \
+            marked partial ("complete": false); the status is then 1, or that of the error.
+            """
+    )
+
+    @Argument(help: "The process ID.")
+    var pid: Int32
+
+    @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Write an ELF core file (and FILE.json).", valueName: "file"))
+    var core: String?
+
+    @Option(help: StopOption.help)
+    var stop: StopOption = .ptrace
+
+    @Option(help: AccessModeOption.help)
+    var mode: AccessModeOption = .debugger
+
+    @Flag(help: "Print a JSON summary.")
+    var json = false
+
+    func validate() throws {
+        guard (output == nil) != (core == nil) else { throw ValidationError("give exactly one of --output DIR or --core FILE") }
+    }
+
+    func run() throws {
+        let handle = try TargetProcess.open(pid, rights: .read)
+        defer { handle.close() }
+        let total = try TargetProcess.memoryMap(handle).regions.reduce(UInt64(0)) { $0 + $1.size }
+        Interruption.install()
+        let progress = ProgressReporter(label: "dump", total: total)
+        let options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
+                                  progress: { progress.advance(by: $0) }, shouldCancel: { Interruption.requested })
+        let index: DumpIndex
+        do {
+            if let core {
+                index = try handle.dumpCore(to: core, options: options)
+            } else {
+                index = try handle.dump(toDirectory: output ?? ".", options: options)
+            }
+        } catch {
+            progress.finish()
+            throw ErrorReporting.fail(error, mode: mode)
+        }
+        progress.finish()
+        let destination = core ?? output ?? "."
+        let indexPath = core.map { $0 + ".json" } ?? (destination + "/" + DumpIndex.fileName)
+        if json {
+            Output.line(JSON.object([
+                ("pid", .int(Int64(pid))),
+                ("output", .string(destination)),
+                ("index", .string(indexPath)),
+                ("complete", .bool(index.complete)),
+                ("partialReason", .optional(index.partialReason) { .string($0) }),
+                ("regions", .int(Int64(index.regions.count))),
+                ("bytesDumped", .uint(index.bytesDumped)),
+                ("bytesFailed", .uint(index.bytesFailed)),
+                ("failedRanges", .int(Int64(index.failedRanges.count))),
+            ]).text)
+        } else {
+            Output.line("dumped \(index.bytesDumped) bytes of \(index.regions.count) regions to \(destination); "
+                        + "\(index.failedRanges.count) unreadable ranges (\(index.bytesFailed) bytes) listed in \(indexPath)")
+        }
+        guard let reason = index.partialReason else { return }
+        Output.error("partial dump (marked \"complete\": false in \(indexPath)): \(reason)")
+        throw ExitCode(ExitCodes.partial)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Glibc
+import ProcessMemory
+import Testing
+
+/// Stopping a process: SIGSTOP, ptrace and the cgroup v2 freezer, each resumed.
+@Suite("Stopping")
+struct StopTests {
+    @Test("SIGSTOP and ptrace stop every thread and resume it", arguments: [StopMethod.signal, .ptrace])
+    func stopAndResume(method: StopMethod) throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        let stopped = try handle.stop(method)
+        #expect(stopped.threads.first == fixture.pid)
+        let state = DumpSupport.state(fixture.pid)
+        #expect(state == "T" || state == "t", "state \(String(describing: state))")
+        stopped.resume()
+        stopped.resume()  // idempotent
+        #expect(DumpSupport.isRunning(fixture.pid))
+        try fixture.ok("ping")
+    }
+
+    @Test("a process stopped before is left stopped")
+    func alreadyStoppedStaysStopped() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        fixture.kill(SIGSTOP)
+        defer { fixture.kill(SIGCONT) }
+        let stopped = try handle.stop(.signal)
+        #expect(stopped.wasAlreadyStopped)
+        stopped.resume()
+        #expect(DumpSupport.state(fixture.pid) == "T")
+    }
+
+    @Test("ptrace gives every thread's registers")
+    func registers() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        try handle.withStopped(.ptrace) { stopped in
+            let registers = try stopped.registers()
+            let main = try #require(registers.first)
+            #expect(main.tid == fixture.pid)
+            #if arch(x86_64)
+            #expect(main.general.count == 27 * 8)
+            let rip = main.general[(16 * 8)..<(17 * 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            #expect(rip != 0)
+            #endif
+        }
+        #expect(DumpSupport.isRunning(fixture.pid))
+        #expect(throws: ProcessMemoryError.self) {
+            try handle.withStopped(.signal) { stopped in _ = try stopped.registers() }
+        }
+    }
+
+    @Test("the cgroup v2 freezer stops a target in its own cgroup, and refuses a shared one")
+    func cgroupFreezer() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        // A shared cgroup (here the test's own) is refused.
+        #expect(throws: ProcessMemoryError.self) { try handle.stop(.cgroupFreezer) }
+        #expect(DumpSupport.isRunning(fixture.pid))
+        let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        guard let line = mountinfo.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }) else {
+            print("skipped: no cgroup2 mount")
+            return
+        }
+        let mount = String(line.split(separator: " ")[4])
+        let cgroup = mount + "/procmem-dump-test-\(fixture.pid)"
+        guard mkdir(cgroup, 0o755) == 0 else {
+            print("skipped: cannot create a cgroup under \(mount): errno \(errno)")
+            return
+        }
+        defer {
+            try? "\(fixture.pid)".write(toFile: mount + "/cgroup.procs", atomically: false, encoding: .utf8)
+            rmdir(cgroup)
+        }
+        guard (try? "\(fixture.pid)".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)) != nil else {
+            print("skipped: cannot move the fixture into \(cgroup)")
+            return
+        }
+        try handle.withStopped(.cgroupFreezer) { stopped in
+            #expect(stopped.method == .cgroupFreezer)
+            let events = try String(contentsOfFile: cgroup + "/cgroup.events", encoding: .utf8)
+            #expect(events.contains("frozen 1"))
+        }
+        let events = try String(contentsOfFile: cgroup + "/cgroup.events", encoding: .utf8)
+        #expect(events.contains("frozen 0"))
+        try fixture.ok("ping")
+    }
+}
