@@ -25,6 +25,10 @@ build() { # name, harness, sources...
 build maps-parser Fuzz/MapsParserFuzz.swift "${parsers[@]}"
 build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" "$out/src/AddressExpression.swift" \
     Sources/procmem/Support/Format.swift
+scan=(Sources/ProcessMemory/Scanning/ScanValue.swift Sources/ProcessMemory/Scanning/BytePattern.swift
+      Sources/ProcessMemory/Scanning/MatchSet.swift Sources/ProcessMemory/Scanning/MatchFileFormat.swift
+      Sources/ProcessMemory/Scanning/SnapshotFileFormat.swift)
+build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true
@@ -32,8 +36,12 @@ head -c 4000 /proc/self/smaps > "$out/corpus/maps-parser/seed-smaps" 2>/dev/null
 for seed in '[heap]+0x10' 'libc.so.6+0x1000' '0x7f0000000000' '4096' 'lib-foo-2' '[stack]-0x8'; do
     printf '%s' "$seed" > "$out/corpus/address-expression/seed-$(printf '%s' "$seed" | md5sum | cut -c1-8)"
 done
+mkdir -p "$out/corpus/scan-parsers"
+for seed in '0x5EED1234' '-5' '3.25' '48 8b ?? 4? ?5' '488b??05' '1e10' 'inf'; do
+    printf '%s' "$seed" > "$out/corpus/scan-parsers/seed-$(printf '%s' "$seed" | md5sum | cut -c1-8)"
+done
 status=0
-for name in maps-parser address-expression; do
+for name in maps-parser address-expression scan-parsers; do
     mkdir -p "$out/corpus/$name"
     echo "== fuzz $name for ${seconds}s"
     if ! "$out/$name" "$out/corpus/$name" -max_total_time="$seconds" -artifact_prefix="$out/crash-$name-" \

@@ -27,4 +27,8 @@ size_t CBaseline_batched_process_vm_readv(pid_t pid, const uint64_t *_Nonnull ad
 /// Peak resident set size of this process (VmHWM) in bytes, and a reset of it (clear_refs 5).
 long CBaseline_peak_rss(void);
 void CBaseline_reset_peak_rss(void);
+/// A raw scan: process_vm_readv of `length` bytes at `remote` in 4 MiB chunks into one buffer,
+/// memchr on the needle's last byte, memcmp; counts matches whose address is a multiple of `alignment`.
+size_t CBaseline_scan_bytes(pid_t pid, uint64_t remote, size_t length, const uint8_t *_Nonnull needle,
+                            size_t needle_len, size_t alignment);
 #endif

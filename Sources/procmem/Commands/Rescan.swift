@@ -1,0 +1,136 @@
+import ArgumentParser
+import ProcessMemory
+
+/// `procmem rescan FILE …`: narrow a saved match set, or compare a snapshot with the live process.
+struct Rescan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Narrow a saved scan: keep the matches whose value now passes a test.",
+        discussion: """
+            FILE is a match file from `procmem scan … --save FILE`, or a snapshot from \
+            `procmem scan PID --snapshot --as TYPE --save FILE`. It records the pid, the process's \
+            start time (a file from another process, or an earlier one with the same pid, is \
+            refused), the value type and the regions.
+
+            Exactly one test: --eq V, --changed, --unchanged, --increased, --decreased, \
+            --increased-by N, --decreased-by N, --range A B (inclusive). Changes are relative to \
+            the values saved in FILE. Write negative numbers as --eq=-5.
+
+            The narrowed set replaces FILE unless --save names another file or --no-save is given. \
+            Output and --json are as for `procmem scan`.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A match or snapshot file.", valueName: "file"))
+    var file: String
+
+    @Option(help: ArgumentHelp("Keep values equal to V.", valueName: "v"))
+    var eq: String?
+
+    @Flag(help: "Keep values that changed.")
+    var changed = false
+
+    @Flag(help: "Keep values that did not change.")
+    var unchanged = false
+
+    @Flag(help: "Keep values that increased.")
+    var increased = false
+
+    @Flag(help: "Keep values that decreased.")
+    var decreased = false
+
+    @Option(help: ArgumentHelp("Keep values that increased by exactly N.", valueName: "n"))
+    var increasedBy: String?
+
+    @Option(help: ArgumentHelp("Keep values that decreased by exactly N.", valueName: "n"))
+    var decreasedBy: String?
+
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Keep values in the range A…B (inclusive).", valueName: "a b"))
+    var range: [String] = []
+
+    @Option(help: ArgumentHelp("Save the narrowed set here (default: replace FILE).", valueName: "file"))
+    var save: String?
+
+    @Flag(help: "Do not save the narrowed set.")
+    var noSave = false
+
+    @Option(help: ArgumentHelp("Print at most this many matches.", valueName: "n"))
+    var maxMatches: Int = 1000
+
+    @Flag(help: "Print JSON (as procmem scan).")
+    var json = false
+
+    func validate() throws {
+        let tests = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty]
+        guard tests.filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one test: --eq V, --changed, --unchanged, --increased, --decreased, --increased-by N, --decreased-by N or --range A B")
+        }
+        if !range.isEmpty && range.count != 2 { throw ValidationError("--range takes two values: A B") }
+        if save != nil && noSave { throw ValidationError("--save and --no-save exclude each other") }
+        if maxMatches < 0 { throw ValidationError("--max-matches must be 0 or more") }
+    }
+
+    func predicate(type: ScanValueType, order: ScanByteOrder) throws(ProcessMemoryError) -> (RescanPredicate, String) {
+        func value(_ text: String) throws(ProcessMemoryError) -> ScanValue {
+            try ScanValue(text, as: type, byteOrder: order)
+        }
+        if let eq { return (.equal(try value(eq)), "values == \(eq)") }
+        if changed { return (.changed, "changed values") }
+        if unchanged { return (.unchanged, "unchanged values") }
+        if increased { return (.increased, "increased values") }
+        if decreased { return (.decreased, "decreased values") }
+        if let increasedBy { return (.increasedBy(try value(increasedBy)), "values increased by \(increasedBy)") }
+        if let decreasedBy { return (.decreasedBy(try value(decreasedBy)), "values decreased by \(decreasedBy)") }
+        return (.inRange(try value(range[0]), try value(range[1])), "values in \(range[0])…\(range[1])")
+    }
+
+    func run() throws {
+        let isSnapshot = MatchSet.isSnapshotFile(file)
+        let previous: MatchSet?
+        let pid: Int32
+        let type: ScanValueType
+        let order: ScanByteOrder
+        do throws(ProcessMemoryError) {
+            if isSnapshot {
+                let info = try SnapshotInfo(contentsOf: file)
+                (previous, pid, type, order) = (nil, info.pid, info.type, info.byteOrder)
+            } else {
+                let set = try MatchSet(contentsOf: file)
+                guard case .values(let t, let o) = set.content else {
+                    throw ProcessMemoryError(.invalidArguments, message: "\(file) holds byte-pattern matches, which have no value to compare; rescan works on value scans")
+                }
+                (previous, pid, type, order) = (set, set.pid, t, o)
+            }
+        } catch {
+            throw ErrorReporting.fail(error)
+        }
+        let test: RescanPredicate
+        let label: String
+        do {
+            (test, label) = try predicate(type: type, order: order)
+        } catch {
+            Output.error("usage: " + error.message)
+            throw ExitCode(ExitCodes.usage)
+        }
+        let handle = try TargetProcess.open(pid, rights: .read)
+        defer { handle.close() }
+        let scanner = Scanner(handle: handle)
+        Interruption.install()
+        let reporter = ProgressReporter(label: "rescan", total: 0)
+        let result: ScanResult
+        let target = noSave ? nil : (save ?? file)
+        do {
+            if let previous {
+                result = try scanner.rescan(previous, where: test, progress: { _ in !Interruption.requested })
+            } else {
+                result = try scanner.compare(snapshotAt: file, where: test, progress: ScanReport.progress(reporter))
+            }
+            reporter.finish()
+            if let target, !result.interrupted { try result.matches.save(to: target) }
+        } catch {
+            reporter.finish()
+            throw ErrorReporting.fail(error)
+        }
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: result.interrupted ? nil : target, json: json)
+        if result.truncated || result.interrupted { throw ExitCode(ExitCodes.partial) }
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import ProcessMemory
+
+/// `procmem scan PID …`: find values, strings or byte patterns, or take a snapshot for an
+/// unknown-initial-value search.
+struct Scan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search a process's memory for a value, string or byte pattern.",
+        discussion: """
+            One of: VALUE with --as TYPE (u8…u64, i8…i64, f32, f64, any-int); --string TEXT; \
+            --pattern HEX (`48 8b ?? ?? 05`, nibble wildcards `4?`); or --snapshot with --as TYPE, \
+            which saves the regions' current contents (all-zero pages compressed) to --save FILE for \
+            `procmem rescan FILE --changed …`.
+
+            Values are aligned to their width unless --unaligned. Floating point matches within \
+            --tolerance, or by default when it rounds to VALUE as written (3.25 matches 3.245…3.255). \
+            Negative values need `--` after all options: `procmem scan PID --as i32 -- -5`.
+
+            Regions: writable private memory by default, like scanmem; --all scans every readable \
+            region; --perms, --kind, --path and --range narrow it. Regions that vanish or fail during \
+            the scan are skipped and listed. --resident-only skips memory with no resident page \
+            (/proc/PID/pagemap), so untouched sparse mappings are not faulted in.
+
+            Each match prints `0xADDRESS: VALUE  [REGION]`; after at most --max-matches lines a summary \
+            follows (matches, regions, bytes, skipped, time). --save FILE keeps every match for \
+            `procmem rescan`. Ctrl-C stops the scan and prints what was found, marked partial (exit 1).
+
+            --json prints one object: {"pid","query","content","matchCount","reported",\
+            "matches":[{"address","width","value","region":{"start","end","perms","path"}}],\
+            "regionsScanned","bytesScanned","bytesNotResident","skipped":[{"start","end","path","reason":ERROR}],\
+            "truncated","interrupted","partial","saved","elapsedSeconds"}.
+            """
+    )
+
+    @Argument(help: "The process ID.")
+    var pid: Int32
+
+    @Argument(help: ArgumentHelp("The value to look for (with --as).", valueName: "value"))
+    var value: String?
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("Value type: u8, i8, u16, i16, u32, i32, u64, i64, f32, f64, any-int.", valueName: "type"))
+    var type: ScanValueType?
+
+    @Option(help: ArgumentHelp("Byte order of values in memory: little (default) or big.", valueName: "order"))
+    var endian: ScanByteOrder = .little
+
+    @Flag(help: "Look for values at every byte offset, not only aligned ones.")
+    var unaligned = false
+
+    @Option(help: ArgumentHelp("For f32/f64: the largest accepted difference.", valueName: "x"))
+    var tolerance: Double?
+
+    @Option(help: ArgumentHelp("Look for this text (UTF-8, or UTF-16LE with --utf16).", valueName: "text"))
+    var string: String?
+
+    @Flag(help: "With --string: encode as UTF-16LE.")
+    var utf16 = false
+
+    @Flag(help: "With --string: ASCII letters match in either case.")
+    var ignoreCase = false
+
+    @Option(help: ArgumentHelp("Look for these bytes: hex, ?? for any byte, 4? for a nibble.", valueName: "hex"))
+    var pattern: String?
+
+    @Flag(help: "Save a snapshot for an unknown-initial-value search (needs --as and --save).")
+    var snapshot = false
+
+    @OptionGroup var regions: RegionOptions
+
+    @Option(help: ArgumentHelp("Save the matches (or the snapshot) to this file.", valueName: "file"))
+    var save: String?
+
+    @Option(help: ArgumentHelp("Print at most this many matches (all are saved).", valueName: "n"))
+    var maxMatches: Int = 1000
+
+    @Flag(help: "Skip memory with no resident or swapped page (/proc/PID/pagemap): never fault in untouched memory.")
+    var residentOnly = false
+
+    @Option(help: .hidden)
+    var chunkSize: Int = 4 << 20
+
+    @Flag(help: "Print JSON (shape above).")
+    var json = false
+
+    func validate() throws {
+        let modes = [value != nil || (type != nil && !snapshot), string != nil, pattern != nil, snapshot].filter { $0 }.count
+        guard modes == 1 else {
+            throw ValidationError("give exactly one of: VALUE --as TYPE, --string TEXT, --pattern HEX, --snapshot --as TYPE")
+        }
+        if value != nil && type == nil { throw ValidationError("VALUE needs --as TYPE (u8…u64, i8…i64, f32, f64, any-int)") }
+        if snapshot && type == nil { throw ValidationError("--snapshot needs --as TYPE") }
+        if snapshot && save == nil { throw ValidationError("--snapshot needs --save FILE: the snapshot is kept on disk") }
+        if snapshot && type == .anyInt { throw ValidationError("--snapshot needs a type of one width, not any-int") }
+        if (utf16 || ignoreCase) && string == nil { throw ValidationError("--utf16 and --ignore-case apply to --string") }
+        if tolerance != nil && !(type?.isFloatingPoint ?? false) { throw ValidationError("--tolerance applies to --as f32 or f64") }
+        if maxMatches < 0 { throw ValidationError("--max-matches must be 0 or more") }
+        if chunkSize < 4096 || chunkSize > 1 << 30 { throw ValidationError("--chunk-size must be 4096…1 GiB") }
+        if let string, string.isEmpty { throw ValidationError("--string needs a non-empty TEXT") }
+        _ = try regions.filter()
+    }
+
+    func run() throws {
+        let query: ScanQuery?
+        let label: String
+        do {
+            if let string {
+                query = .pattern(BytePattern(string: string, utf16: utf16, ignoreCase: ignoreCase))
+                label = JSON.quoted(string) + (utf16 ? " (UTF-16LE)" : "") + (ignoreCase ? " (ignoring case)" : "")
+            } else if let pattern {
+                query = .pattern(try BytePattern(hex: pattern))
+                label = "pattern " + pattern
+            } else if let value, let type {
+                query = .value(try ScanValue(value, as: type, byteOrder: endian, tolerance: tolerance))
+                label = "\(type.rawValue) \(value)" + (endian == .big ? " (big endian)" : "")
+            } else {
+                query = nil
+                label = "snapshot"
+            }
+        } catch {
+            Output.error("usage: " + error.message)
+            throw ExitCode(ExitCodes.usage)
+        }
+        let handle = try TargetProcess.open(pid, rights: .read)
+        defer { handle.close() }
+        let scanner = Scanner(handle: handle, options: ScanOptions(regions: try regions.filter(), chunkSize: chunkSize,
+                                                                   aligned: !unaligned, residentOnly: residentOnly))
+        Interruption.install()
+        let reporter = ProgressReporter(label: "scan", total: 0)
+        defer { reporter.finish() }
+        let result: ScanResult
+        do {
+            if let query {
+                result = try scanner.scan(query, progress: ScanReport.progress(reporter))
+                if let save { try result.matches.save(to: save) }
+            } else {
+                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "", progress: ScanReport.progress(reporter))
+            }
+        } catch {
+            reporter.finish()
+            throw ErrorReporting.fail(error)
+        }
+        reporter.finish()
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, json: json)
+        if result.truncated || result.interrupted { throw ExitCode(ExitCodes.partial) }
+    }
+}

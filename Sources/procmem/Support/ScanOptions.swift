@@ -1,0 +1,178 @@
+import ArgumentParser
+import ProcessMemory
+
+extension ScanValueType: ExpressibleByArgument {}
+extension ScanByteOrder: ExpressibleByArgument {}
+
+/// The region options shared by `scan`: `--all`, `--perms`, `--kind`, `--path`, `--range`.
+struct RegionOptions: ParsableArguments {
+    @Flag(help: "Scan every readable region (default: writable private memory, like scanmem).")
+    var all = false
+
+    @Option(help: ArgumentHelp("Regions must have at least these permissions (r, w, x), e.g. rw or rx.", valueName: "perms"))
+    var perms: String?
+
+    @Option(help: ArgumentHelp("Comma-separated kinds: heap, stack, anonymous, file, executable.", valueName: "kinds"))
+    var kind: String?
+
+    @Option(help: ArgumentHelp("Regions whose path contains this text.", valueName: "substring"))
+    var path: String?
+
+    @Option(help: ArgumentHelp("Only addresses in START-END (0x hex or decimal; END exclusive).", valueName: "start-end"))
+    var range: String?
+
+    /// The library filter these options describe.
+    func filter() throws -> RegionFilter {
+        var filter = all ? RegionFilter.all : RegionFilter.default
+        if let perms {
+            var set: MemoryRegion.Permissions = []
+            for character in perms {
+                switch character {
+                case "r": set.insert(.read)
+                case "w": set.insert(.write)
+                case "x": set.insert(.execute)
+                case "-", "p", "s": break
+                default: throw ValidationError("--perms takes letters r, w and x, not '\(perms)'")
+                }
+            }
+            filter.permissions = set
+            filter.includeShared = true
+        }
+        if let kind {
+            var kinds = Set<RegionFilter.Kind>()
+            for name in kind.split(separator: ",") {
+                guard let value = RegionFilter.Kind(rawValue: name.trimmingWhitespace) else {
+                    throw ValidationError("unknown --kind '\(name)': use \(RegionFilter.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kinds.insert(value)
+            }
+            filter.kinds = kinds
+            if !all && perms == nil { filter.permissions = [.read] }
+        }
+        filter.pathContains = path
+        if path != nil && !all && perms == nil { filter.permissions = [.read] }
+        if let range {
+            let parts = range.split(separator: "-", maxSplits: 1)
+            guard parts.count == 2, let start = Format.parseUnsigned(parts[0]), let end = Format.parseUnsigned(parts[1]), start < end else {
+                throw ValidationError("--range takes START-END with START < END, e.g. 0x400000-0x500000, not '\(range)'")
+            }
+            filter.addressRange = start..<end
+        }
+        return filter
+    }
+}
+
+extension Substring {
+    var trimmingWhitespace: String { String(self).trimmingWhitespace }
+}
+
+/// Printing scan and rescan results: text lines or one JSON object.
+enum ScanReport {
+    /// Prints `result`: up to `maxMatches` matches, then the summary. `label` names the query.
+    static func print(_ result: ScanResult, label: String, maxMatches: Int, savedTo: String?, json: Bool) {
+        let set = result.matches
+        let shown = min(set.count, maxMatches)
+        if json {
+            var pairs: [(String, JSON)] = [
+                ("pid", .int(Int64(set.pid))),
+                ("query", .string(label)),
+                ("content", .string(contentName(set.content))),
+                ("matchCount", .int(Int64(set.count))),
+                ("reported", .int(Int64(shown))),
+                ("matches", .array((0..<shown).map { matchJSON(set, $0) })),
+            ]
+            pairs += [
+                ("regionsScanned", .int(Int64(result.regionsScanned))),
+                ("bytesScanned", .uint(result.bytesScanned)),
+                ("bytesNotResident", .uint(result.bytesNotResident)),
+                ("skipped", .array(result.skipped.map { skip in
+                    .object([("start", .hex(skip.start)), ("end", .hex(skip.end)),
+                             ("path", .optional(skip.path) { .string($0) }), ("reason", ErrorReporting.json(skip.reason))])
+                })),
+                ("truncated", .bool(result.truncated)),
+                ("interrupted", .bool(result.interrupted)),
+                ("partial", .bool(result.truncated || result.interrupted)),
+                ("saved", .optional(savedTo) { .string($0) }),
+                ("elapsedSeconds", .double(result.elapsed)),
+            ]
+            Output.line(JSON.object(pairs).text)
+            return
+        }
+        var lines: [String] = []
+        lines.reserveCapacity(shown + 8)
+        for index in 0..<shown {
+            let match = set[index]
+            lines.append("\(Format.hex(match.address)): \(valueText(set, index))  \(regionText(set.region(ofMatch: index)))")
+        }
+        if shown < set.count { lines.append("… \(set.count - shown) more matches not shown (--max-matches \(maxMatches))") }
+        for skip in result.skipped {
+            lines.append("skipped \(Format.hex(skip.start))-\(Format.hex(skip.end)) \(skip.path ?? ""): \(skip.reason.code.rawValue): \(skip.reason.message)")
+        }
+        let seconds = String(Int(result.elapsed * 1000)) + " ms"
+        var summary = label == "snapshot"
+            ? "snapshot of \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
+            : "\(set.count) matches for \(label) in \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
+        summary += ", \(result.skipped.count) skipped, \(seconds)"
+        if result.bytesNotResident > 0 { summary += "; \(ProgressReporter.bytes(Double(result.bytesNotResident))) not resident, not read" }
+        if result.truncated { summary += "; stopped at the match limit (partial)" }
+        if result.interrupted { summary += "; interrupted (partial)" }
+        if let savedTo { summary += "; saved to \(savedTo)" }
+        lines.append(summary)
+        Output.lines(lines)
+    }
+
+    static func contentName(_ content: MatchSet.Content) -> String {
+        switch content {
+        case .values(let type, let order): return order == .big ? type.rawValue + "be" : type.rawValue
+        case .bytes(let length): return "bytes[\(length)]"
+        }
+    }
+
+    static func valueText(_ set: MatchSet, _ index: Int) -> String {
+        let match = set[index]
+        if let number = set.number(ofMatch: index) {
+            if case .values(.anyInt, _) = set.content { return "\(number) (\(match.width * 8)-bit)" }
+            return number.description
+        }
+        let shown = min(match.width, 8)
+        let hexText = (0..<shown).map { Format.paddedHex((match.bits >> (8 * UInt64($0))) & 0xFF, width: 2) }.joined(separator: " ")
+        if case .bytes(let length) = set.content, length > 8 { return hexText + " …" }
+        return hexText
+    }
+
+    static func regionText(_ region: MatchSet.Region?) -> String {
+        guard let region else { return "" }
+        return "[\(Format.hex(region.start))-\(Format.hex(region.end)) \(region.permissions)\(region.path.map { " " + $0 } ?? "")]"
+    }
+
+    static func matchJSON(_ set: MatchSet, _ index: Int) -> JSON {
+        let match = set[index]
+        var value: JSON = .string(valueText(set, index))
+        switch set.number(ofMatch: index) {
+        case .integer(let number)?:
+            if let exact = Int64(exactly: number) { value = .int(exact) } else if let exact = UInt64(exactly: number) { value = .uint(exact) }
+        case .floatingPoint(let number)?: value = .double(number)
+        case nil: break
+        }
+        let region = set.region(ofMatch: index)
+        return .object([
+            ("address", .hex(match.address)),
+            ("width", .int(Int64(match.width))),
+            ("value", value),
+            ("region", .optional(region) { region in
+                .object([("start", .hex(region.start)), ("end", .hex(region.end)),
+                         ("perms", .string(region.permissions.description)), ("path", .optional(region.path) { .string($0) })])
+            }),
+        ])
+    }
+
+    /// A progress callback that draws `reporter` and stops on Ctrl-C.
+    static func progress(_ reporter: ProgressReporter) -> (ScanProgress) -> Bool {
+        var last: UInt64 = 0
+        return { progress in
+            reporter.advance(by: progress.bytesDone &- last)
+            last = progress.bytesDone
+            return !Interruption.requested
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+
+extension Fixture {
+    /// Sends one command line to the fixture and returns its JSON reply.
+    func send(_ line: String) throws -> [String: Any] {
+        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        var reply = Data()
+        while !reply.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            reply.append(chunk)
+        }
+        let object = try JSONSerialization.jsonObject(with: reply.split(separator: UInt8(ascii: "\n")).first ?? Data())
+        let dictionary = try #require(object as? [String: Any])
+        #expect(dictionary["ok"] as? Bool == true, "fixture refused \(line): \(dictionary)")
+        return dictionary
+    }
+
+    /// The planted addresses: the fixture's fixed offsets in its `planted` region (the harness's
+    /// layout type omits the list).
+    var plantedAddresses: [UInt64] {
+        get throws {
+            let base = try layout.region("planted").address
+            return [0, 4096 + 12, 8192 + 1000, 12288 + 4092, 16384 + 2048, 20480 + 8, 32764].map { base + $0 }
+        }
+    }
+}
+
+@Suite("procmem scan and rescan")
+struct ScanCommandTests {
+    func temporaryPath(_ suffix: String) -> String {
+        NSTemporaryDirectory() + "procmem-scan-\(UUID().uuidString).\(suffix)"
+    }
+
+    func addresses(_ result: RunResult) throws -> [UInt64] {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any])
+        let matches = try #require(object["matches"] as? [[String: Any]])
+        return matches.compactMap { ($0["address"] as? String).flatMap { UInt64($0.dropFirst(2), radix: 16) } }
+    }
+
+    @Test("scan finds the 7 planted values; rescan --changed and --eq converge on the one that changed")
+    func plantedAndNarrowing() throws {
+        try withFixture { fixture in
+            let planted = try fixture.plantedAddresses
+            let file = temporaryPath("pmm")
+            defer { unlink(file) }
+            let scan = try procmem("scan", fixture.pid, "0x5EED1234", "--as", "u32", "--save", file, "--json")
+            #expect(scan.status == 0, "\(scan.stderr)")
+            #expect(Set(try addresses(scan)) == Set(planted))
+            let text = try procmem("scan", fixture.pid, "1592594996", "--as", "u32", "--all")
+            #expect(text.status == 0)
+            #expect(text.lines.filter { $0.hasPrefix("0x") }.count == 7)
+            #expect(text.lines.last?.hasPrefix("7 matches for u32 1592594996") == true)
+
+            let unchanged = try procmem("rescan", file, "--unchanged", "--json")
+            #expect(unchanged.status == 0, "\(unchanged.stderr)")
+            #expect(try addresses(unchanged).count == 7)
+            _ = try fixture.send("write \(planted[2]) 01000000")
+            let changed = try procmem("rescan", file, "--changed", "--no-save", "--json")
+            #expect(try addresses(changed) == [planted[2]])
+            let equal = try procmem("rescan", file, "--eq", "1")
+            #expect(equal.status == 0)
+            #expect(equal.lines.first?.hasPrefix(hex(planted[2]) + ": 1 ") == true)
+            // The file now holds the one match.
+            let again = try procmem("rescan", file, "--unchanged", "--json")
+            #expect(try addresses(again) == [planted[2]])
+        }
+    }
+
+    @Test("strings, patterns and floats from the command line")
+    func queries() throws {
+        try withFixture { fixture in
+            let cstring = try fixture.layout.value("cstring")
+            let string = try procmem("scan", fixture.pid, "--string", "FIXTURE says HELLO", "--ignore-case", "--json")
+            #expect(string.status == 0)
+            #expect(try addresses(string).contains(cstring + 8))
+            let pattern = try procmem("scan", fixture.pid, "--pattern", "34 1? ?d 5e", "--max-matches", "2")
+            #expect(pattern.status == 0)
+            #expect(pattern.lines.filter { $0.hasPrefix("0x") }.count == 2)
+            #expect(pattern.text.contains("5 more matches not shown"))
+            let float = try procmem("scan", fixture.pid, "--as", "f64", "--", "-2.5e10")
+            #expect(float.lines.first?.hasPrefix(hex(try fixture.layout.value("f64")) + ": -25000000000.0") == true)
+        }
+    }
+
+    @Test("snapshot then rescan finds the changed value")
+    func snapshot() throws {
+        try withFixture { fixture in
+            let reply = try fixture.send("map 65536")
+            let base = UInt64(try #require(reply["address"] as? Int))
+            let file = temporaryPath("pms")
+            defer { unlink(file) }
+            let range = "\(hex(base))-\(hex(base + 65536))"
+            let snap = try procmem("scan", fixture.pid, "--snapshot", "--as", "u32", "--range", range, "--save", file)
+            #expect(snap.status == 0, "\(snap.stderr)")
+            _ = try fixture.send("write \(base + 4100) 44332211")
+            let changed = try procmem("rescan", file, "--changed")
+            #expect(changed.status == 0, "\(changed.stderr)")
+            #expect(changed.lines.first?.hasPrefix(hex(base + 4100) + ": 287454020") == true)
+            let narrowed = try procmem("rescan", file, "--eq", "0x11223344")
+            #expect(narrowed.lines.first?.hasPrefix(hex(base + 4100)) == true)
+        }
+    }
+
+    @Test("bad input gives clear errors and distinct exit codes")
+    func badInput() throws {
+        try withFixture { fixture in
+            let missingType = try procmem("scan", fixture.pid, "42")
+            #expect(missingType.status == 64)
+            #expect(missingType.stderr.contains("--as"))
+            let tooBig = try procmem("scan", fixture.pid, "256", "--as", "u8")
+            #expect(tooBig.status == 64)
+            #expect(tooBig.stderr.contains("does not fit in u8"))
+            let badPattern = try procmem("scan", fixture.pid, "--pattern", "48 zz")
+            #expect(badPattern.status == 64)
+            #expect(badPattern.stderr.contains("not a hex digit"))
+            let badKind = try procmem("scan", fixture.pid, "1", "--as", "u32", "--kind", "heap,nope")
+            #expect(badKind.status == 64)
+            let garbage = temporaryPath("pmm")
+            defer { unlink(garbage) }
+            try Data("not a match file at all".utf8).write(to: URL(fileURLWithPath: garbage))
+            let corrupt = try procmem("rescan", garbage, "--changed")
+            #expect(corrupt.status == 10)
+            #expect(corrupt.stderr.contains("not a procmem match file"))
+            let noTest = try procmem("rescan", garbage)
+            #expect(noTest.status == 64)
+        }
+    }
+}
