@@ -1,0 +1,271 @@
+import ArgumentParser
+import ProcessMemory
+
+/// `procmem pointer resolve|scan`: follow a pointer chain, or find chains from static data to an address.
+struct Pointer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Resolve pointer chains and scan for them.",
+        discussion: """
+            A chain is `BASE -> +OFF -> +OFF …`: start at BASE (an ADDRESS: 0x hex, decimal, or \
+            REGION+OFFSET such as libfoo.so+0x1234), then for each `-> OFF` read the 8-byte pointer at \
+            the current address and add OFF (+0x10, -8, 16). `libfoo.so+0x1234 -> +0x10 -> +0x8` reads \
+            two pointers and ends at the second one plus 8.
+            """,
+        subcommands: [Resolve.self, Scan.self]
+    )
+
+    /// `procmem pointer resolve PID CHAIN [--as TYPE]`.
+    struct Resolve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow a pointer chain and print each hop and the address it ends at.",
+            discussion: """
+                Prints `base 0x…`, then one line per hop, `hop N: [0xADDR] = 0xPOINTER +OFF -> 0xNEXT`, \
+                then the final address alone, or with --as `0xADDR: value`. When a hop cannot be read, \
+                the hops before it are printed and the error names the hop, its address, the bytes that \
+                could be read and why the read stopped; the exit status is that of the error's code.
+
+                --json prints {"pid":N,"chain":"…","base":"0x…","hops":[{"hop":N,"address":"0x…",\
+                "pointer":"0x…","offset":N,"next":"0x…"}],"address":"0x…"|null,"failure":null|\
+                {"hop":N,"address":"0x…","bytes":"hex","error":ERROR}} and, with --as, "type" and "value".
+                """
+        )
+
+        @Argument(help: "The process ID.")
+        var pid: Int32
+
+        @Argument(help: ArgumentHelp("The chain, quoted: \"libfoo.so+0x1234 -> +0x10 -> +0x8\".", valueName: "chain"))
+        var chain: String
+
+        @Option(name: .customLong("as"), help: ArgumentHelp("Read a value of this type at the end of the chain.", valueName: "type"))
+        var type: ValueType?
+
+        @Flag(help: "With an integer --as type, print the value in hex.")
+        var hex = false
+
+        @Option(help: AccessModeOption.help)
+        var mode: AccessModeOption = .debugger
+
+        @Flag(help: "Print JSON (shape above).")
+        var json = false
+
+        func validate() throws {
+            _ = try parsed()
+            if hex && !(type?.isInteger ?? false) { throw ValidationError("--hex needs an integer --as type") }
+        }
+
+        /// The base as an ADDRESS argument and the offsets of the hops.
+        func parsed() throws -> (base: AddressArgument, offsets: [Int64]) {
+            let parts = PointerChain.hops(in: chain)
+            guard let first = parts.first, !first.isEmpty else { throw ValidationError("the chain '\(chain)' has no base") }
+            let base = try AddressArgument.parse(String(first))
+            var offsets: [Int64] = []
+            for (index, part) in parts.dropFirst().enumerated() {
+                guard let offset = PointerChain.parseOffset(part) else {
+                    throw ValidationError("hop \(index + 1) of '\(chain)': '\(part)' is not an offset (write +0x10, -8 or 16)")
+                }
+                offsets.append(offset)
+            }
+            return (base, offsets)
+        }
+
+        func run() throws {
+            let (baseArgument, offsets) = try parsed()
+            let handle = try TargetProcess.open(pid, rights: .read)
+            defer { handle.close() }
+            let base = try TargetProcess.resolve(baseArgument, in: handle)
+            let trace: PointerChainTrace
+            do {
+                trace = try handle.trace(PointerChain(base: .address(base), offsets: offsets), mode: mode.readMode)
+            } catch {
+                throw ErrorReporting.fail(error, mode: mode)
+            }
+            var value: (text: String, json: JSON)?
+            var valueError: ProcessMemoryError?
+            if let address = trace.address, let type {
+                (value, valueError) = readValue(handle, type: type, at: address)
+            }
+            if json {
+                printJSON(trace, value: value?.json, valueError: valueError)
+            } else {
+                printText(trace, value: value?.text)
+            }
+            if let error = trace.error { throw ErrorReporting.fail(error, mode: mode) }
+            if let valueError { throw ErrorReporting.fail(valueError, mode: mode) }
+        }
+
+        private func printText(_ trace: PointerChainTrace, value: String?) {
+            var lines = ["base \(Format.hex(trace.base)) (\(PointerChain.hops(in: chain).first ?? ""))"]
+            for (index, hop) in trace.hops.enumerated() {
+                lines.append("hop \(index + 1): [\(Format.hex(hop.address))] = \(Format.hex(hop.pointer)) \(Self.signed(hop.offset)) -> \(Format.hex(hop.next))")
+            }
+            if let address = trace.address { lines.append(Format.hex(address) + (value.map { ": " + $0 } ?? "")) }
+            Output.lines(lines)
+        }
+
+        private func printJSON(_ trace: PointerChainTrace, value: JSON?, valueError: ProcessMemoryError?) {
+            var pairs: [(String, JSON)] = [
+                ("pid", .int(Int64(pid))),
+                ("chain", .string(chain)),
+                ("base", .hex(trace.base)),
+                ("hops", .array(trace.hops.enumerated().map { index, hop in
+                    .object([("hop", .int(Int64(index + 1))), ("address", .hex(hop.address)), ("pointer", .hex(hop.pointer)),
+                             ("offset", .int(hop.offset)), ("next", .hex(hop.next))])
+                })),
+                ("address", .optional(trace.address) { .hex($0) }),
+                ("failure", .optional(trace.failure) { failure in
+                    .object([("hop", .int(Int64(failure.hop))), ("address", .hex(failure.address)),
+                             ("bytes", .string(failure.bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined())),
+                             ("error", ErrorReporting.json(trace.error ?? failure.error))])
+                }),
+            ]
+            if let type {
+                pairs.append(("type", .string(type.rawValue)))
+                pairs.append(("value", value ?? .null))
+                pairs.append(("valueError", .optional(valueError) { ErrorReporting.json($0) }))
+            }
+            Output.line(JSON.object(pairs).text)
+        }
+
+        /// The value at the chain's end, as text and JSON, or the error that stopped its read.
+        private func readValue(_ handle: ProcessHandle, type: ValueType, at address: UInt64) -> ((String, JSON)?, ProcessMemoryError?) {
+            guard let size = type.size else {
+                do {
+                    let text = try handle.readCString(from: address, mode: mode.readMode)
+                    return ((JSON.quoted(text), .string(text)), nil)
+                } catch {
+                    return (nil, error)
+                }
+            }
+            do {
+                let bytes = try handle.readExactly(from: address, count: size, mode: mode.readMode)
+                return ((type.format(bytes, hex: hex), type.json(bytes, hex: hex)), nil)
+            } catch {
+                return (nil, error)
+            }
+        }
+
+        static func signed(_ offset: Int64) -> String {
+            (offset < 0 ? "-" : "+") + Format.hex(offset.magnitude)
+        }
+    }
+
+    /// `procmem pointer scan PID TARGET [--depth N] [--max-offset N] [--max-results N]`.
+    struct Scan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find pointer chains from static data to an address.",
+            discussion: """
+                Chains start in a module's static data: the writable file-backed mapping of the \
+                executable or a library, or the anonymous writable mapping right after it (.bss), named \
+                by the module's file name and the offset from its first mapping, so they survive ASLR. \
+                Pointers are looked for in the writable private memory (static data, heap, anonymous \
+                mappings; not stacks), read once into a sorted index; the search then goes backwards \
+                from TARGET, at most --depth dereferences, each followed by an offset of 0 to \
+                --max-offset. One chain per line, shortest first, each usable with `procmem pointer \
+                resolve`. A summary goes to stderr; a progress line too when stderr is a terminal. \
+                Ctrl-C stops the indexing and prints what was found (status 1, partial).
+
+                --json prints {"pid":N,"target":"0x…","maxDepth":N,"maxOffset":"0x…","chains":[\
+                {"chain":"…","module":"…","offset":"0x…","offsets":[N,…]}],"complete":BOOL,\
+                "incompleteReason":"…"|null,"pointersIndexed":N,"bytesIndexed":N,"skipped":[\
+                {"start":"0x…","end":"0x…","path":"…"|null,"error":ERROR}]}.
+                """
+        )
+
+        @Argument(help: "The process ID.")
+        var pid: Int32
+
+        @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
+        var target: AddressArgument
+
+        @Option(help: "The most dereferences in a chain.")
+        var depth: Int = 3
+
+        @Option(help: ArgumentHelp("The largest offset after a dereference (0x hex or decimal).", valueName: "offset"),
+                transform: Scan.parseOffset)
+        var maxOffset: UInt64 = 0x1000
+
+        @Option(help: "Stop after this many chains.")
+        var maxResults: Int = 100
+
+        @Flag(help: "Print JSON (shape above).")
+        var json = false
+
+        static func parseOffset(_ text: String) throws -> UInt64 {
+            guard let value = Format.parseUnsigned(text), value <= 1 << 32 else {
+                throw ValidationError("--max-offset must be a number up to 0x100000000, not '\(text)'")
+            }
+            return value
+        }
+
+        func validate() throws {
+            guard (1...16).contains(depth) else { throw ValidationError("--depth must be 1...16") }
+            guard maxResults >= 1 else { throw ValidationError("--max-results must be at least 1") }
+        }
+
+        func run() throws {
+            let handle = try TargetProcess.open(pid, rights: .read)
+            defer { handle.close() }
+            let address = try TargetProcess.resolve(target, in: handle)
+            var options = PointerScanOptions()
+            options.maxDepth = depth
+            options.maxOffset = maxOffset
+            options.maxResults = maxResults
+            Interruption.install()
+            var reporter: ProgressReporter?
+            var reported: UInt64 = 0
+            let result: PointerScanResult
+            do {
+                result = try handle.scanPointers(to: address, options: options) { done, total in
+                    let progress = reporter ?? ProgressReporter(label: "pointer scan", total: total)
+                    reporter = progress
+                    progress.advance(by: done - reported)
+                    reported = done
+                    return !Interruption.requested
+                }
+            } catch {
+                reporter?.finish()
+                throw ErrorReporting.fail(error)
+            }
+            reporter?.finish()
+            if json {
+                Output.line(Self.json(result, pid: pid, options: options).text)
+            } else {
+                Output.lines(result.chains.map(\.description))
+            }
+            var summary = "\(result.chains.count) chain\(result.chains.count == 1 ? "" : "s") to \(Format.hex(address))"
+            summary += " (depth ≤ \(depth), offsets ≤ \(Format.hex(maxOffset))); \(result.pointersIndexed) pointers indexed"
+            summary += " in \(ProgressReporter.bytes(Double(result.bytesIndexed)))"
+            if !result.skipped.isEmpty { summary += "; \(result.skipped.count) unreadable range(s) skipped" }
+            if let reason = result.incompleteReason { summary += "; incomplete: \(reason)" }
+            Output.error(summary)
+            if result.incompleteReason == "cancelled" { throw ExitCode(ExitCodes.partial) }
+        }
+
+        static func json(_ result: PointerScanResult, pid: Int32, options: PointerScanOptions) -> JSON {
+            .object([
+                ("pid", .int(Int64(pid))),
+                ("target", .hex(result.target)),
+                ("maxDepth", .int(Int64(options.maxDepth))),
+                ("maxOffset", .hex(options.maxOffset)),
+                ("chains", .array(result.chains.map { chain in
+                    var module: JSON = .null
+                    var offset: JSON = .null
+                    if case .region(let name, let start) = chain.base {
+                        module = .string(name)
+                        offset = .hex(UInt64(start.magnitude))
+                    }
+                    return .object([("chain", .string(chain.description)), ("module", module), ("offset", offset),
+                                    ("offsets", .array(chain.offsets.map { .int($0) }))])
+                })),
+                ("complete", .bool(result.isComplete)),
+                ("incompleteReason", .optional(result.incompleteReason) { .string($0) }),
+                ("pointersIndexed", .int(Int64(result.pointersIndexed))),
+                ("bytesIndexed", .uint(result.bytesIndexed)),
+                ("skipped", .array(result.skipped.map { skip in
+                    .object([("start", .hex(skip.range.lowerBound)), ("end", .hex(skip.range.upperBound)),
+                             ("path", .optional(skip.path) { .string($0) }), ("error", ErrorReporting.json(skip.error))])
+                })),
+            ])
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Glibc
+import ProcessMemory
+
+/// `procmem watch PID ADDRESS… --as TYPE [--interval 100ms]`: print each change as it happens.
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print each change of a value as it happens.",
+        discussion: """
+            Reads every ADDRESS each --interval (all of them with one batched read) and prints one line \
+            per change: `TIME 0xADDR: OLD -> NEW`, TIME in UTC (2026-01-31T12:00:00.123Z). The first \
+            line for each address is `TIME 0xADDR: VALUE (initial)`; a value that cannot be read shows \
+            as <CODE>. Runs until Ctrl-C (or SIGTERM), then prints a summary on stderr and exits 0. If \
+            the process exits, the watch ends with its error (status 14, badState).
+
+            --json prints one object per change: {"time":"…","address":"0x…","old":V|null,"new":V}, \
+            where V is a number, a "0x…" string with --hex, or {"error":"CODE"}.
+            """
+    )
+
+    @Argument(help: "The process ID.")
+    var pid: Int32
+
+    @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
+    var addresses: [AddressArgument]
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("The type of the value (not cstring).", valueName: "type"))
+    var type: ValueType
+
+    @Option(help: ArgumentHelp("Time between reads: 100ms, 0.5s, 2s (a bare number is seconds).", valueName: "interval"),
+            transform: WatchInterval.parse)
+    var interval: Duration = .milliseconds(100)
+
+    @Flag(help: "Print integer values in hex.")
+    var hex = false
+
+    @Flag(help: "Print JSON lines (shape above).")
+    var json = false
+
+    func validate() throws {
+        guard !addresses.isEmpty else { throw ValidationError("give at least one ADDRESS") }
+        guard type.size != nil else { throw ValidationError("--as cstring cannot be watched; use a fixed-size type") }
+        if hex && !type.isInteger { throw ValidationError("--hex needs an integer --as type") }
+    }
+
+    func run() throws {
+        let handle = try TargetProcess.open(pid, rights: .read)
+        defer { handle.close() }
+        var targets: [Watcher.Target] = []
+        for argument in addresses {
+            targets.append(Watcher.Target(address: try TargetProcess.resolve(argument, in: handle), size: type.size ?? 1))
+        }
+        Interruption.install()
+        let watcher = Watcher(handle: handle, targets: targets)
+        do {
+            try watcher.run(interval: interval, shouldStop: { Interruption.requested }) { change in
+                Output.line(line(for: change, address: targets[change.target].address))
+            }
+        } catch {
+            Output.error(summary(watcher))
+            throw ErrorReporting.fail(error)
+        }
+        Output.error(summary(watcher))
+    }
+
+    private func summary(_ watcher: Watcher) -> String {
+        "watch stopped after \(watcher.rounds) read\(watcher.rounds == 1 ? "" : "s"): \(watcher.changes) change\(watcher.changes == 1 ? "" : "s")"
+    }
+
+    private func line(for change: Watcher.Change, address: UInt64) -> String {
+        let time = WatchInterval.timestamp(change.time)
+        if json {
+            return JSON.object([
+                ("time", .string(time)),
+                ("address", .hex(address)),
+                ("old", .optional(change.old) { jsonValue($0) }),
+                ("new", jsonValue(change.new)),
+            ]).text
+        }
+        guard let old = change.old else { return "\(time) \(Format.hex(address)): \(text(change.new)) (initial)" }
+        return "\(time) \(Format.hex(address)): \(text(old)) -> \(text(change.new))"
+    }
+
+    private func text(_ value: Watcher.Value) -> String {
+        switch value {
+        case .bytes(let bytes): return type.format(bytes, hex: hex)
+        case .unreadable(let error): return "<\(error.code.rawValue)>"
+        }
+    }
+
+    private func jsonValue(_ value: Watcher.Value) -> JSON {
+        switch value {
+        case .bytes(let bytes): return type.json(bytes, hex: hex)
+        case .unreadable(let error): return .object([("error", .string(error.code.rawValue))])
+        }
+    }
+}
+
+/// `--interval` parsing and timestamps for watch and freeze.
+enum WatchInterval {
+    /// `100ms`, `0.5s`, `2s`, `1m`, or a bare number of seconds; 1 ms ... 1 hour.
+    static func parse(_ text: String) throws -> Duration {
+        let input = text.trimmingWhitespace.lowercased()
+        var number = Substring(input)
+        var scale = 1.0
+        if input.hasSuffix("ms") {
+            number = number.dropLast(2)
+            scale = 0.001
+        } else if input.hasSuffix("s") {
+            number = number.dropLast()
+        } else if input.hasSuffix("m") {
+            number = number.dropLast()
+            scale = 60
+        }
+        guard let value = Double(number), value.isFinite else {
+            throw ValidationError("--interval: '\(text)' is not a duration (write 100ms, 0.5s or 2)")
+        }
+        let seconds = value * scale
+        guard seconds >= 0.001, seconds <= 3600 else { throw ValidationError("--interval must be between 1ms and 1 hour") }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// `2026-01-31T12:00:00.123Z` for `seconds` since the Unix epoch (`gmtime_r(3)`).
+    static func timestamp(_ seconds: Double) -> String {
+        var whole = time_t(seconds.rounded(.down))
+        let millis = Int(((seconds - Double(whole)) * 1000).rounded(.down))
+        var parts = tm()
+        gmtime_r(&whole, &parts)
+        func pad(_ value: Int32, _ width: Int = 2) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T"
+            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(min(max(millis, 0), 999)), 3))Z"
+    }
+}

@@ -1,0 +1,327 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Fixture commands (`map`, `write`, `read`) for building pointer structures, one JSON reply each.
+private extension Fixture {
+    @discardableResult
+    func pointerCommand(_ line: String) throws -> [String: Any] {
+        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        var reply = Data()
+        while !reply.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            reply.append(chunk)
+        }
+        let object = try JSONSerialization.jsonObject(with: reply.split(separator: UInt8(ascii: "\n")).first ?? Data())
+        let dictionary = try #require(object as? [String: Any], "bad reply to \(line)")
+        #expect(dictionary["ok"] as? Bool == true, "fixture refused '\(line)': \(dictionary)")
+        return dictionary
+    }
+
+    func mapPage() throws -> UInt64 {
+        try #require((try pointerCommand("map 4096")["address"] as? NSNumber)?.uint64Value)
+    }
+
+    func storePointer(_ pointer: UInt64, at address: UInt64) throws {
+        try pointerCommand("write \(address) \(Self.littleEndianHex(pointer))")
+    }
+
+    func selfReadHex(_ address: UInt64, _ count: Int) throws -> String {
+        try #require(try pointerCommand("read \(address) \(count)")["hex"] as? String)
+    }
+
+    static func littleEndianHex(_ value: UInt64, bytes: Int = 8) -> String {
+        withUnsafeBytes(of: value.littleEndian) { $0.prefix(bytes).map { String(format: "%02x", $0) }.joined() }
+    }
+
+    /// The fixture executable's rw-p mapping and the start of its first mapping, from /proc/PID/maps.
+    func dataSegment() throws -> (start: UInt64, end: UInt64, moduleStart: UInt64) {
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        let path = executable.resolvingSymlinksInPath().path
+        var moduleStart: UInt64?
+        for line in maps.split(separator: "\n") where line.hasSuffix(" " + path) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            let range = fields[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+            guard range.count == 2 else { continue }
+            if moduleStart == nil { moduleStart = range[0] }
+            if fields[1] == "rw-p", let moduleStart { return (range[0], range[1], moduleStart) }
+        }
+        throw FixtureError.noDataSegment
+    }
+}
+
+private enum FixtureError: Error { case noDataSegment }
+
+/// A `procmem` run in the background, whose stdout is read line by line while it runs.
+private final class BackgroundProcmem {
+    let process = Process()
+    private let stdout = Pipe()
+    private let stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("procmem-bg-\(UUID().uuidString).err")
+    private var pending = Data()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = try Binaries.url("procmem")
+        process.arguments = arguments
+        process.standardOutput = stdout
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(at: stderrURL)
+    }
+
+    /// The next line of stdout; `nil` at end of file or after 60 s without one (a safety bound, not a timing check).
+    func nextLine() -> String? {
+        let fd = stdout.fileHandleForReading.fileDescriptor
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending = Data(pending[(newline + 1)...])
+                return line
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 60_000) == 1 else { return nil }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = read(fd, &buffer, buffer.count)
+            guard count > 0 else { return nil }
+            pending.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// Sends SIGINT and waits for the exit status.
+    func interrupt() -> Int32 {
+        kill(process.processIdentifier, SIGINT)
+        return finish()
+    }
+
+    func finish() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+}
+
+@Suite("procmem pointer, watch, freeze")
+struct PointerWatchCommandTests {
+    @Test("pointer resolve follows 2- and 3-hop chains built in the fixture, and names a broken hop")
+    func resolve() throws {
+        try withFixture { fixture in
+            let target = try fixture.layout.value("u32")
+            let a = try fixture.mapPage()
+            let b = try fixture.mapPage()
+            try fixture.storePointer(b, at: a + 0x10)
+            try fixture.storePointer(target - 4, at: b + 0x8)
+
+            let two = try procmem("pointer", "resolve", fixture.pid, "\(hex(a))+0x10 -> +0x8")
+            #expect(two.status == 0, "\(two.stderr)")
+            #expect(two.lines.first == "base \(hex(a + 0x10)) (\(hex(a))+0x10)")
+            #expect(two.lines.contains("hop 1: [\(hex(a + 0x10))] = \(hex(b)) +0x8 -> \(hex(b + 8))"))
+            #expect(two.lines.last == hex(b + 8))
+
+            let three = try procmem("pointer", "resolve", fixture.pid, "\(hex(a))+0x10 -> +0x8 -> +4", "--as", "u32")
+            #expect(three.status == 0, "\(three.stderr)")
+            #expect(three.lines.last == "\(hex(target)): 3735928559")
+
+            let json = try procmem("pointer", "resolve", fixture.pid, "\(hex(a + 0x10)) -> 8 -> 4", "--json")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
+            #expect(object["address"] as? String == hex(target))
+            #expect((object["hops"] as? [Any])?.count == 2)
+
+            let hole = try fixture.layout.region("hole")
+            let missing = hole.address + UInt64(fixture.layout.pageSize) + 0x40
+            try fixture.storePointer(missing, at: a + 0x18)
+            let broken = try procmem("pointer", "resolve", fixture.pid, "\(hex(a))+0x18 -> +0 -> +0")
+            #expect(broken.status == 16)
+            #expect(broken.lines.contains("hop 1: [\(hex(a + 0x18))] = \(hex(missing)) +0x0 -> \(hex(missing))"))
+            #expect(broken.stderr.contains("hop 2 of 2"))
+            #expect(broken.stderr.contains("the pointer at \(hex(missing)) could not be read (0 of 8 bytes)"))
+            #expect(broken.stderr.contains("notFound"))
+
+            let malformed = try procmem("pointer", "resolve", fixture.pid, "\(hex(a)) -> +zz")
+            #expect(malformed.status == 64)
+        }
+    }
+
+    @Test("pointer scan finds the chain rooted in the fixture binary's data segment within depth 2")
+    func scan() throws {
+        try withFixture { fixture in
+            let target = try fixture.layout.value("u32")
+            let data = try fixture.dataSegment()
+            let slot = data.end - 64
+            let a = try fixture.mapPage()
+            try fixture.storePointer(a, at: slot)
+            try fixture.storePointer(target - 8, at: a + 0x30)
+            let expected = "procmem-fixture+\(hex(slot - data.moduleStart)) -> +0x30 -> +0x8"
+
+            let result = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100",
+                                     "--max-results", "1000")
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.lines.contains(expected), "\(result.lines)")
+            #expect(result.stderr.contains("pointers indexed"))
+
+            let resolved = try procmem("pointer", "resolve", fixture.pid, expected, "--as", "u32")
+            #expect(resolved.lines.last == "\(hex(target)): 3735928559")
+
+            let json = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100",
+                                   "--max-results", "1000", "--json")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
+            let chains = try #require(object["chains"] as? [[String: Any]])
+            #expect(chains.contains { $0["chain"] as? String == expected && $0["module"] as? String == "procmem-fixture" })
+            #expect(try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "0").status == 64)
+        }
+    }
+
+    @Test("watch prints a change made by the fixture with old and new value, and stops on SIGINT with status 0")
+    func watch() throws {
+        try withFixture { fixture in
+            let address = try fixture.layout.value("u32")
+            let watch = try BackgroundProcmem(["watch", fixture.pid, hex(address), "--as", "u32", "--interval", "20ms"])
+            let initial = try #require(watch.nextLine())
+            #expect(initial.hasSuffix(" \(hex(address)): 3735928559 (initial)"), "\(initial)")
+            #expect(initial.hasSuffix("Z \(hex(address)): 3735928559 (initial)"))
+            try fixture.pointerCommand("write \(address) 2a000000")
+            let change = try #require(watch.nextLine())
+            #expect(change.hasSuffix(" \(hex(address)): 3735928559 -> 42"), "\(change)")
+            #expect(watch.interrupt() == 0)
+            #expect(watch.stderr.contains("watch stopped after"))
+            #expect(watch.stderr.contains("1 change"))
+        }
+    }
+
+    @Test("freeze keeps a value that the fixture overwrites, and stops on SIGINT with status 0")
+    func freeze() throws {
+        try withFixture { fixture in
+            let address = try fixture.layout.value("u32")
+            let freeze = try BackgroundProcmem(["freeze", fixture.pid, hex(address), "7", "--as", "u32", "--interval", "10ms"])
+            let first = try #require(freeze.nextLine())
+            #expect(first.hasSuffix(" \(hex(address)): 7 (was 3735928559)"), "\(first)")
+            #expect(try fixture.selfReadHex(address, 4) == "07000000")
+            try fixture.pointerCommand("write \(address) 2a000000")
+            let restored = try #require(freeze.nextLine())
+            #expect(restored.hasSuffix(": 7 (was 42)"), "\(restored)")
+            var value = ""
+            for _ in 0..<1000 {
+                value = try fixture.selfReadHex(address, 4)
+                if value == "07000000" { break }
+                usleep(10_000)
+            }
+            #expect(value == "07000000")
+            #expect(freeze.interrupt() == 0)
+            #expect(freeze.stderr.contains("freeze stopped after"))
+
+            let again = try BackgroundProcmem(["freeze", fixture.pid, hex(address), "7", "--as", "u32"])
+            #expect(again.nextLine()?.hasSuffix(" \(hex(address)): 7 (already held)") == true)
+            #expect(again.interrupt() == 0)
+        }
+    }
+
+    @Test("watch on a process that exits ends with the badState status and a clear message")
+    func watchedProcessExits() throws {
+        let fixture = try Fixture()
+        let address = try fixture.layout.value("u8")
+        let watch = try BackgroundProcmem(["watch", fixture.pid, hex(address), "--as", "u8", "--interval", "10ms"])
+        #expect(watch.nextLine()?.hasSuffix(": 171 (initial)") == true)
+        fixture.stop()
+        #expect(watch.finish() == 14)
+        #expect(watch.stderr.contains("procmem: badState: the process"), "\(watch.stderr)")
+        #expect(watch.stderr.contains("watch stopped after"))
+    }
+
+    @Test("pointer resolve in a shell: a [stack]-based chain through auxv's AT_EXECFN leads to the program's path")
+    func shellExecfn() throws {
+        let shell = try ShellProcess()
+        defer { shell.stop() }
+        let pointer = try #require(shell.auxv[31], "no AT_EXECFN")
+        let slot = try #require(shell.auxvOffset) + 8 + 16 * (try #require(shell.auxvIndex(of: 31)))
+        let result = try procmem("pointer", "resolve", String(shell.pid), "[stack]+\(hex(UInt64(slot))) -> +0", "--as", "cstring")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines.last == "\(hex(pointer)): \"/bin/sh\"")
+    }
+
+    @Test("pointer scan in a shell finds static pointers to its environment array, and each one resolves")
+    func shellEnviron() throws {
+        let shell = try ShellProcess()
+        defer { shell.stop() }
+        let auxv = try #require(shell.auxvOffset)
+        // The stack holds argc, argv[], NULL, envp[], NULL, then auxv: envp[0] is below the auxv.
+        let variables = try #require(try FileHandle(forReadingAtPath: "/proc/\(shell.pid)/environ")?.readToEnd())
+        let count = variables.filter { $0 == 0 }.count
+        let envp = shell.stackStart + UInt64(auxv) - 8 - 8 * UInt64(count)
+        let result = try procmem("pointer", "scan", String(shell.pid), hex(envp), "--depth", "1", "--max-offset", "0")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.lines.isEmpty, "no static pointer to environ's array: \(result.stderr)")
+        for chain in result.lines {
+            #expect(chain.hasSuffix(" -> +0x0"))
+            #expect(try procmem("pointer", "resolve", String(shell.pid), chain).lines.last == hex(envp), "\(chain)")
+        }
+    }
+}
+
+/// `/bin/sh -c "read line"`, waiting on stdin: a real program not written here, with its auxv and stack.
+private final class ShellProcess {
+    let process = Process()
+    let stdin = Pipe()
+    let pid: Int32
+    /// AT_* key → value, from /proc/PID/auxv.
+    private(set) var auxv: [UInt64: UInt64] = [:]
+    private var auxvBytes: [UInt8] = []
+    let stackStart: UInt64
+    let stack: [UInt8]
+
+    init() throws {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "read line"]
+        process.standardInput = stdin
+        try process.run()
+        pid = process.processIdentifier
+        // Process.run may return before the child has exec'd: wait (with a generous bound) for the shell.
+        let shellPath = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path
+        for _ in 0..<1000 {
+            let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+            if exe == shellPath, let file = FileHandle(forReadingAtPath: "/proc/\(pid)/auxv"), let data = try? file.readToEnd() {
+                try? file.close()
+                auxvBytes = [UInt8](data)
+                for entry in stride(from: 0, to: auxvBytes.count - 15, by: 16) {
+                    auxv[Self.word(auxvBytes, entry)] = Self.word(auxvBytes, entry + 8)
+                }
+                if auxv[31] != nil { break }
+            }
+            usleep(10_000)
+        }
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        let line = try #require(maps.split(separator: "\n").first { $0.hasSuffix("[stack]") })
+        let bounds = line.split(separator: " ")[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+        let mem = try #require(FileHandle(forReadingAtPath: "/proc/\(pid)/mem"))
+        try mem.seek(toOffset: bounds[0])
+        stack = [UInt8](try mem.read(upToCount: Int(bounds[1] - bounds[0])) ?? Data())
+        try mem.close()
+        stackStart = bounds[0]
+    }
+
+    /// Where the auxv vector lies in the stack (its first 64 bytes matched), as an offset from the stack's start.
+    var auxvOffset: Int? {
+        let prefix = Array(auxvBytes.prefix(64))
+        guard prefix.count == 64 else { return nil }
+        return stride(from: 0, to: stack.count - 63, by: 8).first { Array(stack[$0..<($0 + 64)]) == prefix }
+    }
+
+    /// The index of `key`'s entry in the auxv vector.
+    func auxvIndex(of key: UInt64) -> Int? {
+        stride(from: 0, to: auxvBytes.count - 15, by: 16).first { Self.word(auxvBytes, $0) == key }.map { $0 / 16 }
+    }
+
+    func stop() {
+        try? stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    private static func word(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
+        bytes[offset..<(offset + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+}
