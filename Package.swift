@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
         .executable(name: "procmem", targets: ["procmem"]),
         .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
+        .executable(name: "procmem-faults", targets: ["procmem-faults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
@@ -52,6 +53,8 @@ let package = Package(
             dependencies: ["CProcessMemory"],
             swiftSettings: strictSettings
         ),
+        // The fault matrix (issue 6): races, lifecycle, limits; prints a summary table.
+        .executableTarget(name: "procmem-faults", dependencies: ["ProcessMemory", "CProcessMemory"], swiftSettings: strictSettings),
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
