@@ -209,3 +209,28 @@ import Testing
         }
     }
 }
+
+@Suite("Reads when this process is short of memory") struct LowMemoryReadTests {
+    /// Regression: an array read larger than the address space left trapped in the allocation.
+    @Test("A result array that cannot be allocated is noMemory, not a crash")
+    func arrayReadUnderAddressSpaceLimit() async {
+        await #expect(processExitsWith: .success) {
+            guard let fixture = try? Fixture(), let reply = try? fixture.command("map 67108864"),
+                  let address = (reply["address"] as? Int).map(UInt64.init),
+                  let handle = try? ProcessHandle(pid: fixture.pid) else { exit(2) }
+            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmSize:") }),
+                  let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { exit(3) }
+            var limit = rlimit(rlim_cur: rlim_t(kilobytes * 1024 + (96 << 20)), rlim_max: rlim_t.max)
+            guard setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 else { exit(4) }
+            do {
+                _ = try handle.read(from: address, count: 1 << 30)
+                exit(5)
+            } catch let error as ProcessMemoryError {
+                exit(error.code == .noMemory ? 0 : 6)
+            } catch {
+                exit(7)
+            }
+        }
+    }
+}

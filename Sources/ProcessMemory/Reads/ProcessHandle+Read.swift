@@ -64,6 +64,7 @@ extension ProcessHandle {
     /// - Throws: as ``read(from:into:mode:)``, when not even the first byte can be read.
     public func read(from address: UInt64, count: Int, mode: ReadMode = .default) throws(ProcessMemoryError) -> [UInt8] {
         guard count > 0 else { throw .invalid("the size must be greater than zero", pid: pid, address: address) }
+        try ensureAllocatable(count, address: address)
         var failure: ProcessMemoryError?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
             do throws(ProcessMemoryError) {
@@ -80,6 +81,7 @@ extension ProcessHandle {
     /// Reads exactly `count` bytes into a new array, or throws.
     public func readExactly(from address: UInt64, count: Int, mode: ReadMode = .default) throws(ProcessMemoryError) -> [UInt8] {
         guard count > 0 else { throw .invalid("the size must be greater than zero", pid: pid, address: address) }
+        try ensureAllocatable(count, address: address)
         var failure: ProcessMemoryError?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
             do throws(ProcessMemoryError) {
@@ -143,6 +145,19 @@ extension ProcessHandle {
             cursor &+= UInt64(got)
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Throws `.noMemory` when `count` bytes of address space cannot be had in this process (for
+    /// example under RLIMIT_AS), instead of letting the array allocation trap. The probe is an
+    /// mmap(2) of the size, released at once (a malloc/free pair would be optimised away).
+    func ensureAllocatable(_ count: Int, address: UInt64) throws(ProcessMemoryError) {
+        guard count >= 1 << 20 else { return }
+        let probe = mmap(nil, count, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let probe, probe != MAP_FAILED else {
+            throw ProcessMemoryError(.noMemory, pid: pid, address: address, systemCall: "mmap", errno: .current,
+                                     message: "this process cannot allocate \(count) bytes for the result; read into your own buffer with read(from:into:) in smaller pieces")
+        }
+        munmap(probe, count)
     }
 
     /// Checks a range before any system call (issue: size 0, null buffer, wrap, outside user space).
