@@ -10,8 +10,8 @@ struct ProcMem: ParsableCommand {
             ADDRESS may be 0x hex (0x7f1234560000), decimal, or REGION+OFFSET / REGION-OFFSET, where \
             REGION is a bracketed name ([heap], [stack], [vdso], [anon:NAME]), a path, or the file \
             name of a mapped file (libc.so.6+0x1000); it means the start of the first region with that \
-            name. Errors are one line on stderr, `procmem: <code>: <message> (details)`, often followed \
-            by a `procmem: hint:` line.
+            name. Errors are one line on stderr, `procmem: <code>: <message> (details); hint: what to do \
+            next`.
 
             EXIT STATUS
             \(ExitCodes.helpText)

@@ -108,7 +108,7 @@ struct ObjectCommandTests {
             #expect(result.stdout.isEmpty)
             #expect(result.stderrLines.first?.hasPrefix("procmem: wrongType: ") == true)
             #expect(result.stderr.contains("no backing object"))
-            #expect(result.stderr.contains("procmem: hint: "))
+            #expect(result.stderr.contains("; hint: "))
             let info = try procmem("object", "info", fixture.pid, hex(pattern.address))
             #expect(info.status == 13)
         }

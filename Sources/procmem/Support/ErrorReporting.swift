@@ -2,15 +2,14 @@ import ArgumentParser
 import ProcessMemory
 import SystemPackage
 
-/// Turns failures into one line on stderr (plus a hint where one helps) and an exit status.
+/// Turns failures into one line on stderr (with a hint where one helps) and an exit status.
 enum ErrorReporting {
     /// Reports `error` and returns the `ExitCode` to throw.
     ///
-    /// Prints `procmem: <code>: <message> (pid N, address 0x…, …)`, then `procmem: hint: …`;
+    /// Prints `procmem: <code>: <message> (pid N, address 0x…, …); hint: …` as one line;
     /// `mode` is the `--mode` the failed access used, if any.
     static func fail(_ error: ProcessMemoryError, mode: AccessModeOption? = nil) -> ExitCode {
-        Output.error(error.description)
-        if let hint = hint(for: error, mode: mode) { Output.error("hint: " + hint) }
+        Output.error(oneLine(error.description, hint: hint(for: error, mode: mode)))
         return ExitCode(ExitCodes.status(for: error.code))
     }
 
@@ -19,14 +18,20 @@ enum ErrorReporting {
     static func fail(_ failure: AddressExpression.Failure, text: String, pid: Int32) -> ExitCode {
         switch failure.kind {
         case .malformed:
-            Output.error("usage: invalid ADDRESS '\(text)': \(failure.message)")
-            Output.error("hint: write 0x7f0000001000, 4096, [heap]+0x10 or libc.so.6+0x1000 (see procmem read --help)")
+            Output.error(oneLine("usage: invalid ADDRESS '\(text)': \(failure.message)",
+                                 hint: "write 0x7f0000001000, 4096, [heap]+0x10 or libc.so.6+0x1000 (see procmem read --help)"))
             return ExitCode(ExitCodes.usage)
         case .unknownRegion:
             return fail(ProcessMemoryError(.notFound, pid: pid, message: "cannot resolve '\(text)': \(failure.message)"))
         case .outOfRange:
             return fail(ProcessMemoryError(.invalidArguments, pid: pid, message: "cannot resolve '\(text)': \(failure.message)"))
         }
+    }
+
+    /// An error and what to do next, as the one line the CLI prints: `…; hint: …`.
+    static func oneLine(_ message: String, hint: String?) -> String {
+        guard let hint else { return message }
+        return message + "; hint: " + hint
     }
 
     /// `short read: 4096 of 12288 bytes; stopped at 0x…: notFound: nothing is mapped at 0x…`.

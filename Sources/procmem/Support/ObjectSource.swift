@@ -92,8 +92,7 @@ struct OpenedObject {
 /// of the code (the same table as every command).
 enum ObjectReporting {
     static func fail(_ error: ProcessMemoryError, source: ObjectSource) -> ExitCode {
-        Output.error(error.description)
-        if let hint = hint(for: error, source: source) { Output.error("hint: " + hint) }
+        Output.error(ErrorReporting.oneLine(error.description, hint: hint(for: error, source: source)))
         return ExitCode(ExitCodes.status(for: error.code))
     }
 
