@@ -21,7 +21,7 @@ while let argument = arguments.popFirst() {
     case "--repetitions": repetitions = Int(arguments.popFirst() ?? "") ?? repetitions
     case "--only": only = arguments.popFirst()
     default:
-        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4]\n".utf8))
+        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6]\n".utf8))
         exit(64)
     }
 }
@@ -149,6 +149,8 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) thr
                     baseline: "batched process_vm_readv (1024 iovecs)", target: 5, oursRSS: clusteredResult.oursRSS,
                     rawRSS: clusteredResult.rawRSS))
     }
+    if wanted("5") { rows += try scanRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
+    if wanted("6") { rows += try dumpRows(pid: pid, fixturePath: fixturePath, repetitions: max(2, repetitions / 3)) }
     report(rows, sizeMiB: sizeMiB)
 }
 
@@ -166,8 +168,6 @@ func report(_ rows: [Row], sizeMiB: Int) {
         print("| \(row.number) | \(row.name) | \(row.unit) | \(figure(row.ours, row.unit)) | \(figure(row.raw, row.unit)) | "
               + String(format: "%.2f×", row.ratio) + " | \(target) | \(met) | \(row.baseline) | \(row.oursRSS >> 10) / \(row.rawRSS >> 10) |")
     }
-    print("| 5 | u32 value scan and byte-pattern scan over 1 GiB | GB/s | – | – | – | ≥ 0.6× raw, ≥ 10× scanmem | – | not measured: the scanner (issue 4) is not built yet | – |")
-    print("| 6 | full dump of a 1 GiB target to a core file | s | – | – | – | ≥ 3× gcore | – | not measured: the dumper (issue 4) is not built yet | – |")
 }
 
 do {
