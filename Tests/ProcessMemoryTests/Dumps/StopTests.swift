@@ -28,6 +28,8 @@ struct StopTests {
         defer { handle.close() }
         fixture.kill(SIGSTOP)
         defer { fixture.kill(SIGCONT) }
+        // SIGSTOP is delivered asynchronously: wait until the process is really stopped.
+        try waitUntil { DumpSupport.state(fixture.pid) == "T" }
         let stopped = try handle.stop(.signal)
         #expect(stopped.wasAlreadyStopped)
         stopped.resume()
