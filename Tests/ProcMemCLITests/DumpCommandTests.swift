@@ -33,15 +33,7 @@ struct DumpCommandTests {
 
     /// Sends one command to the fixture and returns its reply.
     static func command(_ fixture: Fixture, _ line: String) throws -> [String: Any] {
-        try fixture.input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
-        var reply = Data()
-        while !reply.contains(UInt8(ascii: "\n")) {
-            let chunk = fixture.output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            reply.append(chunk)
-        }
-        let object = try JSONSerialization.jsonObject(with: reply.split(separator: UInt8(ascii: "\n")).first ?? Data())
-        return try #require(object as? [String: Any])
+        try fixture.command(line)
     }
 
     static func isRunning(_ pid: String) -> Bool {

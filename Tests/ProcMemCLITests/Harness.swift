@@ -98,13 +98,7 @@ final class Fixture {
         process.standardInput = input
         process.standardOutput = output
         try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let first = line.split(separator: UInt8(ascii: "\n")).first ?? Data()
+        let first = Self.readLine(output)
         do {
             layout = try JSONDecoder().decode(FixtureLayout.self, from: Data(first))
         } catch {
@@ -115,6 +109,24 @@ final class Fixture {
     }
 
     var pid: String { String(layout.pid) }
+
+    /// Reads from the fixture's stdout up to the end of its next line (the line, without the newline).
+    private static func readLine(_ pipe: Pipe) -> Data {
+        var data = Data()
+        while !data.contains(UInt8(ascii: "\n")) {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            data.append(chunk)
+        }
+        return Data(data.split(separator: UInt8(ascii: "\n")).first ?? Data())
+    }
+
+    /// Sends one command line to the fixture and returns its JSON reply (`{"ok": …}`).
+    func command(_ line: String) throws -> [String: Any] {
+        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        let object = try JSONSerialization.jsonObject(with: Self.readLine(output))
+        return try #require(object as? [String: Any], "bad reply to \(line)")
+    }
 
     func stop() {
         try? input.fileHandleForWriting.write(contentsOf: Data("exit\n".utf8))

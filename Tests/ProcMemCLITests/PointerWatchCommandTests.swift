@@ -6,15 +6,7 @@ import Testing
 private extension Fixture {
     @discardableResult
     func pointerCommand(_ line: String) throws -> [String: Any] {
-        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
-        var reply = Data()
-        while !reply.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            reply.append(chunk)
-        }
-        let object = try JSONSerialization.jsonObject(with: reply.split(separator: UInt8(ascii: "\n")).first ?? Data())
-        let dictionary = try #require(object as? [String: Any], "bad reply to \(line)")
+        let dictionary = try command(line)
         #expect(dictionary["ok"] as? Bool == true, "fixture refused '\(line)': \(dictionary)")
         return dictionary
     }

@@ -4,15 +4,7 @@ import Testing
 extension Fixture {
     /// Sends one command line to the fixture and returns its JSON reply.
     func send(_ line: String) throws -> [String: Any] {
-        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
-        var reply = Data()
-        while !reply.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            reply.append(chunk)
-        }
-        let object = try JSONSerialization.jsonObject(with: reply.split(separator: UInt8(ascii: "\n")).first ?? Data())
-        let dictionary = try #require(object as? [String: Any])
+        let dictionary = try command(line)
         #expect(dictionary["ok"] as? Bool == true, "fixture refused \(line): \(dictionary)")
         return dictionary
     }
