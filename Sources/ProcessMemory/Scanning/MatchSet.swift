@@ -7,11 +7,16 @@
 public struct MatchSet: Sendable, Hashable {
     /// A region that held matches, as it was mapped at scan time.
     public struct Region: Sendable, Hashable {
+        /// First address of the region when the set was made.
         public var start: UInt64
+        /// One past its last address.
         public var end: UInt64
+        /// Its permissions then.
         public var permissions: MemoryRegion.Permissions
+        /// Its path or pseudo-name, if any.
         public var path: String?
 
+        /// Describes a region as the match set records it.
         public init(start: UInt64, end: UInt64, permissions: MemoryRegion.Permissions, path: String?) {
             self.start = start
             self.end = end
@@ -34,6 +39,7 @@ public struct MatchSet: Sendable, Hashable {
 
     /// One match.
     public struct Match: Sendable, Hashable {
+        /// The matched address in the target.
         public var address: UInt64
         /// Bytes the value spans (for byte content: the pattern length, capped at 8 for ``bits``).
         public var width: Int

@@ -4,8 +4,11 @@ import Synchronization
 
 /// A range a scan could not read: where, what was there, and why.
 public struct SkippedRange: Sendable, Hashable {
+    /// First address that was skipped.
     public var start: UInt64
+    /// One past the last skipped address.
     public var end: UInt64
+    /// The region's path or pseudo-name, if any.
     public var path: String?
     /// Why it stopped (`notFound` for a region unmapped meanwhile, `protectionFailure`, …).
     public var reason: ProcessMemoryError

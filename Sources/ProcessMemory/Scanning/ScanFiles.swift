@@ -239,10 +239,15 @@ extension BytePattern {
 
 /// What a snapshot file records: its process, value type and regions (read from its header only).
 public struct SnapshotInfo: Sendable, Hashable {
+    /// The process the snapshot was taken of.
     public var pid: Int32
+    /// That process's start time (field 22 of /proc/PID/stat), which binds the file to it.
     public var processStartTime: UInt64
+    /// The value type the snapshot compares.
     public var type: ScanValueType
+    /// The byte order of those values.
     public var byteOrder: ScanByteOrder
+    /// The regions the snapshot holds.
     public var regions: [MatchSet.Region]
 
     /// Reads the header of the snapshot at `path`.

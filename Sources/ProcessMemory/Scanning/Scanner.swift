@@ -25,6 +25,7 @@ public struct ScanOptions: Sendable, Hashable {
     /// misses it.
     public var residentOnly: Bool = false
 
+    /// Creates scan options; the defaults scan writable private memory, aligned, in 4 MiB chunks.
     public init(regions: RegionFilter = .default, chunkSize: Int = 4 << 20, aligned: Bool = true,
                 matchLimit: Int = 50_000_000, residentOnly: Bool = false) {
         self.residentOnly = residentOnly
@@ -37,13 +38,17 @@ public struct ScanOptions: Sendable, Hashable {
 
 /// How far a scan has come, passed to the progress callback after each chunk.
 public struct ScanProgress: Sendable, Hashable {
+    /// Bytes of the selected regions scanned so far.
     public var bytesDone: UInt64
+    /// Bytes of the selected regions in all.
     public var bytesTotal: UInt64
+    /// Matches found so far.
     public var matches: Int
 }
 
 /// The outcome of a scan or rescan.
 public struct ScanResult: Sendable {
+    /// Creates a result from its parts; `Scanner.scan` makes these.
     public init(matches: MatchSet, regionsScanned: Int, bytesScanned: UInt64, skipped: [SkippedRange],
                 truncated: Bool, interrupted: Bool, elapsed: Double) {
         self.matches = matches
@@ -86,6 +91,7 @@ public struct Scanner: Sendable {
     /// How to scan.
     public var options: ScanOptions
 
+    /// A scanner over `handle`'s process; reads use process_vm_readv in `options.chunkSize` chunks.
     public init(handle: ProcessHandle, options: ScanOptions = ScanOptions()) {
         self.handle = handle
         self.options = options
