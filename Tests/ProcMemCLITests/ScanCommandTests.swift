@@ -95,6 +95,45 @@ struct ScanCommandTests {
         }
     }
 
+    func widths(_ result: RunResult) throws -> [[Int]] {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any])
+        let matches = try #require(object["matches"] as? [[String: Any]])
+        return matches.compactMap { match in
+            guard let address = (match["address"] as? String).flatMap({ Int($0.dropFirst(2), radix: 16) }),
+                  let width = match["width"] as? Int else { return nil }
+            return [address, width]
+        }
+    }
+
+    @Test("snapshot as any-int, then compared at every offset and as another type")
+    func snapshotAnyIntUnaligned() throws {
+        try withFixture { fixture in
+            let reply = try fixture.send("map 65536")
+            let base = try #require(reply["address"] as? Int)
+            let file = temporaryPath("pms")
+            let narrowed = temporaryPath("pmm")
+            defer { unlink(file); unlink(narrowed) }
+            let range = "\(hex(UInt64(base)))-\(hex(UInt64(base + 65536)))"
+            let snap = try procmem("scan", fixture.pid, "--snapshot", "--as", "any-int", "--range", range, "--save", file, "--json")
+            #expect(snap.status == 0, "\(snap.stderr)")
+            _ = try fixture.send("write \(base + 4100) 0100")
+            let equal = try procmem("rescan", file, "--eq", "1", "--save", narrowed, "--json")
+            #expect(equal.status == 0, "\(equal.stderr)")
+            #expect(try widths(equal) == [[base + 4100, 1], [base + 4100, 2]])
+            // The narrowed match file keeps both widths at the one address.
+            let again = try procmem("rescan", narrowed, "--unchanged", "--no-save", "--json")
+            #expect(try widths(again) == [[base + 4100, 1], [base + 4100, 2]])
+            // The same snapshot compared as u32 at every offset: the value across a page boundary.
+            _ = try fixture.send("write \(base + 8190) 78563412")
+            let unaligned = try procmem("rescan", file, "--as", "u32", "--unaligned", "--eq", "0x12345678", "--no-save", "--json")
+            #expect(unaligned.status == 0, "\(unaligned.stderr)")
+            #expect(try widths(unaligned) == [[base + 8190, 4]])
+            let onMatchFile = try procmem("rescan", narrowed, "--as", "u32", "--changed")
+            #expect(onMatchFile.status == 10)
+            #expect(onMatchFile.stderr.contains("apply to snapshot files"))
+        }
+    }
+
     @Test("bad input gives clear errors and distinct exit codes")
     func badInput() throws {
         try withFixture { fixture in

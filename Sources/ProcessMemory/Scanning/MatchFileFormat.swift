@@ -196,19 +196,24 @@ enum MatchFileFormat {
         for (region, count) in regions {
             set.appendRegion(region)
             var previous = region.start
+            var previousWidth: UInt8 = 0
             var first = true
             for _ in 0..<count {
                 guard let delta = reader.leb128(), let width = reader.u8(), let bits = reader.integer(UInt64.self) else {
                     return fail("the file is truncated in its matches")
                 }
                 let (address, overflow) = previous.addingReportingOverflow(delta)
-                guard !overflow, address < region.end, first || delta > 0 else { return fail("a match lies outside its region or out of order") }
+                // One address may hold several matches of increasing width (any-int).
+                guard !overflow, address < region.end, first || delta > 0 || width > previousWidth else {
+                    return fail("a match lies outside its region or out of order")
+                }
                 guard (1...8).contains(width) else { return fail("a match has an invalid width \(width)") }
                 if case .values(let type, _) = content, let expected = type.width, Int(width) != expected {
                     return fail("a match's width does not fit its type")
                 }
                 set.append(address: address, width: Int(width), bits: bits, region: region)
                 previous = address
+                previousWidth = width
                 first = false
             }
         }

@@ -16,19 +16,34 @@ public enum RescanPredicate: Sendable, Hashable {
     /// Whether `newBits` (now) passes against `oldBits` (before), both `width` bytes of `type`.
     func accepts(oldBits: UInt64, newBits: UInt64, width: Int, type: ScanValueType, order: ScanByteOrder) -> Bool {
         let mask: UInt64 = width >= 8 ? .max : (1 << UInt64(width * 8)) - 1
-        let new = ScanNumber.decode(bits: newBits, width: width, type: type, order: order)
-        let old = ScanNumber.decode(bits: oldBits, width: width, type: type, order: order)
+        func new() -> ScanNumber { ScanNumber.decode(bits: newBits, width: width, type: type, order: order) }
+        func old() -> ScanNumber { ScanNumber.decode(bits: oldBits, width: width, type: type, order: order) }
         switch self {
         case .changed: return oldBits & mask != newBits & mask
         case .unchanged: return oldBits & mask == newBits & mask
-        case .equal(let value): return Self.equal(new, newBits & mask, value, width: width, type: type)
-        case .increased: return new.compare(old) == 1
-        case .decreased: return new.compare(old) == -1
-        case .increasedBy(let amount): return Self.same(new.difference(old), amount)
-        case .decreasedBy(let amount): return Self.same(old.difference(new), amount)
+        case .equal(let value): return Self.equal(new(), newBits & mask, value, width: width, type: type)
+        case .increased: return oldBits & mask != newBits & mask && new().compare(old()) == 1
+        case .decreased: return oldBits & mask != newBits & mask && new().compare(old()) == -1
+        case .increasedBy(let amount): return Self.same(new().difference(old()), amount)
+        case .decreasedBy(let amount): return Self.same(old().difference(new()), amount)
         case .inRange(let low, let high):
-            guard let a = new.compare(low.number), let b = new.compare(high.number) else { return false }
+            let value = new()
+            guard let a = value.compare(low.number), let b = value.compare(high.number) else { return false }
             return a >= 0 && b <= 0
+        }
+    }
+
+    /// Whether the test fails for any value whose bytes did not change (so equal stretches of
+    /// memory can be skipped without decoding a value).
+    var failsOnEqualBytes: Bool {
+        switch self {
+        case .changed, .increased, .decreased: return true
+        case .increasedBy(let amount), .decreasedBy(let amount):
+            switch amount.number {
+            case .integer(let value): return value != 0
+            case .floatingPoint: return !amount.matches(0)
+            }
+        default: return false
         }
     }
 

@@ -153,14 +153,15 @@ final class ScanFileInput {
         return tag
     }
 
-    func read(into target: UnsafeMutableRawBufferPointer, _ checksum: inout ScanChecksum) throws(ProcessMemoryError) {
+    /// Reads `count` bytes into `target`, or discards them when `target` is nil.
+    func read(into target: UnsafeMutableRawBufferPointer?, count: Int, _ checksum: inout ScanChecksum) throws(ProcessMemoryError) {
         var filled = 0
-        while filled < target.count {
+        while filled < count {
             guard try fill() else { throw corrupt("the snapshot is truncated in its pages") }
-            let n = min(target.count - filled, end - start)
+            let n = min(count - filled, end - start)
             buffer.withUnsafeBytes { raw in
                 let source = UnsafeRawBufferPointer(rebasing: raw[start..<(start + n)])
-                UnsafeMutableRawBufferPointer(rebasing: target[filled..<(filled + n)]).copyMemory(from: source)
+                if let target { UnsafeMutableRawBufferPointer(rebasing: target[filled..<(filled + n)]).copyMemory(from: source) }
                 checksum.add(source)
             }
             start += n

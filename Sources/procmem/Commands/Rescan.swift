@@ -15,6 +15,12 @@ struct Rescan: ParsableCommand {
             --increased-by N, --decreased-by N, --range A B (inclusive). Changes are relative to \
             the values saved in FILE. Write negative numbers as --eq=-5.
 
+            For a snapshot, --as TYPE, --endian and --unaligned choose what is compared (default: \
+            what the snapshot recorded): any-int compares every width, 1, 2, 4 and 8, and an address \
+            may match at several; --unaligned compares at every byte offset. Any-int values compare \
+            as unsigned (--eq also matches a negative value's bit pattern). The result is a match \
+            file, narrowed further by later rescans.
+
             The narrowed set replaces FILE unless --save names another file or --no-save is given. \
             Output and --json are as for `procmem scan`.
             """
@@ -46,6 +52,15 @@ struct Rescan: ParsableCommand {
 
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Keep values in the range A…B (inclusive).", valueName: "a b"))
     var range: [String] = []
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("For a snapshot: compare values of this type (default: the snapshot's).", valueName: "type"))
+    var type: ScanValueType?
+
+    @Option(help: ArgumentHelp("For a snapshot: byte order of the values (default: the snapshot's).", valueName: "order"))
+    var endian: ScanByteOrder?
+
+    @Flag(help: "For a snapshot: compare at every byte offset, not only aligned ones.")
+    var unaligned = false
 
     @Option(help: ArgumentHelp("Save the narrowed set here (default: replace FILE).", valueName: "file"))
     var save: String?
@@ -92,9 +107,12 @@ struct Rescan: ParsableCommand {
         do throws(ProcessMemoryError) {
             if isSnapshot {
                 let info = try SnapshotInfo(contentsOf: file)
-                (previous, pid, type, order) = (nil, info.pid, info.type, info.byteOrder)
+                (previous, pid, type, order) = (nil, info.pid, self.type ?? info.type, endian ?? info.byteOrder)
             } else {
                 let set = try MatchSet(contentsOf: file)
+                if self.type != nil || endian != nil || unaligned {
+                    throw ProcessMemoryError(.invalidArguments, message: "--as, --endian and --unaligned apply to snapshot files; \(file) is a match file, whose type is fixed")
+                }
                 guard case .values(let t, let o) = set.content else {
                     throw ProcessMemoryError(.invalidArguments, message: "\(file) holds byte-pattern matches, which have no value to compare; rescan works on value scans")
                 }
@@ -122,7 +140,8 @@ struct Rescan: ParsableCommand {
             if let previous {
                 result = try scanner.rescan(previous, where: test, progress: { _ in !Interruption.requested })
             } else {
-                result = try scanner.compare(snapshotAt: file, where: test, progress: ScanReport.progress(reporter))
+                result = try scanner.compare(snapshotAt: file, where: test, as: type, byteOrder: order,
+                                             aligned: unaligned ? false : nil, progress: ScanReport.progress(reporter))
             }
             reporter.finish()
             if let target, !result.interrupted { try result.matches.save(to: target) }

@@ -10,7 +10,10 @@ struct Scan: ParsableCommand {
             One of: VALUE with --as TYPE (u8…u64, i8…i64, f32, f64, any-int); --string TEXT; \
             --pattern HEX (`48 8b ?? ?? 05`, nibble wildcards `4?`); or --snapshot with --as TYPE, \
             which saves the regions' current contents (all-zero pages compressed) to --save FILE for \
-            `procmem rescan FILE --changed …`.
+            `procmem rescan FILE --changed …` (like scanmem's `snapshot`). A snapshot holds pages, so \
+            any type works, any-int included (a match is an address and a width, 1, 2, 4 or 8, for \
+            which the test holds), and --unaligned compares at every byte offset; TYPE and \
+            --unaligned are defaults that `procmem rescan FILE --as … --unaligned` may change.
 
             Values are aligned to their width unless --unaligned. Floating point matches within \
             --tolerance, or by default when it rounds to VALUE as written (3.25 matches 3.245…3.255). \
@@ -90,7 +93,6 @@ struct Scan: ParsableCommand {
         if value != nil && type == nil { throw ValidationError("VALUE needs --as TYPE (u8…u64, i8…i64, f32, f64, any-int)") }
         if snapshot && type == nil { throw ValidationError("--snapshot needs --as TYPE") }
         if snapshot && save == nil { throw ValidationError("--snapshot needs --save FILE: the snapshot is kept on disk") }
-        if snapshot && type == .anyInt { throw ValidationError("--snapshot needs a type of one width, not any-int") }
         if (utf16 || ignoreCase) && string == nil { throw ValidationError("--utf16 and --ignore-case apply to --string") }
         if tolerance != nil && !(type?.isFloatingPoint ?? false) { throw ValidationError("--tolerance applies to --as f32 or f64") }
         if maxMatches < 0 { throw ValidationError("--max-matches must be 0 or more") }

@@ -106,6 +106,31 @@ struct ScanInputTests {
         #expect(throws: ProcessMemoryError.self) { try MatchSet(contentsOf: "/nonexistent/file") }
     }
 
+    @Test("snapshot headers: any-int and unaligned round-trip; version 1, bad flags and corruption are refused")
+    func snapshotHeaders() throws {
+        let regions = [MatchSet.Region(start: 0x1000, end: 0x3000, permissions: [.read, .write], path: "[heap]")]
+        let header = SnapshotFileFormat.Header(type: .anyInt, byteOrder: .big, unaligned: true, pid: 99,
+                                               processStartTime: 5, pageSize: 4096, regions: regions)
+        let bytes = SnapshotFileFormat.encode(header)
+        let (decoded, length) = try SnapshotFileFormat.decodeHeader(bytes + [1, 2, 3]).get()
+        #expect(decoded == header)
+        #expect(length == bytes.count)
+        func message(_ data: [UInt8]) -> String? {
+            if case .failure(let failure) = SnapshotFileFormat.decodeHeader(data) { return failure.message }
+            return nil
+        }
+        var version1 = bytes
+        version1[8] = 1
+        #expect(message(version1)?.contains("version 1 is not supported") == true)
+        var flags = bytes
+        flags[12] = 2
+        #expect(message(flags)?.contains("flags") == true)
+        var corrupt = bytes
+        corrupt[30] ^= 1
+        #expect(message(corrupt) != nil)
+        for length in 0..<bytes.count { #expect(message(Array(bytes.prefix(length))) != nil) }
+    }
+
     @Test("bounded memory: a 1 GiB region is scanned with under 64 MiB of growth")
     func boundedMemory() async throws {
         let fixture = try Fixture()
