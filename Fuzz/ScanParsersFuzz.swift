@@ -1,5 +1,6 @@
 // libFuzzer harness for the scan parsers: values of every type, hex patterns, strings, and the
-// match-file and snapshot-header readers. Any bytes, no trap, and round trips hold.
+// match-file (version 2: patterns, digests, partial flag) and snapshot-header (version 2) readers.
+// Any bytes, no trap, and round trips hold.
 // Built by Scripts/fuzz.sh with -sanitize=fuzzer,address.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzScanParsers(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -34,9 +35,21 @@ public func fuzzScanParsers(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             preconditionFailure("a decoded set does not round-trip")
         }
         precondition(again == set, "a decoded set changed on round trip")
-        for index in 0..<set.count { _ = set.number(ofMatch: index); _ = set.region(ofMatch: index) }
+        if case .bytes(let length) = set.content, let pattern = set.pattern {
+            precondition(pattern.count == length, "a saved pattern does not have the set's length")
+        }
+        for index in 0..<set.count {
+            _ = set.number(ofMatch: index); _ = set.region(ofMatch: index)
+            if case .bytes = set.content { precondition(set[index].digest != nil, "a byte match without its digest") }
+        }
     }
-    _ = SnapshotFileFormat.decodeHeader(bytes)
+    // Snapshot headers: whatever decodes re-encodes to a header that decodes to the same.
+    if case .success(let (header, _)) = SnapshotFileFormat.decodeHeader(bytes) {
+        guard case .success(let (again, _)) = SnapshotFileFormat.decodeHeader(SnapshotFileFormat.encode(header)) else {
+            preconditionFailure("a decoded snapshot header does not round-trip")
+        }
+        precondition(again == header, "a snapshot header changed on round trip")
+    }
     return 0
 }
 

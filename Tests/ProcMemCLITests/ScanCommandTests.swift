@@ -134,6 +134,41 @@ struct ScanCommandTests {
         }
     }
 
+    @Test("rescans of a string match set: changed, still matching, a new string")
+    func stringRescan() throws {
+        try withFixture { fixture in
+            let reply = try fixture.send("map 8192")
+            let base = try #require(reply["address"] as? Int)
+            let text = Array("Scan Me Again Please".utf8).map { String(format: "%02x", $0) }.joined()
+            _ = try fixture.send("write \(base + 40) \(text)")
+            _ = try fixture.send("write \(base + 4000) \(text)")
+            let file = temporaryPath("pmm")
+            defer { unlink(file) }
+            let range = "\(hex(UInt64(base)))-\(hex(UInt64(base + 8192)))"
+            let scan = try procmem("scan", fixture.pid, "--string", "scan me AGAIN please", "--ignore-case", "--range", range,
+                                   "--save", file, "--json")
+            #expect(scan.status == 0, "\(scan.stderr)")
+            #expect(try addresses(scan) == [UInt64(base + 40), UInt64(base + 4000)])
+            _ = try fixture.send("write \(base + 4000 + 19) 45")  // 'e' → 'E': same letters, other bytes
+            let changed = try procmem("rescan", file, "--changed", "--no-save", "--json")
+            #expect(changed.status == 0, "\(changed.stderr)")
+            #expect(try addresses(changed) == [UInt64(base + 4000)])
+            let still = try procmem("rescan", file, "--still-matches", "--no-save", "--json")
+            #expect(try addresses(still) == [UInt64(base + 40), UInt64(base + 4000)])
+            _ = try fixture.send("write \(base + 40) 5a")  // 'S' → 'Z'
+            let renamed = try procmem("rescan", file, "--string", "Zcan Me", "--json")
+            #expect(renamed.status == 0, "\(renamed.stderr)")
+            #expect(try addresses(renamed) == [UInt64(base + 40)])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(renamed.stdout)) as? [String: Any])
+            #expect(object["content"] as? String == "bytes[7]")
+            let pattern = try procmem("rescan", file, "--pattern", "5a 63 ?? 6e", "--no-save", "--json")
+            #expect(try addresses(pattern) == [UInt64(base + 40)])
+            let valueTest = try procmem("rescan", file, "--increased")
+            #expect(valueTest.status == 64)
+            #expect(valueTest.stderr.contains("no value to compare"))
+        }
+    }
+
     @Test("bad input gives clear errors and distinct exit codes")
     func badInput() throws {
         try withFixture { fixture in

@@ -15,11 +15,20 @@ public struct BytePattern: Sendable, Hashable {
     public let folded: [Bool]
     /// The index of the byte `memchr` looks for, or nil when no byte is fully known and unfolded.
     let anchor: Int?
+    /// What the pattern was made from, as a match file records it.
+    let source: Source
+
+    /// What a pattern was made from: bytes under a mask, or a string and how it is encoded.
+    enum Source: Sendable, Hashable {
+        case bytes
+        case string(String, utf16: Bool, ignoreCase: Bool)
+    }
 
     /// The longest pattern accepted.
     public static let maximumLength = 4096
 
-    init(bytes: [UInt8], mask: [UInt8], folded: [Bool]) {
+    init(bytes: [UInt8], mask: [UInt8], folded: [Bool], source: Source = .bytes) {
+        self.source = source
         self.bytes = zip(bytes, mask).map { $0 & $1 }
         self.mask = mask
         self.folded = folded
@@ -99,7 +108,7 @@ public struct BytePattern: Sendable, Hashable {
             string.utf8.forEach(add)
         }
         self.init(bytes: Array(bytes.prefix(Self.maximumLength)), mask: Array(repeating: 0xFF, count: min(bytes.count, Self.maximumLength)),
-                  folded: Array(folded.prefix(Self.maximumLength)))
+                  folded: Array(folded.prefix(Self.maximumLength)), source: .string(string, utf16: utf16, ignoreCase: ignoreCase))
     }
 
     /// Whether the pattern matches at `start` in `base` (the caller guarantees `count` bytes).

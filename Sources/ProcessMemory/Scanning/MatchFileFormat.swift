@@ -1,13 +1,20 @@
 // The binary format of saved match sets. Pure (no system calls), so the fuzz harness builds it alone.
 //
 // Little-endian throughout:
-//   header   "PMMATCH\0" | version u16 (1) | content u8 (0 bytes, else ScanValueType code)
-//            | byte order u8 (0 little, 1 big) | pattern length u32 | pid i32 | start time u64
-//            | region count u32 | match count u64 | FNV-1a 64 of the header so far, u64
+//   header   "PMMATCH\0" | version u16 (2) | content u8 (0 bytes, else ScanValueType code)
+//            | byte order u8 (0 little, 1 big) | pattern length u32 | flags u8 (bit 0: partial)
+//            | pid i32 | start time u64 | region count u32 | match count u64
+//            | FNV-1a 64 of the header so far, u64
+//   pattern  byte content only: kind u8 — 0 bytes: pattern length × byte u8, then × mask u8;
+//            1 string: options u8 (bit 0 UTF-16LE, bit 1 ignore case) | length u32 | UTF-8 text;
+//            2 none recorded
 //   regions  start u64 | end u64 | permissions u8 | path length u16 | path (UTF-8) | matches u64
 //   matches  per region, in order: address delta (LEB128, from the region start or the previous
-//            match) | width u8 | bits u64
+//            match; 0 only for a wider match at the same address) | width u8 | bits u64
+//            | byte content only: FNV-1a 64 of the pattern-length bytes matched, u64
 //   trailer  FNV-1a 64 of everything between the header and the trailer, u64
+//
+// Version 2 added the flags, the pattern and the per-match digests (rescans of byte patterns).
 
 /// FNV-1a, 64-bit: a cheap checksum that catches truncation, bit flips and edits.
 struct ScanChecksum {
@@ -81,8 +88,8 @@ struct ScanFileReader {
 
 enum MatchFileFormat {
     static let magic: [UInt8] = Array("PMMATCH".utf8) + [0]
-    static let version: UInt16 = 1
-    static let headerSize = 8 + 2 + 1 + 1 + 4 + 4 + 8 + 4 + 8 + 8
+    static let version: UInt16 = 2
+    static let headerSize = 8 + 2 + 1 + 1 + 4 + 1 + 4 + 8 + 4 + 8 + 8
 
     /// The file's bytes for `set`.
     static func encode(_ set: MatchSet) -> [UInt8] {
@@ -95,6 +102,7 @@ enum MatchFileFormat {
         case .bytes(let length):
             header.u8(0); header.u8(0); header.u32(UInt32(clamping: length))
         }
+        header.u8(set.isPartial ? 1 : 0)
         header.integer(set.pid)
         header.u64(set.processStartTime)
         header.u32(UInt32(clamping: set.regions.count))
@@ -104,6 +112,24 @@ enum MatchFileFormat {
         header.u64(check.value)
 
         var body = ScanFileWriter()
+        if case .bytes(let length) = set.content {
+            // A pattern that does not fit the content is not recorded (the file stays readable).
+            let pattern = set.pattern.flatMap { $0.count == length ? $0 : nil }
+            switch pattern?.source {
+            case nil:
+                body.u8(2)
+            case .bytes?:
+                body.u8(0)
+                body.bytes += pattern?.bytes ?? []
+                body.bytes += pattern?.mask ?? []
+            case .string(let text, let utf16, let ignoreCase)?:
+                body.u8(1)
+                body.u8((utf16 ? 1 : 0) | (ignoreCase ? 2 : 0))
+                let utf8 = Array(text.utf8)
+                body.u32(UInt32(clamping: utf8.count))
+                body.bytes += utf8
+            }
+        }
         var perRegion = [UInt64](repeating: 0, count: set.regions.count)
         var regionOf = [Int](repeating: 0, count: set.count)
         for index in 0..<set.count {
@@ -129,6 +155,7 @@ enum MatchFileFormat {
             previous = match.address
             body.u8(UInt8(truncatingIfNeeded: match.width))
             body.u64(match.bits)
+            if let digest = match.digest { body.u64(digest) }
         }
         var bodyCheck = ScanChecksum()
         bodyCheck.add(body.bytes)
@@ -147,7 +174,7 @@ enum MatchFileFormat {
         guard let version = reader.integer(UInt16.self) else { return fail("the file is truncated in its header") }
         guard version == Self.version else { return fail("match file version \(version) is not supported (this build reads version \(Self.version))") }
         guard let typeCode = reader.u8(), let orderCode = reader.u8(), let patternLength = reader.integer(UInt32.self),
-              let pid = reader.integer(Int32.self), let startTime = reader.integer(UInt64.self),
+              let flags = reader.u8(), let pid = reader.integer(Int32.self), let startTime = reader.integer(UInt64.self),
               let regionCount = reader.integer(UInt32.self), let matchCount = reader.integer(UInt64.self)
         else { return fail("the file is truncated in its header") }
         var check = ScanChecksum()
@@ -171,11 +198,38 @@ enum MatchFileFormat {
             content = .values(type, orderCode == 1 ? .big : .little)
         }
         guard pid > 0 else { return fail("bad pid \(pid)") }
+        guard flags <= 1 else { return fail("unknown flags \(flags)") }
+        var pattern: BytePattern?
+        if case .bytes(let length) = content {
+            guard let kind = reader.u8() else { return fail("the file is truncated in its pattern") }
+            switch kind {
+            case 0:
+                guard let bytes = reader.take(length), let mask = reader.take(length) else { return fail("the file is truncated in its pattern") }
+                guard mask.contains(where: { $0 != 0 }) else { return fail("the saved pattern is all wildcards") }
+                pattern = BytePattern(bytes: Array(bytes), mask: Array(mask), folded: [Bool](repeating: false, count: length))
+            case 1:
+                guard let options = reader.u8(), options <= 3, let count = reader.integer(UInt32.self),
+                      count <= UInt32(4 * BytePattern.maximumLength), let text = reader.take(Int(count))
+                else { return fail("the file's saved string is truncated or invalid") }
+                guard let string = String(validating: text, as: UTF8.self), !string.isEmpty else {
+                    return fail("the file's saved string is not UTF-8")
+                }
+                let rebuilt = BytePattern(string: string, utf16: options & 1 != 0, ignoreCase: options & 2 != 0)
+                guard rebuilt.count == length else { return fail("the saved string does not have the pattern's length") }
+                pattern = rebuilt
+            case 2:
+                pattern = nil
+            default:
+                return fail("unknown pattern kind \(kind)")
+            }
+        }
         // Each region needs at least 27 bytes and each match 10: reject counts the file cannot hold.
         guard UInt64(regionCount) * 27 <= UInt64(reader.remaining), matchCount <= UInt64(reader.remaining) / 10 else {
             return fail("the counts in the header exceed the file's size")
         }
         var set = MatchSet(pid: pid, processStartTime: startTime, content: content)
+        set.pattern = pattern
+        set.isPartial = flags & 1 != 0
         var regions: [(MatchSet.Region, UInt64)] = []
         var total: UInt64 = 0
         for _ in 0..<regionCount {
@@ -202,6 +256,11 @@ enum MatchFileFormat {
                 guard let delta = reader.leb128(), let width = reader.u8(), let bits = reader.integer(UInt64.self) else {
                     return fail("the file is truncated in its matches")
                 }
+                var digest: UInt64?
+                if case .bytes = content {
+                    guard let value = reader.integer(UInt64.self) else { return fail("the file is truncated in its matches") }
+                    digest = value
+                }
                 let (address, overflow) = previous.addingReportingOverflow(delta)
                 // One address may hold several matches of increasing width (any-int).
                 guard !overflow, address < region.end, first || delta > 0 || width > previousWidth else {
@@ -211,7 +270,10 @@ enum MatchFileFormat {
                 if case .values(let type, _) = content, let expected = type.width, Int(width) != expected {
                     return fail("a match's width does not fit its type")
                 }
-                set.append(address: address, width: Int(width), bits: bits, region: region)
+                if case .bytes(let length) = content, Int(width) != min(length, 8) {
+                    return fail("a match's width does not fit its pattern")
+                }
+                set.append(address: address, width: Int(width), bits: bits, region: region, digest: digest)
                 previous = address
                 previousWidth = width
                 first = false

@@ -3,7 +3,9 @@
 /// A match set records the process it came from (pid and start time, so a saved set is never
 /// applied to another process that reuses the pid), what was looked for, and per match its address,
 /// width and the bytes found there (up to 8, as they lie in memory, first byte lowest), which a
-/// narrowing rescan compares against. Storage is struct-of-arrays: 17 bytes per match.
+/// narrowing rescan compares against; for byte patterns and strings also the pattern and, per match,
+/// a 64-bit digest (FNV-1a) of all the bytes matched, so a rescan can tell whether they changed.
+/// Storage is struct-of-arrays: 17 bytes per match (25 for byte patterns).
 public struct MatchSet: Sendable, Hashable {
     /// A region that held matches, as it was mapped at scan time.
     public struct Region: Sendable, Hashable {
@@ -45,6 +47,8 @@ public struct MatchSet: Sendable, Hashable {
         public var width: Int
         /// The first `min(width, 8)` bytes found, first byte lowest.
         public var bits: UInt64
+        /// For byte content: FNV-1a 64 of all the pattern-length bytes found; nil for values.
+        public var digest: UInt64?
     }
 
     /// The process the set belongs to.
@@ -53,11 +57,19 @@ public struct MatchSet: Sendable, Hashable {
     public var processStartTime: UInt64
     /// What was looked for.
     public var content: Content
+    /// For byte content: the pattern or string the matches were found with (or last tested against),
+    /// which ``RescanPredicate/matches(_:)`` can test again.
+    public var pattern: BytePattern?
+    /// The set is incomplete: the scan, snapshot or comparison it came from was interrupted or hit
+    /// the match limit, so matches may be missing. Rescans keep the mark.
+    public var isPartial = false
     /// Regions that hold matches, sorted by start.
     public private(set) var regions: [Region] = []
     private(set) var addresses: [UInt64] = []
     private(set) var bits: [UInt64] = []
     private(set) var widths: [UInt8] = []
+    /// Per match, for byte content only.
+    private(set) var digests: [UInt64] = []
 
     /// An empty set.
     public init(pid: Int32, processStartTime: UInt64, content: Content) {
@@ -74,18 +86,27 @@ public struct MatchSet: Sendable, Hashable {
 
     /// Match `index`, in address order.
     public subscript(index: Int) -> Match {
-        Match(address: addresses[index], width: Int(widths[index]), bits: bits[index])
+        Match(address: addresses[index], width: Int(widths[index]), bits: bits[index],
+              digest: index < digests.count ? digests[index] : nil)
     }
 
     /// All matches (allocates an array; prefer indexing for large sets).
     public var matches: [Match] { (0..<count).map { self[$0] } }
 
     /// Adds a match; addresses must come in increasing order, within `region` (added if new).
-    mutating func append(address: UInt64, width: Int, bits value: UInt64, region: Region) {
+    mutating func append(address: UInt64, width: Int, bits value: UInt64, region: Region, digest: UInt64? = nil) {
         if regions.last != region { regions.append(region) }
         addresses.append(address)
         bits.append(value)
         widths.append(UInt8(truncatingIfNeeded: width))
+        if case .bytes = content { digests.append(digest ?? 0) }
+    }
+
+    /// FNV-1a 64 of `bytes`: the digest byte matches keep.
+    static func digest(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var checksum = ScanChecksum()
+        checksum.add(bytes)
+        return checksum.value
     }
 
     /// Adds a region with no matches yet (kept only if a match follows; see ``dropEmptyRegions()``).

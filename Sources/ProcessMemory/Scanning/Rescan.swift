@@ -1,9 +1,18 @@
 /// A narrowing condition: which of the previous matches (or snapshot values) to keep.
+///
+/// Value sets and snapshots take every case but ``matches(_:)``. Sets of byte patterns and strings
+/// take ``changed`` and ``unchanged`` (any of the pattern-length bytes differ, or none) and
+/// ``matches(_:)``.
 public enum RescanPredicate: Sendable, Hashable {
     /// The value now equals this one (floating point: within its tolerance).
     case equal(ScanValue)
+    /// The value (or any byte of a pattern match) differs from before.
     case changed
+    /// The value (or every byte of a pattern match) is as before.
     case unchanged
+    /// For byte-pattern and string sets: this pattern now matches at the match's address (the set's
+    /// own ``MatchSet/pattern``: it still matches; another: a new string or pattern there).
+    case matches(BytePattern)
     case increased
     case decreased
     /// The value grew by exactly this amount (floating point: within its tolerance).
@@ -26,6 +35,7 @@ public enum RescanPredicate: Sendable, Hashable {
         case .decreased: return oldBits & mask != newBits & mask && new().compare(old()) == -1
         case .increasedBy(let amount): return Self.same(new().difference(old()), amount)
         case .decreasedBy(let amount): return Self.same(old().difference(new()), amount)
+        case .matches: return false
         case .inRange(let low, let high):
             let value = new()
             guard let a = value.compare(low.number), let b = value.compare(high.number) else { return false }
@@ -84,10 +94,14 @@ extension Scanner {
         let clock = ContinuousClock.now
         try checkOwner(pid: previous.pid, startTime: previous.processStartTime)
         guard case .values(let type, let order) = previous.content else {
+            return try rescanBytes(previous, where: predicate, progress: progress, clock: clock)
+        }
+        if case .matches = predicate {
             throw ProcessMemoryError(.invalidArguments, pid: handle.pid,
-                                     message: "a rescan compares values; this match set holds byte patterns")
+                                     message: "matching a pattern applies to sets of byte patterns and strings; this set holds values (test them with equal)")
         }
         var next = MatchSet(pid: previous.pid, processStartTime: previous.processStartTime, content: previous.content)
+        next.isPartial = previous.isPartial
         var skipped: [SkippedRange] = []
         let batch = ReadBatch(capacity: 4096, bytes: 4096 * 8)
         var index = 0
@@ -124,6 +138,78 @@ extension Scanner {
             }
         }
         next.dropEmptyRegions()
+        let elapsed = ContinuousClock.now - clock
+        return ScanResult(matches: next, regionsScanned: scannedRegions.count, bytesScanned: bytesRead,
+                          skipped: skipped, truncated: false, interrupted: interrupted,
+                          elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// Narrows a set of byte-pattern or string matches: `changed`/`unchanged` compare the digest of
+    /// the pattern-length bytes now at each match with the one saved; `matches(p)` tests `p` there
+    /// (the result then holds `p` and its length).
+    private func rescanBytes(_ previous: MatchSet, where predicate: RescanPredicate,
+                             progress: ((ScanProgress) -> Bool)?, clock: ContinuousClock.Instant) throws(ProcessMemoryError) -> ScanResult {
+        guard case .bytes(let oldLength) = previous.content else { throw .invalid("not a byte-pattern set", pid: handle.pid) }
+        var pattern: BytePattern?
+        switch predicate {
+        case .changed, .unchanged: break
+        case .matches(let given): pattern = given
+        default:
+            throw ProcessMemoryError(.invalidArguments, pid: handle.pid,
+                                     message: "this match set holds byte patterns or strings, which have no value to compare: test them with changed, unchanged or a pattern")
+        }
+        let length = pattern?.count ?? oldLength
+        var next = MatchSet(pid: previous.pid, processStartTime: previous.processStartTime, content: .bytes(length: length))
+        next.pattern = pattern ?? previous.pattern
+        next.isPartial = previous.isPartial
+        var skipped: [SkippedRange] = []
+        // Up to 4096 matches or 4 MiB per round.
+        let perRound = max(1, min(4096, (4 << 20) / max(1, length)))
+        let batch = ReadBatch(capacity: perRound, bytes: perRound * length)
+        var index = 0
+        var interrupted = false
+        var scannedRegions = Set<Int>()
+        var bytesRead: UInt64 = 0
+        while index < previous.count {
+            batch.removeAll()
+            let end = min(previous.count, index + perRound)
+            for i in index..<end { batch.add(address: previous[i].address, count: length) }
+            try handle.read(batch)
+            for (slot, i) in (index..<end).enumerated() {
+                let match = previous[i]
+                let kept: (bits: UInt64, digest: UInt64, passes: Bool)? = batch.withBytes(slot) { raw in
+                    guard batch.outcome(slot) == .ok, raw.count >= length, let base = raw.baseAddress else { return nil }
+                    let digest = MatchSet.digest(UnsafeRawBufferPointer(rebasing: raw[0..<length]))
+                    let passes: Bool
+                    switch predicate {
+                    case .changed: passes = digest != match.digest
+                    case .unchanged: passes = digest == match.digest
+                    default: passes = pattern?.matches(base, at: 0) ?? false
+                    }
+                    return (ChunkMatcher.bits(base, 0, min(length, 8)), digest, passes)
+                }
+                guard let kept else {
+                    let reason = batch.error(slot) ?? ProcessMemoryError(.io, pid: handle.pid, address: match.address, message: "the match could not be read")
+                    if reason.code == .badState || reason.code == .execed { throw reason }
+                    skipped.append(SkippedRange(start: match.address, end: match.address + UInt64(length),
+                                                path: previous.region(ofMatch: i)?.path, reason: reason))
+                    continue
+                }
+                bytesRead += UInt64(length)
+                if kept.passes, let regionIndex = previous.regionIndex(containing: match.address) {
+                    scannedRegions.insert(regionIndex)
+                    next.append(address: match.address, width: min(length, 8), bits: kept.bits,
+                                region: previous.regions[regionIndex], digest: kept.digest)
+                }
+            }
+            index = end
+            if let progress, !progress(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count)) {
+                interrupted = index < previous.count
+                break
+            }
+        }
+        next.dropEmptyRegions()
+        if interrupted { next.isPartial = true }
         let elapsed = ContinuousClock.now - clock
         return ScanResult(matches: next, regionsScanned: scannedRegions.count, bytesScanned: bytesRead,
                           skipped: skipped, truncated: false, interrupted: interrupted,

@@ -119,6 +119,11 @@ public struct Scanner: Sendable {
         let startTime = try handle.processStartTime()
         let matcher = ChunkMatcher(query: query, aligned: options.aligned)
         var set = MatchSet(pid: handle.pid, processStartTime: startTime, content: matcher.content)
+        var patternLength = 0
+        if case .pattern(let pattern) = query {
+            set.pattern = pattern
+            patternLength = pattern.count
+        }
         let total = regions.reduce(UInt64(0)) { $0 + $1.size }
         var done: UInt64 = 0
         var skipped: [SkippedRange] = []
@@ -139,7 +144,11 @@ public struct Scanner: Sendable {
             matcher.forEachMatch(in: UnsafeRawBufferPointer(rebasing: chunk.bytes[0..<chunk.count]),
                                  own: chunk.ownCount, address: chunk.address) { offset, width, bits in
                 guard set.count < limit else { truncated = true; return false }
-                set.append(address: chunk.address + UInt64(offset), width: width, bits: bits, region: info)
+                var digest: UInt64?
+                if patternLength > 0 {
+                    digest = MatchSet.digest(UnsafeRawBufferPointer(rebasing: chunk.bytes[offset..<(offset + patternLength)]))
+                }
+                set.append(address: chunk.address + UInt64(offset), width: width, bits: bits, region: info, digest: digest)
                 return true
             }
             done += UInt64(chunk.ownCount)

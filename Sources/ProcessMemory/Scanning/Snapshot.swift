@@ -110,6 +110,9 @@ extension Scanner {
                         as type: ScanValueType? = nil, byteOrder: ScanByteOrder? = nil, aligned: Bool? = nil,
                         progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
+        if case .matches = predicate {
+            throw .invalid("a snapshot compares values; matching a pattern applies to sets of byte patterns and strings", pid: handle.pid)
+        }
         let input = try ScanFileInput(path: path)
         defer { input.close() }
         let header = try input.snapshotHeader()

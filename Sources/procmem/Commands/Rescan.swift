@@ -15,6 +15,12 @@ struct Rescan: ParsableCommand {
             --increased-by N, --decreased-by N, --range A B (inclusive). Changes are relative to \
             the values saved in FILE. Write negative numbers as --eq=-5.
 
+            A match file of strings or byte patterns (`scan --string`/`--pattern`) takes: \
+            --changed or --unchanged (any of the matched bytes differ, or none), --still-matches \
+            (the saved string or pattern still matches there: with wildcards or --ignore-case the \
+            bytes may have changed), or --string TEXT (with --utf16, --ignore-case) or --pattern HEX: \
+            a new string or pattern now at the same addresses (the set then holds the new one).
+
             For a snapshot, --as TYPE, --endian and --unaligned choose what is compared (default: \
             what the snapshot recorded): any-int compares every width, 1, 2, 4 and 8, and an address \
             may match at several; --unaligned compares at every byte offset. Any-int values compare \
@@ -53,6 +59,21 @@ struct Rescan: ParsableCommand {
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Keep values in the range A…B (inclusive).", valueName: "a b"))
     var range: [String] = []
 
+    @Flag(help: "For strings and patterns: keep matches where the saved string or pattern still matches.")
+    var stillMatches = false
+
+    @Option(help: ArgumentHelp("For strings and patterns: keep matches where this text now lies.", valueName: "text"))
+    var string: String?
+
+    @Flag(help: "With --string: encode as UTF-16LE.")
+    var utf16 = false
+
+    @Flag(help: "With --string: letters match in either case (Unicode simple case folding).")
+    var ignoreCase = false
+
+    @Option(help: ArgumentHelp("For strings and patterns: keep matches where these bytes now lie (hex, ?? wildcards).", valueName: "hex"))
+    var pattern: String?
+
     @Option(name: .customLong("as"), help: ArgumentHelp("For a snapshot: compare values of this type (default: the snapshot's).", valueName: "type"))
     var type: ScanValueType?
 
@@ -75,10 +96,13 @@ struct Rescan: ParsableCommand {
     var json = false
 
     func validate() throws {
-        let tests = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty]
+        let tests = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty,
+                     stillMatches, string != nil, pattern != nil]
         guard tests.filter({ $0 }).count == 1 else {
-            throw ValidationError("give exactly one test: --eq V, --changed, --unchanged, --increased, --decreased, --increased-by N, --decreased-by N or --range A B")
+            throw ValidationError("give exactly one test: --eq V, --changed, --unchanged, --increased, --decreased, --increased-by N, --decreased-by N, --range A B; for strings and patterns --still-matches, --string TEXT or --pattern HEX")
         }
+        if (utf16 || ignoreCase) && string == nil { throw ValidationError("--utf16 and --ignore-case apply to --string") }
+        if let string, string.isEmpty { throw ValidationError("--string needs a non-empty TEXT") }
         if !range.isEmpty && range.count != 2 { throw ValidationError("--range takes two values: A B") }
         if save != nil && noSave { throw ValidationError("--save and --no-save exclude each other") }
         if maxMatches < 0 { throw ValidationError("--max-matches must be 0 or more") }
@@ -98,12 +122,30 @@ struct Rescan: ParsableCommand {
         return (.inRange(try value(range[0]), try value(range[1])), "values in \(range[0])…\(range[1])")
     }
 
+    /// The test for a set of strings or byte patterns.
+    func bytePredicate(_ set: MatchSet) throws(ProcessMemoryError) -> (RescanPredicate, String) {
+        if changed { return (.changed, "changed bytes") }
+        if unchanged { return (.unchanged, "unchanged bytes") }
+        if stillMatches {
+            guard let saved = set.pattern else {
+                throw ProcessMemoryError(.invalidArguments, message: "\(file) does not record its pattern; use --string or --pattern")
+            }
+            return (.matches(saved), "still matching")
+        }
+        if let string {
+            let label = JSON.quoted(string) + (utf16 ? " (UTF-16LE)" : "") + (ignoreCase ? " (ignoring case)" : "")
+            return (.matches(BytePattern(string: string, utf16: utf16, ignoreCase: ignoreCase)), label)
+        }
+        if let pattern { return (.matches(try BytePattern(hex: pattern)), "pattern " + pattern) }
+        throw ProcessMemoryError(.invalidArguments, message: "\(file) holds strings or byte patterns, which have no value to compare; use --changed, --unchanged, --still-matches, --string TEXT or --pattern HEX")
+    }
+
     func run() throws {
         let isSnapshot = MatchSet.isSnapshotFile(file)
         let previous: MatchSet?
         let pid: Int32
-        let type: ScanValueType
-        let order: ScanByteOrder
+        var type = ScanValueType.u8
+        var order = ScanByteOrder.little
         do throws(ProcessMemoryError) {
             if isSnapshot {
                 let info = try SnapshotInfo(contentsOf: file)
@@ -113,18 +155,22 @@ struct Rescan: ParsableCommand {
                 if self.type != nil || endian != nil || unaligned {
                     throw ProcessMemoryError(.invalidArguments, message: "--as, --endian and --unaligned apply to snapshot files; \(file) is a match file, whose type is fixed")
                 }
-                guard case .values(let t, let o) = set.content else {
-                    throw ProcessMemoryError(.invalidArguments, message: "\(file) holds byte-pattern matches, which have no value to compare; rescan works on value scans")
-                }
-                (previous, pid, type, order) = (set, set.pid, t, o)
+                (previous, pid) = (set, set.pid)
+                if case .values(let t, let o) = set.content { (type, order) = (t, o) }
             }
         } catch {
             throw ErrorReporting.fail(error)
         }
         let test: RescanPredicate
         let label: String
-        do {
-            (test, label) = try predicate(type: type, order: order)
+        do throws(ProcessMemoryError) {
+            if let previous, case .bytes = previous.content {
+                (test, label) = try bytePredicate(previous)
+            } else if stillMatches || string != nil || pattern != nil {
+                throw ProcessMemoryError(.invalidArguments, message: "--still-matches, --string and --pattern apply to match files of strings or byte patterns; \(file) holds values")
+            } else {
+                (test, label) = try predicate(type: type, order: order)
+            }
         } catch {
             Output.error("usage: " + error.message)
             throw ExitCode(ExitCodes.usage)

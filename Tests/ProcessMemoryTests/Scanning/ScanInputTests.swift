@@ -106,6 +106,32 @@ struct ScanInputTests {
         #expect(throws: ProcessMemoryError.self) { try MatchSet(contentsOf: "/nonexistent/file") }
     }
 
+    @Test("match files of strings and patterns keep the pattern, the digests and the partial mark")
+    func byteMatchFiles() throws {
+        let region = MatchSet.Region(start: 0x1000, end: 0x3000, permissions: [.read, .write], path: nil)
+        for pattern in [BytePattern(string: "Grüße, Welt", utf16: true, ignoreCase: true), try BytePattern(hex: "48 8b ?? 4?")] {
+            var set = MatchSet(pid: 7, processStartTime: 9, content: .bytes(length: pattern.count))
+            set.pattern = pattern
+            set.isPartial = true
+            set.append(address: 0x1010, width: min(pattern.count, 8), bits: 0x4142, region: region, digest: 0xDEAD_BEEF)
+            set.append(address: 0x2000, width: min(pattern.count, 8), bits: 0x4344, region: region, digest: 17)
+            let bytes = MatchFileFormat.encode(set)
+            let decoded = try MatchFileFormat.decode(bytes).get()
+            #expect(decoded == set)
+            #expect(decoded.pattern == pattern)
+            #expect(decoded.isPartial)
+            #expect(decoded[0].digest == 0xDEAD_BEEF)
+            for length in 0..<bytes.count { _ = MatchFileFormat.decode(Array(bytes.prefix(length))) }
+        }
+        var version1 = MatchFileFormat.encode(sampleSet())
+        version1[8] = 1
+        if case .failure(let failure) = MatchFileFormat.decode(version1) {
+            #expect(failure.message.contains("version 1 is not supported"))
+        } else {
+            Issue.record("a version 1 file was accepted")
+        }
+    }
+
     @Test("snapshot headers: any-int and unaligned round-trip; version 1, bad flags and corruption are refused")
     func snapshotHeaders() throws {
         let regions = [MatchSet.Region(start: 0x1000, end: 0x3000, permissions: [.read, .write], path: "[heap]")]
