@@ -1,11 +1,13 @@
 // Pure pattern parsing and matching: no system calls, so the fuzz harness compiles it on its own.
 import Glibc
 
-/// A sequence of bytes to look for, each compared under a mask, optionally ASCII case-folded.
+/// A sequence of bytes to look for, each compared under a mask, optionally without letter case.
 ///
 /// Built from hex text with wildcards (``parse(hex:)``: `48 8b ?? ?? 05`, nibbles `4?` and `?5`) or
 /// from a string (``init(string:utf16:ignoreCase:)``, UTF-8 or UTF-16LE). The scanner finds
-/// candidates with `memchr(3)` on one fully known byte (the anchor), then checks the rest.
+/// candidates on one byte position (the anchor): with `memchr(3)` when one byte value is possible
+/// there, else with a 256-entry table of the values possible (the encodings of a letter's case
+/// variants), then checks the rest.
 public struct BytePattern: Sendable, Hashable {
     /// The bytes to compare, already masked (and lower-cased where folded).
     public let bytes: [UInt8]
@@ -13,8 +15,20 @@ public struct BytePattern: Sendable, Hashable {
     public let mask: [UInt8]
     /// Per byte: compare ASCII letters without case (`byte | 0x20`).
     public let folded: [Bool]
-    /// The index of the byte `memchr` looks for, or nil when no byte is fully known and unfolded.
+    /// Non-ASCII letters of an ignore-case string: at each, the bytes must equal the encoding of
+    /// one of the letter's case variants (their bytes are wildcards in ``bytes`` and ``mask``).
+    let variants: [ScalarVariants]
+    /// The byte position candidates are looked for at, or nil when every position is free.
     let anchor: Int?
+    /// The byte values possible at ``anchor``: one means `memchr`, more a table lookup.
+    let anchorValues: [UInt8]
+
+    /// The encodings a letter may have at `offset` in a match: its case variants of the same length.
+    struct ScalarVariants: Sendable, Hashable {
+        var offset: Int
+        var length: Int
+        var encodings: [[UInt8]]
+    }
     /// What the pattern was made from, as a match file records it.
     let source: Source
 
@@ -27,19 +41,40 @@ public struct BytePattern: Sendable, Hashable {
     /// The longest pattern accepted.
     public static let maximumLength = 4096
 
-    init(bytes: [UInt8], mask: [UInt8], folded: [Bool], source: Source = .bytes) {
+    init(bytes: [UInt8], mask: [UInt8], folded: [Bool], source: Source = .bytes, variants: [ScalarVariants] = []) {
         self.source = source
         self.bytes = zip(bytes, mask).map { $0 & $1 }
         self.mask = mask
         self.folded = folded
-        // Prefer a known byte that is rarely filler (0x00, 0xFF, 0x20): later ones among equals.
+        self.variants = variants
+        // The byte values possible at each position; the anchor is the position with the fewest,
+        // preferring among single values one that is rarely filler (0x00, 0xFF, 0x20), later among equals.
+        var possible: [[UInt8]?] = bytes.indices.map { index in
+            if mask[index] == 0xFF && !folded[index] { return [bytes[index]] }
+            if mask[index] == 0xFF && folded[index] { return [bytes[index], bytes[index] & ~0x20] }
+            return nil
+        }
+        for scalar in variants {
+            for position in 0..<scalar.length where scalar.offset + position < possible.count {
+                var values: [UInt8] = []
+                for encoding in scalar.encodings where position < encoding.count && !values.contains(encoding[position]) {
+                    values.append(encoding[position])
+                }
+                possible[scalar.offset + position] = values
+            }
+        }
         var best: (index: Int, score: Int)?
-        for index in bytes.indices where mask[index] == 0xFF && !folded[index] {
-            let byte = bytes[index]
-            let score = (byte == 0 || byte == 0xFF) ? 0 : (byte == 0x20 ? 1 : 2)
+        for (index, values) in possible.enumerated() {
+            guard let values, !values.isEmpty else { continue }
+            var score = -4 * values.count
+            if values.count == 1 {
+                let byte = values[0]
+                score += (byte == 0 || byte == 0xFF) ? 0 : (byte == 0x20 ? 1 : 2)
+            }
             if best == nil || score >= (best?.score ?? 0) { best = (index, score) }
         }
         self.anchor = best?.index
+        self.anchorValues = best.flatMap { possible[$0.index] } ?? []
     }
 
     /// The number of bytes a match covers.
@@ -88,27 +123,46 @@ public struct BytePattern: Sendable, Hashable {
         }
     }
 
-    /// A pattern for `string` in UTF-8, or UTF-16LE when `utf16` is set; with `ignoreCase`, ASCII
-    /// letters match in either case (other characters match exactly).
+    /// A pattern for `string` in UTF-8, or UTF-16LE when `utf16` is set.
+    ///
+    /// With `ignoreCase`, letters match in any case by simple (one scalar to one scalar) case
+    /// folding: `É`/`é`, `Ж`/`ж`, `Σ`/`σ`/`ς`, `ǅ`/`Ǆ`/`ǆ`. A variant whose encoding has another
+    /// length than the letter's is not matched (in UTF-8: the Kelvin sign `K` for `k`, long `ſ` for
+    /// `s`), nor are full foldings that change the length (`ß`/`SS`), so a match always covers
+    /// ``count`` bytes. Dotless `ı` and dotted `İ` fold only to themselves, as in Unicode's
+    /// CaseFolding.txt. Patterns longer than ``maximumLength`` bytes are cut at a whole character.
     public init(string: String, utf16: Bool = false, ignoreCase: Bool = false) {
         var bytes: [UInt8] = []
+        var mask: [UInt8] = []
         var folded: [Bool] = []
-        func add(_ byte: UInt8) {
-            let letter = (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
-            let fold = ignoreCase && letter
-            bytes.append(fold ? byte | 0x20 : byte)
-            folded.append(fold)
+        var variants: [ScalarVariants] = []
+        func encode(_ scalar: Unicode.Scalar) -> [UInt8] {
+            utf16 ? scalar.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] } : Array(scalar.utf8)
         }
-        if utf16 {
-            for unit in string.utf16 {
-                add(UInt8(truncatingIfNeeded: unit))
-                bytes.append(UInt8(truncatingIfNeeded: unit >> 8)); folded.append(false)
+        for scalar in string.unicodeScalars {
+            let encoding = encode(scalar)
+            guard bytes.count + encoding.count <= Self.maximumLength else { break }
+            var others: [[UInt8]] = []
+            if ignoreCase {
+                for variant in CaseVariants.of(scalar) where variant != scalar {
+                    let other = encode(variant)
+                    if other.count == encoding.count && !others.contains(other) && other != encoding { others.append(other) }
+                }
             }
-        } else {
-            string.utf8.forEach(add)
+            let asciiLetter = scalar.isASCII && scalar.properties.isAlphabetic
+            if asciiLetter && others.count == 1 && others[0][0] == encoding[0] ^ 0x20 {
+                // An ASCII letter whose only variant is its other case: the fast folded compare.
+                bytes.append(encoding[0] | 0x20); mask.append(0xFF); folded.append(true)
+                for byte in encoding.dropFirst() { bytes.append(byte); mask.append(0xFF); folded.append(false) }
+            } else if !others.isEmpty {
+                variants.append(ScalarVariants(offset: bytes.count, length: encoding.count, encodings: [encoding] + others))
+                for _ in encoding { bytes.append(0); mask.append(0); folded.append(false) }
+            } else {
+                for byte in encoding { bytes.append(byte); mask.append(0xFF); folded.append(false) }
+            }
         }
-        self.init(bytes: Array(bytes.prefix(Self.maximumLength)), mask: Array(repeating: 0xFF, count: min(bytes.count, Self.maximumLength)),
-                  folded: Array(folded.prefix(Self.maximumLength)), source: .string(string, utf16: utf16, ignoreCase: ignoreCase))
+        self.init(bytes: bytes, mask: mask, folded: folded, source: .string(string, utf16: utf16, ignoreCase: ignoreCase),
+                  variants: variants)
     }
 
     /// Whether the pattern matches at `start` in `base` (the caller guarantees `count` bytes).
@@ -118,6 +172,12 @@ public struct BytePattern: Sendable, Hashable {
             var byte = base.load(fromByteOffset: start + index, as: UInt8.self)
             if folded[index] { byte |= 0x20 }
             if byte & mask[index] != bytes[index] { return false }
+        }
+        for scalar in variants {
+            let at = base + start + scalar.offset
+            guard scalar.encodings.contains(where: { encoding in
+                encoding.withUnsafeBytes { raw in raw.baseAddress.map { memcmp(at, $0, scalar.length) == 0 } ?? false }
+            }) else { return false }
         }
         return true
     }
@@ -137,7 +197,39 @@ public struct BytePattern: Sendable, Hashable {
             }
             return
         }
-        let needle = CInt(bytes[anchor])
+        if anchorValues.count > 4 {
+            // Many values possible at the anchor: a table lookup per byte.
+            var table = [Bool](repeating: false, count: 256)
+            for value in anchorValues { table[Int(value)] = true }
+            var start = 0
+            while start < starts {
+                if table[Int(base.load(fromByteOffset: start + anchor, as: UInt8.self))] {
+                    if !(align > 1 && (address &+ UInt64(start)) % align != 0), matches(base, at: start), !emit(start) { return }
+                }
+                start += 1
+            }
+            return
+        }
+        if anchorValues.count > 1 {
+            // A few values (a letter's cases): one memchr stream per value, merged in order.
+            let end = starts + anchor
+            func find(_ value: UInt8, from cursor: Int) -> Int {
+                guard cursor < end, let hit = memchr(base + cursor, CInt(value), end - cursor) else { return end }
+                return base.distance(to: UnsafeRawPointer(hit))
+            }
+            var next = anchorValues.map { find($0, from: anchor) }
+            while true {
+                var which = 0
+                for index in next.indices where next[index] < next[which] { which = index }
+                let position = next[which]
+                guard position < end else { return }
+                next[which] = find(anchorValues[which], from: position + 1)
+                let start = position - anchor
+                if align > 1 && (address &+ UInt64(start)) % align != 0 { continue }
+                if matches(base, at: start), !emit(start) { return }
+            }
+        }
+        let needle = CInt(anchorValues.first ?? bytes[anchor])
         var cursor = anchor
         let end = starts + anchor
         while cursor < end {
@@ -148,5 +240,50 @@ public struct BytePattern: Sendable, Hashable {
             if align > 1 && (address &+ UInt64(start)) % align != 0 { continue }
             if matches(base, at: start), !emit(start) { return }
         }
+    }
+}
+
+/// Simple case folding classes: the scalars that fold to the same scalar, so match one another
+/// when case is ignored.
+enum CaseVariants {
+    /// Cased scalars by their folded form, built once on first use from the stdlib's Unicode tables
+    /// (every scalar below U+20000 that changes when case-mapped, which covers all cased scripts).
+    private static let classes: [UInt32: [Unicode.Scalar]] = {
+        var classes: [UInt32: [Unicode.Scalar]] = [:]
+        for value in UInt32(0x80)..<0x20000 {
+            guard let scalar = Unicode.Scalar(value), scalar.properties.changesWhenCaseMapped else { continue }
+            classes[fold(scalar).value, default: []].append(scalar)
+        }
+        return classes
+    }()
+
+    /// The simple case fold of `scalar`: the lower case of its upper case where both are one
+    /// scalar (so `ς` and `Σ` fold to `σ`), except Turkic `ı` and `İ`, which fold to themselves.
+    static func fold(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+        if scalar.value == 0x130 || scalar.value == 0x131 { return scalar }
+        let upper = single(scalar.properties.uppercaseMapping) ?? scalar
+        return single(upper.properties.lowercaseMapping) ?? single(scalar.properties.lowercaseMapping) ?? scalar
+    }
+
+    /// Every scalar that folds as `scalar` does, `scalar` included.
+    static func of(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
+        if scalar.isASCII {
+            // ASCII letters: the other case, and non-ASCII scalars of their class (K for k, ſ for s).
+            guard scalar.properties.isAlphabetic, let other = Unicode.Scalar(scalar.value ^ 0x20) else { return [scalar] }
+            return [scalar, other] + (classes[fold(scalar).value] ?? [])
+        }
+        guard scalar.properties.changesWhenCaseMapped || classes[scalar.value] != nil else { return [scalar] }
+        var all = classes[fold(scalar).value] ?? []
+        let key = fold(scalar)
+        if !all.contains(key) { all.append(key) }
+        if key.isASCII, let other = Unicode.Scalar(key.value ^ 0x20), !all.contains(other) { all.append(other) }
+        if !all.contains(scalar) { all.append(scalar) }
+        return all
+    }
+
+    private static func single(_ text: String) -> Unicode.Scalar? {
+        var iterator = text.unicodeScalars.makeIterator()
+        guard let first = iterator.next(), iterator.next() == nil else { return nil }
+        return first
     }
 }

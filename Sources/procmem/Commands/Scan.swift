@@ -59,7 +59,7 @@ struct Scan: ParsableCommand {
     @Flag(help: "With --string: encode as UTF-16LE.")
     var utf16 = false
 
-    @Flag(help: "With --string: ASCII letters match in either case.")
+    @Flag(help: "With --string: letters match in any case (Unicode simple case folding, per character).")
     var ignoreCase = false
 
     @Option(help: ArgumentHelp("Look for these bytes: hex, ?? for any byte, 4? for a nibble.", valueName: "hex"))
