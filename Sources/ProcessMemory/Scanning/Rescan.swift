@@ -138,6 +138,7 @@ extension Scanner {
             }
         }
         next.dropEmptyRegions()
+        if interrupted { next.isPartial = true }
         let elapsed = ContinuousClock.now - clock
         return ScanResult(matches: next, regionsScanned: scannedRegions.count, bytesScanned: bytesRead,
                           skipped: skipped, truncated: false, interrupted: interrupted,

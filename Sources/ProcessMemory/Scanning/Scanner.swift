@@ -76,6 +76,10 @@ public struct ScanResult: Sendable {
     public var elapsed: Double
     /// Bytes not read because no page of their chunk was resident (``ScanOptions/residentOnly``).
     public var bytesNotResident: UInt64 = 0
+
+    /// Matches may be missing: the work stopped early (``truncated``, ``interrupted``), or worked
+    /// from a set or snapshot that was itself partial (``MatchSet/isPartial``).
+    public var isPartial: Bool { truncated || interrupted || matches.isPartial }
 }
 
 /// Finds values, strings and byte patterns in a process's memory.
@@ -169,6 +173,7 @@ public struct Scanner: Sendable {
             return true
         }
         if let fatal { throw fatal }
+        set.isPartial = truncated || interrupted
         set.dropEmptyRegions()
         let elapsed = ContinuousClock.now - clock
         var result = ScanResult(matches: set, regionsScanned: scanned.count, bytesScanned: done, skipped: skipped,

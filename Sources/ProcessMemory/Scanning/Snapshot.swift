@@ -14,6 +14,11 @@ extension Scanner {
     /// `type`, `byteOrder` and ``ScanOptions/aligned`` are recorded as the defaults of later
     /// comparisons (``compare(snapshotAt:where:as:byteOrder:aligned:progress:)`` may override them).
     ///
+    /// When `progress` returns false (Ctrl-C) the snapshot stops cleanly: the file is closed with an
+    /// end record after the pages taken so far and its checksum, so it is valid and marked partial
+    /// (a comparison against it covers those pages only and is marked partial too), and the result
+    /// is ``ScanResult/interrupted``.
+    ///
     /// - Returns: a result with no matches whose counters say what was saved and skipped.
     /// - Throws: `.io` when the file cannot be written, `.badState`/`.execed` when the process goes away.
     ///
@@ -80,15 +85,16 @@ extension Scanner {
         }
         if let fatal { throw fatal }
         if let writeFailure { throw writeFailure }
-        if interrupted {
-            throw ProcessMemoryError(.io, pid: handle.pid, message: "the snapshot was interrupted; \(path) is incomplete")
-        }
+        // Interrupted: the pages written so far stay, an end record says the rest were not taken,
+        // and the checksum closes the file as usual, so it is a valid, partial snapshot.
+        if interrupted { try file.write(tag: .end, &checksum) }
         try file.write(Self.littleEndian(checksum.value))
         try file.finish()
         let elapsed = ContinuousClock.now - clock
-        return ScanResult(matches: MatchSet(pid: handle.pid, processStartTime: header.processStartTime, content: .values(type, byteOrder)),
-                          regionsScanned: scanned.count, bytesScanned: done, skipped: skipped, truncated: false,
-                          interrupted: false,
+        var empty = MatchSet(pid: handle.pid, processStartTime: header.processStartTime, content: .values(type, byteOrder))
+        empty.isPartial = interrupted
+        return ScanResult(matches: empty, regionsScanned: scanned.count, bytesScanned: done, skipped: skipped, truncated: false,
+                          interrupted: interrupted,
                           elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
@@ -102,7 +108,9 @@ extension Scanner {
     /// width at multiples of itself; unaligned means every byte offset, values that cross a page
     /// boundary included (not a region boundary, nor an unreadable page).
     ///
-    /// Memory stays bounded: two live chunks and one chunk of snapshot pages.
+    /// Memory stays bounded: two live chunks and one chunk of snapshot pages. Against a partial
+    /// snapshot (interrupted while taken) only the pages it holds are compared, and the result's
+    /// set is marked ``MatchSet/isPartial``.
     ///
     /// - Throws: `.invalidArguments` for a file that is not a snapshot of this process, is corrupt
     ///   or truncated (checked by checksums, the last one at the end, when the result is discarded).
@@ -228,6 +236,8 @@ extension Scanner {
         if !interrupted && !truncated {
             try pages.finish()
         }
+        // From a snapshot that was itself interrupted (its end record was reached), or stopped early.
+        set.isPartial = pages.ended || interrupted || truncated
         set.dropEmptyRegions()
         let elapsed = ContinuousClock.now - clock
         return ScanResult(matches: set, regionsScanned: regions.count - Set(skipped.map(\.start)).count, bytesScanned: done,

@@ -28,7 +28,10 @@ struct Rescan: ParsableCommand {
             file, narrowed further by later rescans.
 
             The narrowed set replaces FILE unless --save names another file or --no-save is given. \
-            Output and --json are as for `procmem scan`.
+            Output and --json are as for `procmem scan`. Ctrl-C stops the rescan, marked partial \
+            (exit 1); a partial result is saved only to a --save file, never over FILE. A set or \
+            snapshot that is itself partial (from an interrupted scan or snapshot) gives partial \
+            results too: "partial": true, exit 1.
             """
     )
 
@@ -94,6 +97,9 @@ struct Rescan: ParsableCommand {
 
     @Flag(help: "Print JSON (as procmem scan).")
     var json = false
+
+    @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
+    var progress = false
 
     func validate() throws {
         let tests = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty,
@@ -179,23 +185,24 @@ struct Rescan: ParsableCommand {
         defer { handle.close() }
         let scanner = Scanner(handle: handle)
         Interruption.install()
-        let reporter = ProgressReporter(label: "rescan", total: 0)
+        let reporter = progress ? ProgressReporter(label: "rescan", total: 0, enabled: true) : ProgressReporter(label: "rescan", total: 0)
         let result: ScanResult
         let target = noSave ? nil : (save ?? file)
         do {
             if let previous {
-                result = try scanner.rescan(previous, where: test, progress: { _ in !Interruption.requested })
+                result = try scanner.rescan(previous, where: test, progress: ScanReport.progress(reporter))
             } else {
                 result = try scanner.compare(snapshotAt: file, where: test, as: type, byteOrder: order,
                                              aligned: unaligned ? false : nil, progress: ScanReport.progress(reporter))
             }
             reporter.finish()
-            if let target, !result.interrupted { try result.matches.save(to: target) }
+            // A partial result never replaces FILE: only a --save file receives it.
+            if let target, !result.interrupted || save != nil { try result.matches.save(to: target) }
         } catch {
             reporter.finish()
             throw ErrorReporting.fail(error)
         }
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: result.interrupted ? nil : target, json: json)
-        if result.truncated || result.interrupted { throw ExitCode(ExitCodes.partial) }
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: result.interrupted && save == nil ? nil : target, json: json)
+        if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

@@ -26,7 +26,11 @@ struct Scan: ParsableCommand {
 
             Each match prints `0xADDRESS: VALUE  [REGION]`; after at most --max-matches lines a summary \
             follows (matches, regions, bytes, skipped, time). --save FILE keeps every match for \
-            `procmem rescan`. Ctrl-C stops the scan and prints what was found, marked partial (exit 1).
+            `procmem rescan`. Ctrl-C stops the scan and prints what was found, marked partial (exit 1); \
+            --save still saves it, marked partial, for `procmem rescan`. Ctrl-C during --snapshot \
+            closes the file after the pages taken so far, marked partial: comparing against it \
+            covers those pages and is marked partial too. A second Ctrl-C exits at once (130). \
+            The progress line is drawn on stderr when it is a terminal, or always with --progress.
 
             --json prints one object: {"pid","query","content","matchCount","reported",\
             "matches":[{"address","width","value","region":{"start","end","perms","path"}}],\
@@ -82,6 +86,9 @@ struct Scan: ParsableCommand {
     @Option(help: .hidden)
     var chunkSize: Int = 4 << 20
 
+    @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
+    var progress = false
+
     @Flag(help: "Print JSON (shape above).")
     var json = false
 
@@ -127,7 +134,8 @@ struct Scan: ParsableCommand {
         let scanner = Scanner(handle: handle, options: ScanOptions(regions: try regions.filter(), chunkSize: chunkSize,
                                                                    aligned: !unaligned, residentOnly: residentOnly))
         Interruption.install()
-        let reporter = ProgressReporter(label: "scan", total: 0)
+        let reporter = progress ? ProgressReporter(label: snapshot ? "snapshot" : "scan", total: 0, enabled: true)
+            : ProgressReporter(label: snapshot ? "snapshot" : "scan", total: 0)
         defer { reporter.finish() }
         let result: ScanResult
         do {
@@ -143,6 +151,6 @@ struct Scan: ParsableCommand {
         }
         reporter.finish()
         ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, json: json)
-        if result.truncated || result.interrupted { throw ExitCode(ExitCodes.partial) }
+        if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

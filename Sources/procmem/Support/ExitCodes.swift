@@ -4,7 +4,8 @@ import ProcessMemory
 enum ExitCodes {
     /// Everything requested was done.
     static let success: Int32 = 0
-    /// A read or write stopped early: some bytes moved, not all (the reason is on stderr).
+    /// A read or write stopped early: some bytes moved, not all (the reason is on stderr); or a
+    /// scan, rescan or snapshot was interrupted, hit the match limit, or worked from a partial one.
     static let partial: Int32 = 1
     /// Bad command-line usage (argument-parser's `ValidationError` uses the same value, EX_USAGE).
     static let usage: Int32 = 64
@@ -31,7 +32,7 @@ enum ExitCodes {
     static var table: [(status: Int32, name: String, meaning: String)] {
         var rows: [(status: Int32, name: String, meaning: String)] = [
             (success, "success", "everything requested was done"),
-            (partial, "partial", "a read or write stopped early (reason on stderr)"),
+            (partial, "partial", "a read, write, scan or snapshot stopped early, or works from one that did"),
             (usage, "usage", "bad arguments or a malformed ADDRESS"),
         ]
         for code in ProcessMemoryError.Code.allCases {

@@ -91,7 +91,7 @@ enum ScanReport {
                 })),
                 ("truncated", .bool(result.truncated)),
                 ("interrupted", .bool(result.interrupted)),
-                ("partial", .bool(result.truncated || result.interrupted)),
+                ("partial", .bool(result.isPartial)),
                 ("saved", .optional(savedTo) { .string($0) }),
                 ("elapsedSeconds", .double(result.elapsed)),
             ]
@@ -116,6 +116,9 @@ enum ScanReport {
         if result.bytesNotResident > 0 { summary += "; \(ProgressReporter.bytes(Double(result.bytesNotResident))) not resident, not read" }
         if result.truncated { summary += "; stopped at the match limit (partial)" }
         if result.interrupted { summary += "; interrupted (partial)" }
+        if set.isPartial && !result.truncated && !result.interrupted {
+            summary += "; from an interrupted or truncated scan or snapshot (partial)"
+        }
         if let savedTo { summary += "; saved to \(savedTo)" }
         lines.append(summary)
         Output.lines(lines)

@@ -96,4 +96,31 @@ struct SnapshotCompareTests {
         let changed = try scanner.compare(snapshotAt: path, where: .changed)
         #expect(pairs(changed.matches, from: base) == [[32765, 2], [32766, 2]])
     }
+
+    @Test("an interrupted snapshot is a valid file marked partial; comparing against it covers its pages")
+    func interrupted() throws {
+        let fixture = try Fixture()
+        let (base, handle, scanner) = try mapped(fixture, chunkSize: 4096, aligned: true)
+        defer { handle.close() }
+        let path = NSTemporaryDirectory() + "snap-\(UUID().uuidString).pms"
+        defer { unlink(path) }
+        let saved = try scanner.snapshot(as: .u32, to: path) { progress in progress.bytesDone < 8192 }
+        #expect(saved.interrupted)
+        #expect(saved.isPartial)
+        #expect(saved.bytesScanned == 8192)
+        try fixture.ok("write \(base + 4) 01000000")       // in a page taken
+        try fixture.ok("write \(base + 40000) 01000000")   // in a page not taken
+        let changed = try scanner.compare(snapshotAt: path, where: .changed)
+        #expect(pairs(changed.matches, from: base) == [[4, 4]])
+        #expect(changed.matches.isPartial)
+        #expect(changed.isPartial)
+        #expect(!changed.interrupted)
+        // The partial mark survives a save and a rescan.
+        let file = NSTemporaryDirectory() + "snap-\(UUID().uuidString).pmm"
+        defer { unlink(file) }
+        try changed.matches.save(to: file)
+        let narrowed = try scanner.rescan(try MatchSet(contentsOf: file), where: .unchanged)
+        #expect(narrowed.matches.isPartial)
+        #expect(pairs(narrowed.matches, from: base) == [[4, 4]])
+    }
 }
