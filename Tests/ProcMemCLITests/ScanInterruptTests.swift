@@ -140,4 +140,35 @@ struct ScanInterruptTests {
             try expectRunning(fixture)
         }
     }
+
+    @Test("SIGINT during a snapshot comparison: exit 1, the partial set is saved to --save only and rescans")
+    func compare() throws {
+        try withFixture { fixture in
+            let (base, _) = try bigRegion(fixture)
+            let range = "\(hex(base))-\(hex(base + (128 << 20)))"
+            let snap = temporaryPath("pms")
+            let matches = temporaryPath("pmm")
+            defer { unlink(snap); unlink(matches) }
+            let taken = try procmem("scan", fixture.pid, "--snapshot", "--as", "u32", "--range", range, "--save", snap)
+            #expect(taken.status == 0, "\(taken.stderr)")
+            _ = try fixture.send("write \(base + 100) 01000000")
+            let run = try InterruptedRun(["rescan", snap, "--changed", "--save", matches, "--json", "--progress", "--chunk-size", "4096"])
+            let (saw, result) = try run.interrupt(after: "rescan:")
+            #expect(saw, "no progress line: \(result.stderr)")
+            #expect(result.status == 1, "\(result.stderr)")
+            let json = try object(result)
+            #expect(json["interrupted"] as? Bool == true)
+            #expect(json["partial"] as? Bool == true)
+            #expect(json["saved"] as? String == matches)
+            #expect(addresses(json) == [base + 100])
+            // The snapshot itself is untouched (still a snapshot), and the partial set rescans.
+            let again = try procmem("rescan", matches, "--unchanged", "--no-save", "--json")
+            #expect(again.status == 1, "\(again.stderr)")
+            #expect(addresses(try object(again)) == [base + 100])
+            let whole = try procmem("rescan", snap, "--changed", "--no-save", "--json")
+            #expect(whole.status == 0, "\(whole.stderr)")
+            #expect(addresses(try object(whole)) == [base + 100])
+            try expectRunning(fixture)
+        }
+    }
 }

@@ -101,6 +101,9 @@ struct Rescan: ParsableCommand {
     @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
     var progress = false
 
+    @Option(help: .hidden)
+    var chunkSize: Int = 4 << 20
+
     func validate() throws {
         let tests = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty,
                      stillMatches, string != nil, pattern != nil]
@@ -112,6 +115,7 @@ struct Rescan: ParsableCommand {
         if !range.isEmpty && range.count != 2 { throw ValidationError("--range takes two values: A B") }
         if save != nil && noSave { throw ValidationError("--save and --no-save exclude each other") }
         if maxMatches < 0 { throw ValidationError("--max-matches must be 0 or more") }
+        if chunkSize < 4096 || chunkSize > 1 << 30 { throw ValidationError("--chunk-size must be 4096…1 GiB") }
     }
 
     func predicate(type: ScanValueType, order: ScanByteOrder) throws(ProcessMemoryError) -> (RescanPredicate, String) {
@@ -183,7 +187,9 @@ struct Rescan: ParsableCommand {
         }
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
-        let scanner = Scanner(handle: handle)
+        var options = ScanOptions()
+        options.chunkSize = chunkSize
+        let scanner = Scanner(handle: handle, options: options)
         Interruption.install()
         let reporter = progress ? ProgressReporter(label: "rescan", total: 0, enabled: true) : ProgressReporter(label: "rescan", total: 0)
         let result: ScanResult
