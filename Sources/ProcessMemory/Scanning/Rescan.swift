@@ -86,9 +86,15 @@ extension Scanner {
     /// again with batched `process_vm_readv(2)` (``ReadBatch``, up to 4096 matches per round).
     /// Matches that can no longer be read are dropped and their ranges listed as skipped.
     ///
+    /// A set of byte patterns or strings is narrowed by its bytes: ``RescanPredicate/changed`` and
+    /// ``RescanPredicate/unchanged`` compare all pattern-length bytes (by digest) with those found,
+    /// ``RescanPredicate/matches(_:)`` tests a pattern there (the set's own, or a new one, whose
+    /// length the result then has). An interrupted rescan's set is marked ``MatchSet/isPartial``,
+    /// and a partial input gives a partial result.
+    ///
     /// - Throws: `.invalidArguments` when `previous` belongs to another process (pid or start
-    ///   time differ) or holds byte patterns, which have no value to compare; `.badState` /
-    ///   `.execed` when the process goes away.
+    ///   time differ), for a value test on byte patterns or a pattern test on values;
+    ///   `.badState` / `.execed` when the process goes away.
     public func rescan(_ previous: MatchSet, where predicate: RescanPredicate,
                        progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now

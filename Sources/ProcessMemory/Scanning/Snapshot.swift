@@ -112,8 +112,11 @@ extension Scanner {
     /// snapshot (interrupted while taken) only the pages it holds are compared, and the result's
     /// set is marked ``MatchSet/isPartial``.
     ///
+    /// The corresponding C calls are `process_vm_readv(2)` for the live memory and `read(2)` for the file.
+    ///
     /// - Throws: `.invalidArguments` for a file that is not a snapshot of this process, is corrupt
-    ///   or truncated (checked by checksums, the last one at the end, when the result is discarded).
+    ///   or truncated (checked by checksums, the last one at the end, when the result is discarded),
+    ///   or for ``RescanPredicate/matches(_:)``, which applies to byte patterns only.
     public func compare(snapshotAt path: String, where predicate: RescanPredicate,
                         as type: ScanValueType? = nil, byteOrder: ScanByteOrder? = nil, aligned: Bool? = nil,
                         progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
