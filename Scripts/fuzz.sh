@@ -48,6 +48,13 @@ for seed in '0x5EED1234' '-5' '3.25' '48 8b ?? 4? ?5' '488b??05' '1e10' 'inf'; d
 done
 mkdir -p "$out/corpus/dump-index"
 cp Fuzz/seeds/dump-index/* "$out/corpus/dump-index/"
+# Inputs that once failed stay in the corpora, so every run replays them first.
+for dir in Fuzz/regressions/*/; do
+    [ -d "$dir" ] || continue
+    name=$(basename "$dir")
+    mkdir -p "$out/corpus/$name"
+    cp "$dir"* "$out/corpus/$name/"
+done
 status=0
 for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index}; do
     mkdir -p "$out/corpus/$name"
