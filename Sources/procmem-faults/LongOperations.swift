@@ -168,7 +168,7 @@ func dumpOnce(_ target: MarkedTarget, handle: ProcessHandle, event: LifecycleEve
         for region in index.regions where region.start < end && region.end > target.base {
             for segment in region.segments {
                 guard let file = segment.file else { failure = "a directory dump segment without a file"; continue }
-                let bytes = readWholeFile(directory + "/" + file)
+                let bytes = (readProcFile(directory + "/" + file) ?? [])
                 if bytes.count != Int(segment.end - segment.start) {
                     tally.lost(abs(bytes.count - Int(segment.end - segment.start)), "dump: \(file) holds \(bytes.count) bytes, its segment \(segment.end - segment.start)")
                     continue
@@ -281,7 +281,7 @@ func mappingRacesDuringScansAndDumps(iterations: Int, tally: Tally) throws {
                             var untouched: UInt64 = 0
                             for region in index.regions where region.start < target.base + UInt64(target.size) && region.end > target.base {
                                 for segment in region.segments {
-                                    let bytes = readWholeFile(scratch + "/" + (segment.file ?? ""))
+                                    let bytes = (readProcFile(scratch + "/" + (segment.file ?? "")) ?? [])
                                     bytes.withUnsafeBytes { target.check($0, at: segment.start, tally: tally, what: "dump") }
                                     if bytes.count != Int(segment.end - segment.start) { tally.lost(1, "dump: a region file is short") }
                                     let low = max(segment.start, touchedEnd)
@@ -317,22 +317,6 @@ func mappingRacesDuringScansAndDumps(iterations: Int, tally: Tally) throws {
             return failure
         }
     }
-}
-
-/// The whole content of a file (empty when it cannot be read).
-func readWholeFile(_ path: String) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return [] }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        bytes += chunk[0..<n]
-    }
-    return bytes
 }
 
 /// Removes a dump directory (its `regions/` files, the index, the directory).
