@@ -18,6 +18,10 @@ enum Binaries {
     }()
 
     static func url(_ name: String) throws -> URL {
+        // The fixture is the target, not the code under test: Scripts/sanitizers.sh runs an uninstrumented one.
+        if name == "procmem-fixture", let path = ProcessInfo.processInfo.environment["PROCMEM_FIXTURE_EXECUTABLE"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         let directory = try #require(directory, "procmem was not found next to the test binary")
         return directory.appendingPathComponent(name)
     }
