@@ -32,6 +32,9 @@ struct StopTests {
         try waitUntil { DumpSupport.state(fixture.pid) == "T" }
         let stopped = try handle.stop(.signal)
         #expect(stopped.wasAlreadyStopped)
+        // Reading registers (a brief PTRACE_SEIZE per thread) leaves it in the group stop too.
+        #expect(try stopped.registers().first?.tid == fixture.pid)
+        #expect(DumpSupport.state(fixture.pid) == "T")
         stopped.resume()
         #expect(DumpSupport.state(fixture.pid) == "T")
     }
