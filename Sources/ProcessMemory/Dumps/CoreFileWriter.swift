@@ -14,8 +14,9 @@ extension ProcessHandle {
     /// Registers come from ``StoppedProcess/registerCapture()``: with ``StopMethod/ptrace``,
     /// ``StopMethod/signal`` and ``StopMethod/cgroupFreezer`` every thread's are read; a thread whose
     /// registers cannot be read (``StopMethod/none``, another tracer) gets no `NT_PRSTATUS` and is
-    /// listed in a `PROCMEM` note and in the sidecar's `registers.absent`, never written as zeros. Cancelled or cut short by the process exiting, the core is
-    /// still a valid ELF file of what was read, and the sidecar says `"complete": false`.
+    /// listed in a `PROCMEM` note and in the sidecar's `registers.absent`, never written as zeros.
+    /// Cancelled or cut short by the process exiting, the core is still a valid ELF file of what
+    /// was read, and the sidecar says `"complete": false`.
     /// - Throws: `.notSupported` on architectures other than x86_64 and arm64; what ``stop(_:)``
     ///   and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
     ///
