@@ -34,6 +34,23 @@ public struct DumpIndex: Codable, Sendable, Hashable {
     public var coreFile: String?
     /// Every mapping, in address order.
     public var regions: [Region]
+    /// For a core dump: the threads whose registers the core holds, and those whose registers are
+    /// absent (no `NT_PRSTATUS`), with the reason.
+    public var registers: Registers?
+
+    /// Which threads of a core have registers.
+    public struct Registers: Codable, Sendable, Hashable {
+        /// Threads with `NT_PRSTATUS`, in note order (gdb's current thread first).
+        public var threads: [Int32]
+        /// Threads without registers, and why.
+        public var absent: [RegisterCapture.Absent]
+
+        /// Creates the entry.
+        public init(threads: [Int32], absent: [RegisterCapture.Absent]) {
+            self.threads = threads
+            self.absent = absent
+        }
+    }
 
     /// One mapping and what became of it.
     public struct Region: Codable, Sendable, Hashable {
