@@ -71,6 +71,7 @@ struct BadArgumentSweepTests {
             "object create": ["sweep", "4096"], "object read": ["sweep"], "object write": ["sweep", "--hex", "00"],
             "object info": ["sweep"], "resolve-address": ["--maps-file", "/proc/self/maps", "0x1000"],
             "pointer resolve": [pid, pattern], "pointer scan": [pid, pattern, "--depth", "1", "--max-offset", "64"],
+            "pointer rescan": [pid, "none.chains", "--target", pattern],
             "watch": [pid, values, "--as", "u32"], "freeze": [pid, values, "7", "--as", "u32"],
             "dump": [pid, "--output", "out"], "diff": ["a", "b"], "scan": [pid, "1", "--as", "u32"],
             "rescan": ["none.matches"],
