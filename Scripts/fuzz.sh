@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds each libFuzzer harness in Fuzz/ with -sanitize=fuzzer,address and runs it.
 # Usage: Scripts/fuzz.sh [SECONDS_PER_HARNESS=30] [extra libFuzzer flags, e.g. -runs=10000000]
+#        FUZZ_ONLY="maps-parser dump-index" Scripts/fuzz.sh ...   runs only those harnesses
 # The corpus of each harness is kept in .build-fuzz/corpus/NAME (git-ignored); crashes land in
 # .build-fuzz/crash-* and make the script fail.
 set -euo pipefail
@@ -29,6 +30,11 @@ scan=(Sources/ProcessMemory/Scanning/ScanValue.swift Sources/ProcessMemory/Scann
       Sources/ProcessMemory/Scanning/MatchSet.swift Sources/ProcessMemory/Scanning/MatchFileFormat.swift
       Sources/ProcessMemory/Scanning/SnapshotFileFormat.swift)
 build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
+# The dump-index reader: ProcessMemoryError only stores an Errno, so a stand-in replaces swift-system.
+sed '/^import SystemPackage$/d' Sources/ProcessMemory/Errors/ProcessMemoryError.swift > "$out/src/ProcessMemoryError.swift"
+build dump-index Fuzz/DumpIndexFuzz.swift Fuzz/Support/ErrnoStub.swift "${parsers[@]}" "$out/src/ProcessMemoryError.swift" \
+    Sources/ProcessMemory/Errors/AccessDenialReason.swift Sources/ProcessMemory/Reads/ReadMode.swift Sources/ProcessMemory/Handle/AccessRights.swift \
+    Sources/ProcessMemory/Dumps/StopMethod.swift Sources/ProcessMemory/Dumps/DumpIndex.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true
@@ -40,12 +46,23 @@ mkdir -p "$out/corpus/scan-parsers"
 for seed in '0x5EED1234' '-5' '3.25' '48 8b ?? 4? ?5' '488b??05' '1e10' 'inf'; do
     printf '%s' "$seed" > "$out/corpus/scan-parsers/seed-$(printf '%s' "$seed" | md5sum | cut -c1-8)"
 done
+mkdir -p "$out/corpus/dump-index"
+cp Fuzz/seeds/dump-index/* "$out/corpus/dump-index/"
+# Inputs that once failed stay in the corpora, so every run replays them first.
+for dir in Fuzz/regressions/*/; do
+    [ -d "$dir" ] || continue
+    name=$(basename "$dir")
+    mkdir -p "$out/corpus/$name"
+    cp "$dir"* "$out/corpus/$name/"
+done
 status=0
-for name in maps-parser address-expression scan-parsers; do
+for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index}; do
     mkdir -p "$out/corpus/$name"
     echo "== fuzz $name for ${seconds}s"
+    dict=()
+    if [ -f "Fuzz/$name.dict" ]; then dict=(-dict="Fuzz/$name.dict"); fi
     if ! "$out/$name" "$out/corpus/$name" -max_total_time="$seconds" -artifact_prefix="$out/crash-$name-" \
-            -print_final_stats=1 "$@" 2>"$out/$name.log"; then
+            -print_final_stats=1 "${dict[@]}" "$@" 2>"$out/$name.log"; then
         status=1
         tail -40 "$out/$name.log"
     fi

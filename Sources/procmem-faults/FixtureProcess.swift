@@ -309,7 +309,7 @@ func procStatField(_ pid: Int32, _ key: String) -> String? {
     return nil
 }
 
-/// The whole of a /proc file (whose size stat does not tell), read directly.
+/// The whole of a file (a /proc file, whose size stat does not tell, or a dump's region file).
 func readProcFile(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }

@@ -1,6 +1,7 @@
 // procmem-faults: the fault matrix of issue 6. It drives real target processes (procmem-fixture,
 // python3 helpers, gdb, unshare) through exits, kills, execs, forks, PID reuse (clone3 set_tid),
-// unmap/mprotect races, stops, tracing, PID namespaces, hundreds of threads, 100,000+ regions,
+// unmap/mprotect races (during reads, batches, writes, scans and dumps), the same lifecycle events
+// during scans, dumps and watches, stops, tracing, PID namespaces, hundreds of threads, 100,000+ regions,
 // TiB sparse mappings, THP, files cut short or deleted, descriptor exhaustion and signal storms,
 // and checks that the library never returns a byte the target did not hold (misread), never
 // reports an inexact partial count or writes outside the reported prefix (bytes lost), and never
@@ -14,7 +15,7 @@
 //     --quick           fewer repetitions (CI; under 2 minutes)
 //     --iterations N    repeat every case N times instead of its default
 //     --only GROUP      run only these groups or cases (comma-separated): lifecycle, mapping-races,
-//                       stopped, limits, huge, or a case name such as pid-reuse
+//                       long-operations, stopped, limits, huge, or a case name such as pid-reuse
 //     --list            list the cases
 //
 // Every case runs in its own child process (`procmem-faults --case NAME`, its own process group)
@@ -50,7 +51,8 @@ struct FaultCase: Sendable {
     let run: @Sendable (RunConfig, Tally) throws -> Void
 }
 
-let allCases: [FaultCase] = lifecycleCases + mappingRaceCases + stoppedCases + limitsCases + lowMemoryCases + hugeCases
+let allCases: [FaultCase] = lifecycleCases + mappingRaceCases + longOperationCases + stoppedCases + limitsCases + lowMemoryCases
+    + hugeCases
 
 func usageAndExit(_ message: String) -> Never {
     printErr("procmem-faults: \(message)\nusage: procmem-faults [--quick] [--iterations N] [--only GROUP[,GROUP...]] [--list]")

@@ -4,6 +4,10 @@ struct Options {
     var fill: UInt8? = nil
     /// Exact address for the `pattern` region (MAP_FIXED_NOREPLACE).
     var patternAt: UInt? = nil
+    /// Size of the `pattern` region in bytes, rounded up to pages (default 16 pages). A large
+    /// `--fill`ed pattern at a chosen address stands in for another process's region at the same
+    /// addresses (the fault matrix execs one over a region a scan or dump is reading).
+    var patternSize: Int? = nil
     /// Lay out memory, then pause forever without reading stdin or printing.
     var detached = false
     /// PR_SET_DUMPABLE value applied after layout (and after --user).
@@ -34,6 +38,12 @@ struct Options {
                     throw FixtureError(message: "--pattern-at expects an address, got \(text)")
                 }
                 options.patternAt = address
+            case "--pattern-size":
+                let text = try value(arg)
+                guard let n = parseNumber(text), n > 0, n <= 1 << 36 else {
+                    throw FixtureError(message: "--pattern-size expects 1...64 GiB in bytes, got \(text)")
+                }
+                options.patternSize = Int(n)
             case "--detached":
                 options.detached = true
             case "--dumpable":

@@ -5,7 +5,7 @@ import Glibc
 // and the README demo. It lays out its memory (Layout.swift), prints one JSON line describing it, then
 // answers one-line commands on stdin with one JSON line each (Commands.swift). EOF on stdin exits 0.
 //
-// Options: --fill 0xNN, --pattern-at ADDR, --detached, --dumpable 0|1, --user UID.
+// Options: --fill 0xNN, --pattern-at ADDR, --pattern-size BYTES, --detached, --dumpable 0|1, --user UID.
 
 func runFixture() -> Never {
     let options: Options

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 /// Where the built `procmem` and `procmem-fixture` executables are: next to the test binary, or in
@@ -17,6 +18,10 @@ enum Binaries {
     }()
 
     static func url(_ name: String) throws -> URL {
+        // The fixture is the target, not the code under test: Scripts/sanitizers.sh runs an uninstrumented one.
+        if name == "procmem-fixture", let path = ProcessInfo.processInfo.environment["PROCMEM_FIXTURE_EXECUTABLE"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         let directory = try #require(directory, "procmem was not found next to the test binary")
         return directory.appendingPathComponent(name)
     }
@@ -32,14 +37,23 @@ struct RunResult {
     var stderrLines: [String] { stderr.split(separator: "\n").map(String.init) }
 }
 
-/// Runs `procmem` with `arguments`, capturing stdout and stderr in temporary files.
-func procmem(_ arguments: [String]) throws -> RunResult {
+/// The outcome of one run with a time limit.
+struct TimedRun {
+    var status: Int32
+    var signal: Int32?
+    var timedOut: Bool
+    var stdout: [UInt8]
+    var stderr: String
+}
+
+/// Runs `procmem` in `directory`, killing it after `timeout` seconds.
+func runProcmem(_ arguments: [String], timeout: Double, in directory: URL) throws -> TimedRun {
     let process = Process()
     process.executableURL = try Binaries.url("procmem")
     process.arguments = arguments
-    let scratch = FileManager.default.temporaryDirectory
-    let outURL = scratch.appendingPathComponent("procmem-test-\(UUID().uuidString).out")
-    let errURL = scratch.appendingPathComponent("procmem-test-\(UUID().uuidString).err")
+    process.currentDirectoryURL = directory
+    let outURL = directory.appendingPathComponent(".sweep-\(UUID().uuidString).out")
+    let errURL = directory.appendingPathComponent(".sweep-\(UUID().uuidString).err")
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer {
@@ -51,13 +65,29 @@ func procmem(_ arguments: [String]) throws -> RunResult {
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
+    let done = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in done.signal() }
     try process.run()
-    process.waitUntilExit()
+    var timedOut = false
+    if done.wait(timeout: .now() + timeout) == .timedOut {
+        timedOut = true
+        kill(process.processIdentifier, SIGKILL)
+        done.wait()
+    }
     try out.close()
     try err.close()
-    return RunResult(status: process.terminationStatus,
-                     stdout: [UInt8](try Data(contentsOf: outURL)),
-                     stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    let signaled = process.terminationReason == .uncaughtSignal
+    return TimedRun(status: signaled ? -1 : process.terminationStatus,
+                    signal: signaled && !timedOut ? process.terminationStatus : nil, timedOut: timedOut,
+                    stdout: [UInt8](try Data(contentsOf: outURL)),
+                    stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+}
+
+/// Runs `procmem` with `arguments`, capturing stdout and stderr in temporary files.
+func procmem(_ arguments: [String]) throws -> RunResult {
+    let run = try runProcmem(arguments, timeout: 600, in: FileManager.default.temporaryDirectory)
+    try #require(!run.timedOut, "procmem \(arguments.joined(separator: " ")) did not exit within 600 s")
+    return RunResult(status: run.status, stdout: run.stdout, stderr: run.stderr)
 }
 
 func procmem(_ arguments: String...) throws -> RunResult { try procmem(arguments) }

@@ -169,6 +169,62 @@ struct PointerWatchCommandTests {
         }
     }
 
+    @Test("pointer scan --save lists every chain (two roots sharing nodes), and pointer rescan narrows the list")
+    func scanSaveRescan() throws {
+        try withFixture { fixture in
+            let target = try fixture.layout.value("u32")
+            let data = try fixture.dataSegment()
+            let (s1, s2, s3) = (data.end - 64, data.end - 56, data.end - 48)
+            let a = try fixture.mapPage()
+            let b = try fixture.mapPage()
+            try fixture.storePointer(a, at: s1)
+            try fixture.storePointer(target - 8, at: a + 0x30)
+            try fixture.storePointer(b, at: s2)
+            try fixture.storePointer(b, at: s3)
+            try fixture.storePointer(target - 4, at: b + 0x18)
+            let two = "procmem-fixture+\(hex(s1 - data.moduleStart)) -> +0x30 -> +0x8"
+            let fromS2 = "procmem-fixture+\(hex(s2 - data.moduleStart)) -> +0x18 -> +0x4"
+            let fromS3 = "procmem-fixture+\(hex(s3 - data.moduleStart)) -> +0x18 -> +0x4"
+            let list = FileManager.default.temporaryDirectory.appendingPathComponent("procmem-chains-\(UUID().uuidString)").path
+            let narrowed = list + ".kept"
+            defer {
+                try? FileManager.default.removeItem(atPath: list)
+                try? FileManager.default.removeItem(atPath: narrowed)
+            }
+
+            let scan = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100", "--save", list)
+            #expect(scan.status == 0, "\(scan.stderr)")
+            for chain in [two, fromS2, fromS3] { #expect(scan.lines.contains(chain), "\(chain) missing: \(scan.lines)") }
+            // Same length: the last offsets compare first (+0x4 before +0x8), then the bases.
+            let order = [fromS2, fromS3, two].compactMap { scan.lines.firstIndex(of: $0) }
+            #expect(order.count == 3 && order == order.sorted(), "offsets from the last hop back, then base: \(scan.lines)")
+            let saved = try String(contentsOfFile: list, encoding: .utf8)
+            #expect(saved.hasPrefix("# procmem pointer chains\n# format: 64-bit little endian\n# target: \(hex(target))\n"))
+            #expect(saved.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init) == scan.lines)
+
+            let truncated = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100",
+                                        "--max-results", "1", "--json")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(truncated.stdout)) as? [String: Any])
+            #expect(object["truncated"] as? Bool == true)
+            #expect((object["chains"] as? [Any])?.count == 1)
+            #expect(object["pointerSize"] as? Int == 8)
+            #expect(truncated.stderr.contains("truncated at --max-results 1"), "\(truncated.stderr)")
+
+            // Break the chain through A; the two through B still lead to the target.
+            try fixture.storePointer(0, at: s1)
+            let byTarget = try procmem("pointer", "rescan", fixture.pid, list, "--target", hex(target), "--save", narrowed)
+            #expect(byTarget.status == 0, "\(byTarget.stderr)")
+            #expect(!byTarget.lines.contains(two))
+            #expect(byTarget.lines.contains(fromS2) && byTarget.lines.contains(fromS3), "\(byTarget.lines)")
+            #expect(byTarget.stderr.contains("kept \(byTarget.lines.count) of \(scan.lines.count) chains"), "\(byTarget.stderr)")
+            let byValue = try procmem("pointer", "rescan", fixture.pid, narrowed, "--value", "0xdeadbeef", "--as", "u32", "--json")
+            let kept = try #require(try JSONSerialization.jsonObject(with: Data(byValue.stdout)) as? [String: Any])
+            #expect(kept["chains"] as? [String] == byTarget.lines)
+            #expect(try procmem("pointer", "rescan", fixture.pid, list).status == 64, "needs --target or --value")
+            #expect(try procmem("pointer", "scan", fixture.pid, hex(target), "--pointer-size", "2").status == 64)
+        }
+    }
+
     @Test("watch prints a change made by the fixture with old and new value, and stops on SIGINT with status 0")
     func watch() throws {
         try withFixture { fixture in

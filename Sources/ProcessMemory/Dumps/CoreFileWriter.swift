@@ -11,9 +11,12 @@ extension ProcessHandle {
     /// is one PT_LOAD with its bytes; an unreadable range is a PT_LOAD with `p_filesz` 0 (gdb then
     /// says it cannot access that memory) and is listed in the sidecar: it is never zero-filled.
     ///
-    /// Registers need ``StopMethod/ptrace`` (the default); with another method every thread's
-    /// registers are written as zeros. Cancelled or cut short by the process exiting, the core is
-    /// still a valid ELF file of what was read, and the sidecar says `"complete": false`.
+    /// Registers come from ``StoppedProcess/registerCapture()``: with ``StopMethod/ptrace``,
+    /// ``StopMethod/signal`` and ``StopMethod/cgroupFreezer`` every thread's are read; a thread whose
+    /// registers cannot be read (``StopMethod/none``, another tracer) gets no `NT_PRSTATUS` and is
+    /// listed in a `PROCMEM` note and in the sidecar's `registers.absent`, never written as zeros.
+    /// Cancelled or cut short by the process exiting, the core is still a valid ELF file of what
+    /// was read, and the sidecar says `"complete": false`.
     /// - Throws: `.notSupported` on architectures other than x86_64 and arm64; what ``stop(_:)``
     ///   and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
     ///
@@ -29,11 +32,11 @@ extension ProcessHandle {
         let stopped = try stop(options.stopMethod)
         defer { stopped.resume() }
         let map = try memoryMap()
-        let registers = options.stopMethod == .ptrace ? try stopped.registers() : []
+        let capture = stopped.registerCapture()
         let pid = self.pid
         let notes = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> [UInt8] in
             CoreNotes.build(architecture: architecture, pid: pid, procDir: fds.procDir, threads: stopped.threads,
-                            registers: registers, map: map)
+                            registers: capture.registers, absent: capture.absent, map: map)
         }
         let page = AddressSpace.pageSize
         let notesOffset = UInt64(ELF.headerSize)
@@ -59,9 +62,10 @@ extension ProcessHandle {
                                   programHeaderCount: headers.count, sectionHeaderOffset: sectionOffset), at: 0)
 
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        let index = DumpIndex(format: "procmem-core", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
+        var index = DumpIndex(format: "procmem-core", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
+        index.registers = .init(threads: capture.registers.map(\.tid), absent: capture.absent)
         let sidecar = try OutputFile.create(AT_FDCWD, path + ".json")
         defer { sidecar.close() }
         try sidecar.write(try index.encoded(), at: 0)

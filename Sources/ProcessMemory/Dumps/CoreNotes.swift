@@ -39,26 +39,50 @@ enum CoreNotes {
         }
     }
 
+    /// The owner name of procmem's own note, which says which threads have no registers.
+    static let procmemNoteName = "PROCMEM"
+    /// The type of that note; its descriptor is one `TID reason` line per such thread.
+    static let ntRegistersAbsent: UInt32 = 1
+
     /// The whole note segment.
+    ///
+    /// Only threads in `registers` get `NT_PRSTATUS` (and `NT_PRFPREG`): a thread whose registers
+    /// could not be read is left out rather than given zeros that a debugger would show as real
+    /// registers, and is listed, with the reason, in one `PROCMEM` note at the end (readers that do
+    /// not know the name skip it). `NT_PRPSINFO`, `NT_AUXV` and `NT_FILE` follow the first
+    /// `NT_PRSTATUS`, or open the segment when no thread has registers.
     static func build(architecture: CoreArchitecture, pid: Int32, procDir: CInt, threads: [Int32],
-                      registers: [ThreadRegisters], map: MemoryMap) -> [UInt8] {
+                      registers: [ThreadRegisters], absent: [RegisterCapture.Absent] = [], map: MemoryMap) -> [UInt8] {
         var notes: [UInt8] = []
         let byTid = Dictionary(registers.map { ($0.tid, $0) }, uniquingKeysWith: { first, _ in first })
-        for (index, tid) in threads.enumerated() {
-            let regs = byTid[tid]
+        let reasons = Dictionary(absent.map { ($0.tid, $0.reason) }, uniquingKeysWith: { first, _ in first })
+        var processNotesWritten = false
+        func processNotes() {
+            guard !processNotesWritten else { return }
+            processNotesWritten = true
+            notes += ELF.note(name: "CORE", type: ntPRPSInfo, descriptor: prpsinfo(pid: pid, procDir: procDir))
+            if case .success(let auxv) = Sys.readFile(procDir, "auxv") {
+                notes += ELF.note(name: "CORE", type: ntAuxv, descriptor: auxv)
+            }
+            notes += ELF.note(name: "CORE", type: ntFile, descriptor: fileNote(map))
+        }
+        if !threads.contains(where: { byTid[$0] != nil }) { processNotes() }
+        var missing: [UInt8] = []
+        for tid in threads {
+            guard let regs = byTid[tid] else {
+                missing += Array("\(tid) \(reasons[tid] ?? "registers not read")\n".utf8)
+                continue
+            }
             let stat = TaskStat.read(procDir, "task/\(tid)/stat")
             notes += ELF.note(name: "CORE", type: ntPRStatus,
                               descriptor: prstatus(architecture: architecture, tid: tid, stat: stat, registers: regs))
-            if index == 0 {
-                notes += ELF.note(name: "CORE", type: ntPRPSInfo, descriptor: prpsinfo(pid: pid, procDir: procDir))
-                if case .success(let auxv) = Sys.readFile(procDir, "auxv") {
-                    notes += ELF.note(name: "CORE", type: ntAuxv, descriptor: auxv)
-                }
-                notes += ELF.note(name: "CORE", type: ntFile, descriptor: fileNote(map))
-            }
-            if let float = regs?.floatingPoint {
+            processNotes()
+            if let float = regs.floatingPoint {
                 notes += ELF.note(name: "CORE", type: ntPRFPReg, descriptor: float)
             }
+        }
+        if !missing.isEmpty {
+            notes += ELF.note(name: procmemNoteName, type: ntRegistersAbsent, descriptor: missing)
         }
         return notes
     }

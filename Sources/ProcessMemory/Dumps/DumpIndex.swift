@@ -34,6 +34,23 @@ public struct DumpIndex: Codable, Sendable, Hashable {
     public var coreFile: String?
     /// Every mapping, in address order.
     public var regions: [Region]
+    /// For a core dump: the threads whose registers the core holds, and those whose registers are
+    /// absent (no `NT_PRSTATUS`), with the reason.
+    public var registers: Registers?
+
+    /// Which threads of a core have registers.
+    public struct Registers: Codable, Sendable, Hashable {
+        /// Threads with `NT_PRSTATUS`, in note order (gdb's current thread first).
+        public var threads: [Int32]
+        /// Threads without registers, and why.
+        public var absent: [RegisterCapture.Absent]
+
+        /// Creates the entry.
+        public init(threads: [Int32], absent: [RegisterCapture.Absent]) {
+            self.threads = threads
+            self.absent = absent
+        }
+    }
 
     /// One mapping and what became of it.
     public struct Region: Codable, Sendable, Hashable {
@@ -142,12 +159,66 @@ public struct DumpIndex: Codable, Sendable, Hashable {
         }
     }
 
-    /// Decodes an index from JSON.
+    /// Decodes an index from JSON and checks it with ``validate()``.
     ///
-    /// - Throws: `.invalidArguments` for text that is not a dump index.
+    /// - Throws: `.invalidArguments` for text that is not a dump index, or an index that
+    ///   contradicts itself (see ``validate()``).
     public static func decode(_ bytes: [UInt8]) throws(ProcessMemoryError) -> DumpIndex {
-        do { return try JSONDecoder().decode(DumpIndex.self, from: Data(bytes)) } catch {
+        let index: DumpIndex
+        do { index = try JSONDecoder().decode(DumpIndex.self, from: Data(bytes)) } catch {
             throw ProcessMemoryError(.invalidArguments, message: "not a procmem dump index: \(error)")
+        }
+        try index.validate()
+        return index
+    }
+
+    /// Checks what a reader of the index relies on, so that an edited or hostile `index.json`
+    /// gives an error instead of reads outside the dump:
+    /// a known format and version 1; regions non-empty, in address order and disjoint, each
+    /// processed no further than its end; segments and failed ranges non-empty, disjoint, in
+    /// order and inside their region; a segment's file a relative path inside the dump directory
+    /// (no leading `/`, no empty, `.` or `..` component), and its bytes addressable (`fileOffset`
+    /// plus length fits in 63 bits).
+    ///
+    /// - Throws: `.invalidArguments` naming the first inconsistency.
+    public func validate() throws(ProcessMemoryError) {
+        func fail(_ what: String) -> ProcessMemoryError {
+            ProcessMemoryError(.invalidArguments, message: "the dump index is inconsistent: \(what)")
+        }
+        guard format == "procmem-dump" || format == "procmem-core" else { throw fail("unknown format \"\(format)\"") }
+        guard version == 1 else { throw fail("version \(version) is not supported") }
+        guard pid > 0 else { throw fail("pid \(pid)") }
+        var previousEnd: UInt64 = 0
+        for region in regions {
+            let name = "region 0x\(String(region.start, radix: 16))"
+            guard region.start < region.end, region.start >= previousEnd else { throw fail("\(name) is empty, out of order or overlaps") }
+            guard region.processedUpTo >= region.start, region.processedUpTo <= region.end else {
+                throw fail("\(name) is processed outside its range")
+            }
+            previousEnd = region.end
+            var cursor = region.start
+            for segment in region.segments {
+                guard segment.start < segment.end, segment.start >= cursor, segment.end <= region.end else {
+                    throw fail("a segment of \(name) is empty, out of order or outside the region")
+                }
+                cursor = segment.end
+                guard segment.fileOffset <= UInt64(Int64.max) - (segment.end - segment.start) else {
+                    throw fail("a segment of \(name) lies beyond any file")
+                }
+                if let file = segment.file {
+                    let parts = file.split(separator: "/", omittingEmptySubsequences: false)
+                    guard !file.utf8.contains(0), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+                        throw fail("a segment of \(name) names \"\(file)\", which is not a file in the dump directory")
+                    }
+                }
+            }
+            cursor = region.start
+            for failed in region.failed {
+                guard failed.start < failed.end, failed.start >= cursor, failed.end <= region.end else {
+                    throw fail("a failed range of \(name) is empty, out of order or outside the region")
+                }
+                cursor = failed.end
+            }
         }
     }
 }

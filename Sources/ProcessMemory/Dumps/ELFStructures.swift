@@ -36,8 +36,17 @@ enum CoreArchitecture {
 
     /// `EM_X86_64` (62) or `EM_AARCH64` (183).
     var machine: UInt16 { self == .x86_64 ? 62 : 183 }
-    /// `sizeof(elf_gregset_t)`: 27 registers on x86_64, 34 on arm64.
+    /// `sizeof(elf_gregset_t)`: 27 registers on x86_64 (`struct user_regs_struct`), 34 on arm64
+    /// (`struct user_pt_regs`: x0–x30, sp, pc, pstate).
     var registersSize: Int { self == .x86_64 ? 27 * 8 : 34 * 8 }
+    /// The offset of `pr_reg` in `struct elf_prstatus`, the same on both (after siginfo, cursig,
+    /// sigpend, sighold, four ids and four timevals).
+    var registersOffset: Int { 112 }
+    /// `sizeof(struct elf_prstatus)`: `pr_reg`, `int pr_fpvalid`, padded to 8 bytes.
+    var prstatusSize: Int { (registersOffset + registersSize + 4 + 7) / 8 * 8 }
+    /// The size of the `NT_PRFPREG` descriptor: `struct user_fpregs_struct` (512) on x86_64,
+    /// `struct user_fpsimd_state` (32 × 16-byte V registers, fpsr, fpcr, 8 reserved: 528) on arm64.
+    var floatingPointSize: Int { self == .x86_64 ? 512 : 528 }
 }
 
 /// ELF64 constants and headers of a core file (`<elf.h>`).

@@ -65,32 +65,66 @@ public final class StoppedProcess: @unchecked Sendable {
     }
 
     /// The registers of every thread (main thread first), through `PTRACE_GETREGSET` with
-    /// `NT_PRSTATUS` and `NT_PRFPREG`.
+    /// `NT_PRSTATUS` and `NT_PRFPREG`; see ``registerCapture()`` for how each method gets them.
     ///
-    /// - Throws: `.notSupported` unless stopped with ``StopMethod/ptrace`` on x86_64 or arm64, or
-    ///   after ``resume()``.
+    /// - Throws: `.notSupported` with ``StopMethod/none``, after ``resume()``, or on architectures
+    ///   other than x86_64 and arm64; `.accessDenied` (or the failing call's code) when no thread's
+    ///   registers could be read, with the first thread's reason.
     public func registers() throws(ProcessMemoryError) -> [ThreadRegisters] {
-        guard method == .ptrace, !isResumed else {
+        guard method != .none, !isResumed else {
             throw ProcessMemoryError(.notSupported, pid: pid,
-                                     message: "registers can be read only while the process is stopped with ptrace")
+                                     message: "registers can be read only while the process is stopped (not with --stop none, not after resume)")
         }
         guard CoreArchitecture.current != nil, CProcessMemory_user_regs_size > 0 else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "registers are read on x86_64 and arm64 only")
         }
-        var result: [ThreadRegisters] = []
-        for tid in threads {
-            guard let general = Self.regset(tid, CProcessMemory_NT_PRSTATUS, size: CProcessMemory_user_regs_size) else { continue }
-            let float = Self.regset(tid, CProcessMemory_NT_PRFPREG, size: CProcessMemory_user_fpregs_size)
-            result.append(ThreadRegisters(tid: tid, general: general, floatingPoint: float))
+        let capture = registerCapture()
+        if capture.registers.isEmpty, let first = capture.absent.first {
+            throw ProcessMemoryError(.accessDenied, pid: pid, systemCall: "ptrace",
+                                     message: "no thread's registers could be read: thread \(first.tid): \(first.reason)")
         }
-        return result
+        return capture.registers
     }
 
-    private static func regset(_ tid: Int32, _ type: CInt, size: Int) -> [UInt8]? {
-        guard size > 0 else { return nil }
+    /// The registers of every thread that can be read, and why the others cannot; never throws.
+    ///
+    /// - ``StopMethod/ptrace``: `PTRACE_GETREGSET` on each thread already stopped by the stop.
+    /// - ``StopMethod/signal`` and ``StopMethod/cgroupFreezer``: each thread in turn is attached with
+    ///   `PTRACE_SEIZE`, trapped with `PTRACE_INTERRUPT` (a group-stopped thread re-traps at once, a
+    ///   frozen one leaves the freezer trap for the ptrace trap), waited for with
+    ///   `waitpid(__WALL | WNOHANG)` for at most 2 s, read, and released with `PTRACE_DETACH`, which
+    ///   puts it back into the group stop or the freezer: the process stays stopped until ``resume()``.
+    ///   When another tracer is attached or Yama forbids ptrace, that thread's registers are absent.
+    /// - ``StopMethod/none``, after ``resume()`` or on other architectures: every thread is absent.
+    public func registerCapture() -> RegisterCapture {
+        guard !isResumed, method != .none else {
+            let reason = method == .none ? "the process was not stopped (stop method none)" : "the process was already resumed"
+            return RegisterCapture(registers: [], absent: threads.map { .init(tid: $0, reason: reason) })
+        }
+        guard CoreArchitecture.current != nil, CProcessMemory_user_regs_size > 0 else {
+            return RegisterCapture(registers: [], absent: threads.map { .init(tid: $0, reason: "registers are read on x86_64 and arm64 only") })
+        }
+        if method != .ptrace {
+            return PtraceStopper.registersOfStoppedThreads(threads, procDir: procDir, reenterGroupStop: method == .signal)
+        }
+        var capture = RegisterCapture(registers: [], absent: [])
+        for tid in threads {
+            switch Self.regset(tid, CProcessMemory_NT_PRSTATUS, size: CProcessMemory_user_regs_size) {
+            case .success(let general):
+                let float = try? Self.regset(tid, CProcessMemory_NT_PRFPREG, size: CProcessMemory_user_fpregs_size).get()
+                capture.registers.append(ThreadRegisters(tid: tid, general: general, floatingPoint: float))
+            case .failure(let error):
+                capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
+            }
+        }
+        return capture
+    }
+
+    /// One register set of a ptrace-stopped thread, `PTRACE_GETREGSET`.
+    static func regset(_ tid: Int32, _ type: CInt, size: Int) -> Result<[UInt8], Errno> {
+        guard size > 0 else { return .failure(.notSupported) }
         var bytes = [UInt8](repeating: 0, count: size)
         let result = bytes.withUnsafeMutableBytes { Sys.getRegset(tid, type, into: $0) }
-        guard case .success(let filled) = result else { return nil }
-        return Array(bytes.prefix(filled))
+        return result.map { Array(bytes.prefix($0)) }
     }
 }

@@ -1,5 +1,6 @@
-/// A sorted index of the pointers found in a process's writable memory: for each aligned 8-byte
-/// word whose value could point near a node of interest, the pair (value, location).
+/// A sorted index of the pointers found in a process's writable memory: for each aligned word of
+/// the pointer format's size (8 or 4 bytes) whose value could point near a node of interest, the
+/// pair (value, location).
 ///
 /// Built by streaming each region through one reused buffer (`pread(2)` on `/proc/PID/mem`, 1 MiB
 /// at a time); only the pairs are kept, 16 bytes each, up to a cap. Words are kept only when their
@@ -16,8 +17,11 @@ struct PointerIndex {
 
     /// Sorted, non-overlapping value ranges a word must fall in to be kept.
     let accepted: [Range<UInt64>]
+    /// How pointers are stored.
+    let format: PointerFormat
 
-    init(accepting ranges: [Range<UInt64>]) {
+    init(accepting ranges: [Range<UInt64>], format: PointerFormat = .native) {
+        self.format = format
         var merged: [Range<UInt64>] = []
         for range in ranges.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
             if let last = merged.last, range.lowerBound <= last.upperBound {
@@ -42,17 +46,28 @@ struct PointerIndex {
         return low < accepted.count && accepted[low].contains(value)
     }
 
-    /// Adds the accepted words of `chunk`, which was read from `address` (8-byte aligned).
-    /// Returns `false` once `limit` pairs are held.
+    /// Adds the accepted words of `chunk`, which was read from `address` (aligned to the pointer
+    /// size). Returns `false` once `limit` pairs are held.
     mutating func add(_ chunk: UnsafeRawBufferPointer, at address: UInt64, limit: Int) -> Bool {
+        switch (format.width, format.byteOrder) {
+        case (.bits64, .little): return add(chunk, at: address, limit: limit, size: 8) { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self)) }
+        case (.bits64, .big): return add(chunk, at: address, limit: limit, size: 8) { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self)) }
+        case (.bits32, .little): return add(chunk, at: address, limit: limit, size: 4) { UInt64(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt32.self))) }
+        case (.bits32, .big): return add(chunk, at: address, limit: limit, size: 4) { UInt64(UInt32(bigEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt32.self))) }
+        }
+    }
+
+    @inline(__always)
+    private mutating func add(_ chunk: UnsafeRawBufferPointer, at address: UInt64, limit: Int, size: Int,
+                              _ load: (UnsafeRawBufferPointer, Int) -> UInt64) -> Bool {
         guard let lowest = accepted.first?.lowerBound, let highest = accepted.last?.upperBound else { return true }
-        let words = chunk.count / 8
+        let words = chunk.count / size
         for index in 0..<words {
-            let value = chunk.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+            let value = load(chunk, index * size)
             guard value >= lowest, value < highest, accepts(value) else { continue }
             if values.count >= limit { return false }
             values.append(value)
-            locations.append(address &+ UInt64(index * 8))
+            locations.append(address &+ UInt64(index * size))
         }
         return true
     }

@@ -32,11 +32,14 @@ struct StopTests {
         try waitUntil { DumpSupport.state(fixture.pid) == "T" }
         let stopped = try handle.stop(.signal)
         #expect(stopped.wasAlreadyStopped)
+        // Reading registers (a brief PTRACE_SEIZE per thread) leaves it in the group stop too.
+        #expect(try stopped.registers().first?.tid == fixture.pid)
+        #expect(DumpSupport.state(fixture.pid) == "T")
         stopped.resume()
         #expect(DumpSupport.state(fixture.pid) == "T")
     }
 
-    @Test("ptrace gives every thread's registers")
+    @Test("ptrace gives every thread's registers; stop method none gives none")
     func registers() throws {
         let fixture = try Fixture()
         let handle = try ProcessHandle(pid: fixture.pid)
@@ -52,8 +55,9 @@ struct StopTests {
             #endif
         }
         #expect(DumpSupport.isRunning(fixture.pid))
+        // A process that is not stopped has no registers to give.
         #expect(throws: ProcessMemoryError.self) {
-            try handle.withStopped(.signal) { stopped in _ = try stopped.registers() }
+            try handle.withStopped(.none) { stopped in _ = try stopped.registers() }
         }
     }
 
@@ -88,6 +92,18 @@ struct StopTests {
             #expect(stopped.method == .cgroupFreezer)
             let events = try String(contentsOfFile: cgroup + "/cgroup.events", encoding: .utf8)
             #expect(events.contains("frozen 1"))
+            // PTRACE_SEIZE + PTRACE_INTERRUPT trap a frozen task (Linux 6.18), and the detach puts it
+            // back: the cgroup is still frozen afterwards.
+            let capture = stopped.registerCapture()
+            #expect(capture.absent.isEmpty, "\(capture.absent)")
+            let main = try #require(capture.registers.first)
+            #expect(main.tid == fixture.pid)
+            #if arch(x86_64)
+            let rip = main.general[(16 * 8)..<(17 * 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            #expect(try handle.memoryMap().regions.contains { $0.permissions.contains(.execute) && $0.contains(rip) })
+            #endif
+            let after = try String(contentsOfFile: cgroup + "/cgroup.events", encoding: .utf8)
+            #expect(after.contains("frozen 1"))
         }
         let events = try String(contentsOfFile: cgroup + "/cgroup.events", encoding: .utf8)
         #expect(events.contains("frozen 0"))

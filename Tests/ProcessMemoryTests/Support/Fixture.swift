@@ -63,7 +63,13 @@ final class Fixture {
         return url
     }()
 
-    static var executable: String { productsDirectory.appendingPathComponent("procmem-fixture").path }
+    /// The fixture to run: `PROCMEM_FIXTURE_EXECUTABLE` when set (Scripts/sanitizers.sh points it at
+    /// an uninstrumented build, since the fixture is the target and not the code under test), else
+    /// the one built with the tests.
+    static var executable: String {
+        if let path = ProcessInfo.processInfo.environment["PROCMEM_FIXTURE_EXECUTABLE"], !path.isEmpty { return path }
+        return productsDirectory.appendingPathComponent("procmem-fixture").path
+    }
 
     init(arguments: [String] = []) throws {
         var toChild: [Int32] = [0, 0]
