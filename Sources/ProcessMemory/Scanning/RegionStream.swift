@@ -22,8 +22,11 @@ struct StreamChunk {
     var bytes: UnsafeRawBufferPointer
     var count: Int
     var ownCount: Int
-    /// Set when the read stopped early; the rest of the region is skipped.
+    /// Set when the read stopped early; `[address + count, resumeAt)` is skipped.
     var stop: ProcessMemoryError?
+    /// Where reading resumes after a stop: past the failing page, or past the whole span the map
+    /// says fails the same way (a hole, a PROT_NONE region); the region's end when nothing is left.
+    var resumeAt: UInt64 = 0
     /// Bytes of the chunk's own part left unread because no page of it is resident.
     var notResident: Int = 0
 }
@@ -118,7 +121,9 @@ final class RegionStream: @unchecked Sendable {
     }
 
     /// Reads each chunk of each region into the slot `slot` picks (nil: stop), and hands it to
-    /// `deliver` (nil when stopping); a short read ends its region.
+    /// `deliver` (nil when stopping). A short read skips only what fails: the failing page, or the
+    /// span the map shows failing the same way, and reading resumes after it in the same region (a
+    /// page made unreadable or unmapped meanwhile must not hide the rest of a large region).
     private func forEachChunk(slot pick: (Int) -> Int?, _ deliver: (StreamChunk?) -> Bool) {
         for (index, region) in regions.enumerated() {
             var position = region.start
@@ -149,12 +154,41 @@ final class RegionStream: @unchecked Sendable {
                 } catch {
                     stop = error
                 }
-                let chunk = StreamChunk(regionIndex: index, address: position, bytes: UnsafeRawBufferPointer(slots[slot]),
+                var resume = region.end
+                if let stop, !Self.endsTheStream(stop) {
+                    resume = resumeAddress(after: position + UInt64(count), in: region, stop: stop)
+                }
+                var chunk = StreamChunk(regionIndex: index, address: position, bytes: UnsafeRawBufferPointer(slots[slot]),
                                         count: count, ownCount: min(own, count), stop: stop)
+                chunk.resumeAt = resume
                 guard deliver(chunk) else { return }
-                if stop != nil { break }
+                if let stop {
+                    if Self.endsTheStream(stop) { return }
+                    position = resume
+                    continue
+                }
                 position += UInt64(own)
             }
         }
+    }
+
+    /// The process is gone, exec'd or the handle closed: nothing more can be read.
+    static func endsTheStream(_ error: ProcessMemoryError) -> Bool {
+        error.code == .badState || error.code == .execed || error.code == .badHandle
+    }
+
+    /// Where to read next after a failure at `failedAt`: past its page at least, and past the span
+    /// over which the map says the same failure holds (one PROCMAP_QUERY or maps lookup), within
+    /// the region.
+    private func resumeAddress(after failedAt: UInt64, in region: MemoryRegion, stop: ProcessMemoryError) -> UInt64 {
+        let pageEnd = AddressSpace.pageStart(failedAt) + AddressSpace.pageSize
+        var next = pageEnd
+        let pid = handle.pid
+        let raw = RawStop(systemCall: stop.systemCall ?? "process_vm_readv", errno: stop.errno)
+        let span = try? handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> Range<UInt64>? in
+            handle.classifyWithSpan(fds, at: failedAt, kind: .read(.respectingProtections), transferred: 0, stop: raw).span
+        }
+        if let span = span ?? nil, span.contains(failedAt) { next = max(next, span.upperBound) }
+        return min(region.end, next)
     }
 }

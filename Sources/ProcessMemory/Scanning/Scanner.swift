@@ -162,8 +162,8 @@ public struct Scanner: Sendable {
                     return false
                 }
                 let from = chunk.address + UInt64(chunk.count)
-                skipped.append(SkippedRange(start: from, end: region.end, path: region.path, reason: stop))
-                done += region.end - from
+                skipped.append(SkippedRange(start: from, end: chunk.resumeAt, path: region.path, reason: stop))
+                done += chunk.resumeAt - from
             }
             if truncated { return false }
             if let progress, !progress(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count)) {

@@ -68,9 +68,10 @@ extension Scanner {
                 if let stop = chunk.stop {
                     if stop.code == .badState || stop.code == .execed || stop.code == .badHandle { fatal = stop; return false }
                     let from = chunk.address + UInt64(offset)
-                    skipped.append(SkippedRange(start: from, end: region.end, path: region.path, reason: stop))
-                    for _ in 0..<Int((region.end - from) / UInt64(page)) { try file.write(tag: .unreadable, &checksum) }
-                    done += region.end - from
+                    let until = max(from, min(chunk.resumeAt, region.end))
+                    skipped.append(SkippedRange(start: from, end: until, path: region.path, reason: stop))
+                    for _ in 0..<Int((until - from) / UInt64(page)) { try file.write(tag: .unreadable, &checksum) }
+                    done += until - from
                 }
             } catch {
                 writeFailure = error
@@ -226,8 +227,8 @@ extension Scanner {
             if let stop = chunk.stop {
                 if stop.code == .badState || stop.code == .execed || stop.code == .badHandle { failure = stop; return false }
                 let from = chunk.address + UInt64(chunk.ownCount)
-                skipped.append(SkippedRange(start: from, end: region.end, path: region.path, reason: stop))
-                done += region.end - from
+                skipped.append(SkippedRange(start: from, end: chunk.resumeAt, path: region.path, reason: stop))
+                done += chunk.resumeAt - from
             }
             if let progress, !progress(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count)) {
                 interrupted = true
