@@ -1,5 +1,6 @@
 import Glibc
 import ProcessMemory
+import Synchronization
 
 // Long operations: the target exits, is killed, execs or forks while a scan, a directory dump or a
 // watch runs, and unmaps or mprotects pages while scans and dumps run.
@@ -25,7 +26,7 @@ let longOperationCases: [FaultCase] = [
     },
     FaultCase(name: "mapping-races-during-scans-dumps", group: "long-operations", timeout: 300,
               summary: "unmap + mprotect pages while scans and dumps run; untouched pages always found") { c, t in
-        try mappingRacesDuringScansAndDumps(iterations: c.n(quick: 12, full: 150), tally: t)
+        try mappingRacesDuringScansAndDumps(iterations: c.n(quick: 8, full: 100), tally: t)
     },
 ]
 
@@ -242,12 +243,12 @@ func mappingRacesDuringScansAndDumps(iterations: Int, tally: Tally) throws {
             let touchedEnd = target.base + UInt64(pages / 2 * page)
             let stop = AtomicFlag()
             var failure: String?
-            var rounds = 0
+            let rounds = Atomic<Int>(0)
             let scratch = "/dev/shm/procmem-faults-races-\(getpid())-\(iteration)"
             defer { removeTree(scratch) }
             let worker = Worker {
                 while !stop.isSet {
-                    if rounds % 2 == 0 {
+                    if rounds.load(ordering: .relaxed) % 2 == 0 {
                         // Scan what the map shows now; the driver changes it meanwhile.
                         do {
                             let map = try handle.memoryMap()
@@ -296,11 +297,14 @@ func mappingRacesDuringScansAndDumps(iterations: Int, tally: Tally) throws {
                             failure = "dump threw \(error)"
                         }
                     }
-                    rounds += 1
+                    rounds.add(1, ordering: .relaxed)
                 }
             }
-            // The driver: mprotect and unmap pages of the first half.
-            for step in 0..<40 {
+            // The driver: mprotect and unmap pages of the first half, at least 40 times and until a
+            // scan and a dump have both run to their end meanwhile (a dump of the whole fixture is slow).
+            var step = 0
+            while step < 40 || (rounds.load(ordering: .relaxed) < 3 && step < 5000) {
+                defer { step += 1 }
                 let k = (iteration * 13 + step * 29) % (pages / 2 - 3)
                 let address = target.base + UInt64(k * page)
                 if step % 6 == 5 {
@@ -313,7 +317,7 @@ func mappingRacesDuringScansAndDumps(iterations: Int, tally: Tally) throws {
             }
             stop.set()
             worker.join()
-            if rounds < 2 { tally.note("fewer than one scan and one dump ran during the races") }
+            if rounds.load(ordering: .relaxed) < 3 { tally.note("fewer than one scan and one dump ran during the races") }
             return failure
         }
     }
