@@ -11,6 +11,10 @@ extension ProcessHandle {
     /// is one PT_LOAD with its bytes; an unreadable range is a PT_LOAD with `p_filesz` 0 (gdb then
     /// says it cannot access that memory) and is listed in the sidecar: it is never zero-filled.
     ///
+    /// With ``DumpOptions/selection`` set to ``DumpSelection/coredumpFilter(_:)``, the mappings the
+    /// kernel's core dumper and `gcore` leave out are not read: each is a PT_LOAD without bytes and
+    /// is listed in the sidecar as ``DumpIndex/Region/excluded``, with the reason.
+    ///
     /// Registers need ``StopMethod/ptrace`` (the default); with another method every thread's
     /// registers are written as zeros. Cancelled or cut short by the process exiting, the core is
     /// still a valid ELF file of what was read, and the sidecar says `"complete": false`.
@@ -39,7 +43,9 @@ extension ProcessHandle {
         let notesOffset = UInt64(ELF.headerSize)
         try file.write(notes, at: notesOffset)
         var sink = CoreSink(file: file, cursor: (notesOffset + UInt64(notes.count) + page - 1) / page * page)
-        let outcome = try DumpEngine(handle: self, options: options).run(map: map, into: &sink)
+        let engine = DumpEngine(handle: self, options: options)
+        let selection = try engine.exclusions(in: map)
+        let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
         stopped.resume()
 
         var headers = [ELF.ProgramHeader(type: ELF.ptNote, flags: ELF.pfR, offset: notesOffset, virtualAddress: 0,
@@ -59,9 +65,10 @@ extension ProcessHandle {
                                   programHeaderCount: headers.count, sectionHeaderOffset: sectionOffset), at: 0)
 
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        let index = DumpIndex(format: "procmem-core", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
+        var index = DumpIndex(format: "procmem-core", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
+        index.coredumpFilter = selection.filter
         let sidecar = try OutputFile.create(AT_FDCWD, path + ".json")
         defer { sidecar.close() }
         try sidecar.write(try index.encoded(), at: 0)
@@ -77,6 +84,11 @@ extension ProcessHandle {
             if permissions[0] == UInt8(ascii: "r") { flags |= ELF.pfR }
             if permissions[1] == UInt8(ascii: "w") { flags |= ELF.pfW }
             if permissions[2] == UInt8(ascii: "x") { flags |= ELF.pfX }
+        }
+        // A region a coredump_filter left out: one PT_LOAD without bytes, as the kernel writes it.
+        if region.excluded != nil {
+            return [ELF.ProgramHeader(type: ELF.ptLoad, flags: flags, offset: 0, virtualAddress: region.start, fileSize: 0,
+                                      memorySize: region.end - region.start, alignment: page)]
         }
         var pieces: [(start: UInt64, end: UInt64, offset: UInt64?)] = region.segments.map { ($0.start, $0.end, $0.fileOffset) }
         pieces += region.failed.map { ($0.start, $0.end, nil) }
