@@ -3,13 +3,13 @@ import Glibc
 import ProcessMemory
 
 /// #6: a full core dump of the fixture (holding a mapped region of the benchmark's size) by our
-/// library against `gcore`, and a byte-for-byte comparison of the PT_LOAD contents both cores hold.
+/// library, following the target's coredump_filter as gcore does, against `gcore`, and a
+/// byte-for-byte comparison of the PT_LOAD contents both cores hold.
 ///
-/// `fixturePath` is the fixture's executable (gcore needs only the PID). Both cores are written to
-/// the same temporary directory and removed afterwards. Bytes that differ are expected in three
-/// places only: the rseq `cpu_id` fields (the kernel rewrites them when the thread migrates), and
-/// ranges gcore fills with zeros where we write the real bytes: a mapping with a guard page inside
-/// (gcore's read of the whole section fails) and shared file mappings coredump_filter excludes.
+/// Both cores are written to the same temporary directory and removed afterwards. Every run of
+/// differing bytes is printed on stderr with the region it lies in and the likely reason: gcore
+/// zero-fills a whole section when part of it cannot be read (a guard page, a memfd's pages past
+/// its end), and live data (the rseq `cpu_id`) can change between the two dumps.
 func dumpRows(pid: Int32, fixturePath: String, repetitions: Int) throws -> [Row] {
     guard let gcore = ["/usr/bin/gcore", "/usr/local/bin/gcore"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         throw BenchError.message("gcore (part of gdb) is not installed")
@@ -23,18 +23,24 @@ func dumpRows(pid: Int32, fixturePath: String, repetitions: Int) throws -> [Row]
     let handle = try ProcessHandle(pid: pid)
     defer { handle.close() }
     var dumped: UInt64 = 0
+    var index: DumpIndex?
+    // Like for like: our core follows the same coredump_filter rules as gcore.
+    var options = DumpOptions(stopMethod: .ptrace)
+    options.selection = .coredumpFilter(nil)
     let result = try compare(repetitions: max(2, repetitions / 2), ours: {
-        dumped = try handle.dumpCore(to: ours, options: DumpOptions(stopMethod: .ptrace)).bytesDumped
+        index = try handle.dumpCore(to: ours, options: options)
+        dumped = index?.bytesDumped ?? 0
     }, raw: {
         try runGcore(gcore, prefix: prefix, pid: pid)
     })
-    let (equal, compared) = try compareCores(ours, theirs)
+    let (equal, compared, differences) = try compareCores(ours, theirs)
     _ = fixturePath  // gcore and our dump need only the PID
+    if let index { explain(differences, index: index) }
     return [
-        Row(number: "6", name: "core dump of the fixture (\(dumped >> 20) MiB) vs gcore", unit: "GB/s",
+        Row(number: "6", name: "core dump of the fixture (\(dumped >> 20) MiB, coredump_filter rules) vs gcore", unit: "GB/s",
             ours: Double(dumped) / result.ours / 1e9, raw: Double(dumped) / result.raw / 1e9,
             baseline: "gcore", target: 3.0, oursRSS: result.oursRSS, rawRSS: result.rawRSS),
-        Row(number: "6", name: "core contents equal to gcore's (bytes equal / bytes both hold)", unit: "bytes",
+        Row(number: "6", name: "core contents equal to gcore's under coredump_filter (bytes equal / bytes both hold; differences on stderr)", unit: "bytes",
             ours: Double(equal), raw: Double(compared), baseline: "gcore PT_LOADs", target: 1.0, oursRSS: 0, rawRSS: 0),
     ]
 }
@@ -71,14 +77,47 @@ private func loads(_ bytes: UnsafeRawBufferPointer) -> [(address: UInt64, offset
     }
 }
 
-/// Bytes equal and bytes compared over the addresses both cores hold data for.
-private func compareCores(_ first: String, _ second: String) throws -> (equal: UInt64, compared: UInt64) {
+/// A run of bytes that differ between the two cores.
+struct Difference {
+    var address: UInt64
+    var length: Int
+    var oursAllZero: Bool
+    var gcoreAllZero: Bool
+}
+
+/// Prints every differing run with the region it lies in and the reason it differs.
+private func explain(_ differences: [Difference], index: DumpIndex) {
+    var lines: [String] = []
+    for difference in differences {
+        let region = index.regions.first { $0.start <= difference.address && difference.address < $0.end }
+        let name = region.map { "\($0.path ?? "anonymous") \($0.permissions) 0x\(String($0.start, radix: 16))-0x\(String($0.end, radix: 16))" } ?? "?"
+        let reason: String
+        if difference.gcoreAllZero, let region, !region.failed.isEmpty {
+            reason = "gcore wrote zeros: one read of a whole section failed on its unreadable part (\(region.failed.map { "0x\(String($0.start, radix: 16))-0x\(String($0.end, radix: 16)) \($0.code)" }.joined(separator: ", "))); ours has the readable bytes"
+        } else if difference.length <= 4 && !difference.gcoreAllZero && !difference.oursAllZero {
+            reason = "live data changed between the two dumps (e.g. the kernel's rseq cpu_id when a thread migrates)"
+        } else if difference.gcoreAllZero {
+            reason = "gcore wrote zeros where ours has data"
+        } else if difference.oursAllZero {
+            reason = "ours has zeros where gcore has data"
+        } else {
+            reason = "both hold data that differs (memory changed between the dumps)"
+        }
+        lines.append("  0x\(String(difference.address, radix: 16)) +\(difference.length) in \(name): \(reason)")
+    }
+    let header = "procmem-bench: core contents vs gcore (both under coredump_filter): \(differences.count) differing runs\n"
+    FileHandle.standardError.write(Data((header + lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8))
+}
+
+/// Bytes equal and bytes compared over the addresses both cores hold data for, and the runs that differ.
+private func compareCores(_ first: String, _ second: String) throws -> (equal: UInt64, compared: UInt64, differences: [Difference]) {
     let a = try Data(contentsOf: URL(fileURLWithPath: first), options: .alwaysMapped)
     let b = try Data(contentsOf: URL(fileURLWithPath: second), options: .alwaysMapped)
     return a.withUnsafeBytes { rawA in
         b.withUnsafeBytes { rawB in
             var equal: UInt64 = 0
             var compared: UInt64 = 0
+            var differences: [Difference] = []
             let loadsB = loads(rawB)
             for loadA in loads(rawA) {
                 for loadB in loadsB {
@@ -97,15 +136,26 @@ private func compareCores(_ first: String, _ second: String) throws -> (equal: U
                         if memcmp(baseA + offsetA + position, baseB + offsetB + position, block) == 0 {
                             equal += UInt64(block)
                         } else {
-                            for index in 0..<block where rawA[offsetA + position + index] == rawB[offsetB + position + index] {
-                                equal += 1
+                            for index in 0..<block {
+                                let a = rawA[offsetA + position + index]
+                                let b = rawB[offsetB + position + index]
+                                if a == b { equal += 1; continue }
+                                let address = start + UInt64(position + index)
+                                if var last = differences.last, last.address + UInt64(last.length) == address {
+                                    last.length += 1
+                                    last.oursAllZero = last.oursAllZero && a == 0
+                                    last.gcoreAllZero = last.gcoreAllZero && b == 0
+                                    differences[differences.count - 1] = last
+                                } else {
+                                    differences.append(Difference(address: address, length: 1, oursAllZero: a == 0, gcoreAllZero: b == 0))
+                                }
                             }
                         }
                         position += block
                     }
                 }
             }
-            return (equal, compared)
+            return (equal, compared, differences)
         }
     }
 }

@@ -56,3 +56,33 @@ func compare(repetitions: Int, ours: () throws -> Void, raw: () throws -> Void) 
     }
     return (oursTimes.min() ?? 0, rawTimes.min() ?? 0, oursRSS, rawRSS)
 }
+
+/// For figures near their target on a noisy machine: `rounds` rounds, each timing ours and the
+/// baseline back to back (the order alternating between rounds), after one warm-up of each.
+/// Returns the median times and the per-round ratios (baseline time / ours), sorted.
+func compareInterleaved(rounds: Int, ours: () throws -> Void, raw: () throws -> Void) rethrows
+    -> (ours: Double, raw: Double, ratios: [Double]) {
+    try ours()
+    try raw()
+    var oursTimes: [Double] = []
+    var rawTimes: [Double] = []
+    var ratios: [Double] = []
+    for round in 0..<max(1, rounds) {
+        var a = 0.0
+        var b = 0.0
+        if round % 2 == 0 {
+            let t0 = now(); try ours(); a = now() - t0
+            let t1 = now(); try raw(); b = now() - t1
+        } else {
+            let t1 = now(); try raw(); b = now() - t1
+            let t0 = now(); try ours(); a = now() - t0
+        }
+        oursTimes.append(a)
+        rawTimes.append(b)
+        ratios.append(a > 0 ? b / a : 0)
+    }
+    oursTimes.sort()
+    rawTimes.sort()
+    ratios.sort()
+    return (oursTimes[oursTimes.count / 2], rawTimes[rawTimes.count / 2], ratios)
+}

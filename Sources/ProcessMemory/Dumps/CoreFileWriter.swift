@@ -15,8 +15,14 @@ extension ProcessHandle {
     /// ``StopMethod/signal`` and ``StopMethod/cgroupFreezer`` every thread's are read; a thread whose
     /// registers cannot be read (``StopMethod/none``, another tracer) gets no `NT_PRSTATUS` and is
     /// listed in a `PROCMEM` note and in the sidecar's `registers.absent`, never written as zeros.
+    ///
+    /// With ``DumpOptions/selection`` set to ``DumpSelection/coredumpFilter(_:)``, the mappings the
+    /// kernel's core dumper and `gcore` leave out are not read: each is a PT_LOAD without bytes and
+    /// is listed in the sidecar as ``DumpIndex/Region/excluded``, with the reason.
+    ///
     /// Cancelled or cut short by the process exiting, the core is still a valid ELF file of what
     /// was read, and the sidecar says `"complete": false`.
+    ///
     /// - Throws: `.notSupported` on architectures other than x86_64 and arm64; what ``stop(_:)``
     ///   and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
     ///
@@ -42,7 +48,9 @@ extension ProcessHandle {
         let notesOffset = UInt64(ELF.headerSize)
         try file.write(notes, at: notesOffset)
         var sink = CoreSink(file: file, cursor: (notesOffset + UInt64(notes.count) + page - 1) / page * page)
-        let outcome = try DumpEngine(handle: self, options: options).run(map: map, into: &sink)
+        let engine = DumpEngine(handle: self, options: options)
+        let selection = try engine.exclusions(in: map)
+        let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
         stopped.resume()
 
         var headers = [ELF.ProgramHeader(type: ELF.ptNote, flags: ELF.pfR, offset: notesOffset, virtualAddress: 0,
@@ -66,6 +74,7 @@ extension ProcessHandle {
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
         index.registers = .init(threads: capture.registers.map(\.tid), absent: capture.absent)
+        index.coredumpFilter = selection.filter
         let sidecar = try OutputFile.create(AT_FDCWD, path + ".json")
         defer { sidecar.close() }
         try sidecar.write(try index.encoded(), at: 0)
@@ -81,6 +90,11 @@ extension ProcessHandle {
             if permissions[0] == UInt8(ascii: "r") { flags |= ELF.pfR }
             if permissions[1] == UInt8(ascii: "w") { flags |= ELF.pfW }
             if permissions[2] == UInt8(ascii: "x") { flags |= ELF.pfX }
+        }
+        // A region a coredump_filter left out: one PT_LOAD without bytes, as the kernel writes it.
+        if region.excluded != nil {
+            return [ELF.ProgramHeader(type: ELF.ptLoad, flags: flags, offset: 0, virtualAddress: region.start, fileSize: 0,
+                                      memorySize: region.end - region.start, alignment: page)]
         }
         var pieces: [(start: UInt64, end: UInt64, offset: UInt64?)] = region.segments.map { ($0.start, $0.end, $0.fileOffset) }
         pieces += region.failed.map { ($0.start, $0.end, nil) }

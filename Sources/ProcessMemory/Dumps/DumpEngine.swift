@@ -19,7 +19,9 @@ struct DumpEngine {
         var error: ProcessMemoryError?
     }
 
-    func run<Sink: DumpSink>(map: MemoryMap, into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
+    /// Dumps every region of `map` except those `excluded` names (by start address, with the reason),
+    /// which are recorded as excluded and not read.
+    func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: options.chunkSize, alignment: Int(AddressSpace.pageSize))
         defer { buffer.deallocate() }
         var entries = map.regions.map { region in
@@ -30,6 +32,12 @@ struct DumpEngine {
         }
         var outcome = Outcome(regions: [])
         for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
+            if let reason = excluded[region.start] {
+                entries[index].excluded = reason
+                entries[index].processedUpTo = region.end
+                options.progress?(region.size)
+                continue
+            }
             try dumpRegion(region, entry: &entries[index], buffer: buffer, sink: &sink, outcome: &outcome)
         }
         outcome.regions = entries
@@ -105,5 +113,120 @@ struct DumpEngine {
         }
         try close(&sink)
         entry.processedUpTo = cursor
+    }
+}
+
+extension DumpEngine {
+    /// The regions `options.selection` leaves out, by start address, with the reason, and the
+    /// `coredump_filter` followed (`nil` when every readable byte is dumped). Reads
+    /// `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.
+    func exclusions(in map: MemoryMap) throws(ProcessMemoryError) -> (filter: CoredumpFilter?, reasons: [UInt64: String]) {
+        guard case .coredumpFilter(let requested) = options.selection else { return (nil, [:]) }
+        let filter: CoredumpFilter
+        if let requested { filter = requested } else { filter = try handle.coredumpFilter() }
+        var details: [UInt64: RegionDetails] = [:]
+        for detail in try handle.regionDetails() { details[detail.region.start] = detail }
+        var reasons: [UInt64: String] = [:]
+        for region in map.regions {
+            let detail = details[region.start].flatMap { $0.region.end == region.end ? $0 : nil }
+            if let reason = Self.exclusionReason(region, details: detail, filter: filter,
+                                                 startsWithELFHeader: { startsWithELFHeader(region) }) {
+                reasons[region.start] = reason
+            }
+        }
+        return (filter, reasons)
+    }
+
+    /// Whether the first four bytes of `region` read as `\x7fELF`.
+    private func startsWithELFHeader(_ region: MemoryRegion) -> Bool {
+        var magic: UInt32 = 0
+        let done = (try? handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> Int in
+            withUnsafeMutableBytes(of: &magic) { raw in
+                guard let base = raw.baseAddress else { return 0 }
+                return handle.rawRead(fds, address: region.start, into: base, count: 4, mode: options.readMode).0
+            }
+        }) ?? 0
+        return done == 4 && magic == UInt32(littleEndian: 0x464c_457f)
+    }
+
+    /// Why `region` is left out under `filter`, or `nil` when it is dumped.
+    ///
+    /// These are gdb's rules for `gcore` (linux-tdep.c, `dump_mapping_p`), which mirror the kernel's
+    /// `vma_dump_size` with what `/proc/PID/smaps` shows: `[vdso]` and `[vsyscall]` always;
+    /// never `io` or `dd`; hugetlb by bits 5/6; otherwise a mapping is anonymous when it has no
+    /// path, is `/dev/zero`, SysV shm or a deleted file (the kernel's `i_nlink == 0`, as for a memfd)
+    /// or holds anonymous pages, file-backed when it has a path that is none of those, and it is
+    /// dumped when the bit of either kind it is (private 0/2, shared 1/3) is set; failing that, a
+    /// private mapping at file offset 0 that starts with an ELF header is dumped under bit 4.
+    /// Where the kernel differs (it keeps only the first page for bit 4, tests the file's execute
+    /// bit rather than the magic, and leaves out private anonymous mappings never written to), the
+    /// result here is gdb's.
+    static func exclusionReason(_ region: MemoryRegion, details: RegionDetails?, filter: CoredumpFilter,
+                                startsWithELFHeader: () -> Bool) -> String? {
+        if region.path == "[vdso]" || region.path == "[vsyscall]" { return nil }
+        // Not in smaps (gdb dumps a mapping whose smaps entry lacks the Anonymous counter).
+        guard let details else { return nil }
+        let flags = Set(details.vmFlags)
+        if flags.contains("io") { return "VM_IO (VmFlags io): core dumps never hold I/O mappings" }
+        if flags.contains("dd") {
+            return "VM_DONTDUMP (VmFlags dd: MADV_DONTDUMP, or set by the kernel, as for secret memory)"
+        }
+        let shared = flags.isEmpty ? region.isShared : flags.contains("sh")
+        let sharing = shared ? "shared" : "private"
+        if flags.contains("ht") {
+            let bit: CoredumpFilter = shared ? .hugetlbShared : .hugetlbPrivate
+            return filter.contains(bit) ? nil
+                : "\(sharing) hugetlb mapping: coredump_filter \(filter) lacks bit \(shared ? 6 : 5)"
+        }
+        let path = region.path ?? ""
+        let anonymousName = path.isEmpty || region.isDeleted || path == "/dev/zero" || isSysVSharedMemory(path)
+        let anonymous = anonymousName || details.anonymous > 0 || details.anonHugePages > 0
+        let fileBacked = !anonymousName
+        let anonymousBit: CoredumpFilter = shared ? .anonymousShared : .anonymousPrivate
+        let fileBit: CoredumpFilter = shared ? .fileShared : .filePrivate
+        if (anonymous && filter.contains(anonymousBit)) || (fileBacked && filter.contains(fileBit)) { return nil }
+        if !shared && region.offset == 0 && filter.contains(.elfHeaders) && startsWithELFHeader() { return nil }
+        let kind = anonymous && fileBacked ? "file-backed mapping with anonymous pages"
+            : anonymous ? "anonymous mapping" : "file-backed mapping"
+        let bits = anonymous && fileBacked ? "bits \(shared ? 1 : 0) and \(shared ? 3 : 2)"
+            : "bit \(anonymous ? (shared ? 1 : 0) : (shared ? 3 : 2))"
+        return "\(sharing) \(kind): coredump_filter \(filter) lacks \(bits)"
+    }
+
+    /// `/SYSV` followed by eight hex digits: a SysV shared memory segment.
+    private static func isSysVSharedMemory(_ path: String) -> Bool {
+        let bytes = Array(path.utf8)
+        let prefix = Array("/SYSV".utf8)
+        guard bytes.count == prefix.count + 8, Array(bytes[0..<prefix.count]) == prefix else { return false }
+        return bytes[prefix.count...].allSatisfy { $0.isHexDigit }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    }
+}
+
+extension ProcessHandle {
+    /// The target's `/proc/PID/coredump_filter` (core(5)).
+    func coredumpFilter() throws(ProcessMemoryError) -> CoredumpFilter {
+        try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> CoredumpFilter in
+            switch Sys.readFile(fds.procDir, "coredump_filter", limit: 64) {
+            case .success(let bytes):
+                let text = String(decoding: bytes.filter { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") }, as: UTF8.self)
+                guard let value = UInt32(text, radix: 16) else {
+                    throw ProcessMemoryError(.io, pid: pid, systemCall: "read(/proc/\(pid)/coredump_filter)",
+                                             message: "unexpected coredump_filter contents: \(text)")
+                }
+                return CoredumpFilter(rawValue: value)
+            case .failure(let error):
+                if error == .noSuchProcess || error == .noSuchFileOrDirectory {
+                    throw lifecycleError(address: nil, bytesTransferred: 0, systemCall: "read(/proc/\(pid)/coredump_filter)", errno: error)
+                }
+                throw ErrnoMapping.openFailure(error, systemCall: "open(/proc/\(pid)/coredump_filter)", pid: pid, procDir: fds.procDir)
+            }
+        }
     }
 }

@@ -34,6 +34,8 @@ public struct DumpIndex: Codable, Sendable, Hashable {
     public var coreFile: String?
     /// Every mapping, in address order.
     public var regions: [Region]
+    /// The `coredump_filter` bits the dump followed, or `nil` when it dumped every readable byte.
+    public var coredumpFilter: CoredumpFilter? = nil
     /// For a core dump: the threads whose registers the core holds, and those whose registers are
     /// absent (no `NT_PRSTATUS`), with the reason.
     public var registers: Registers?
@@ -72,6 +74,9 @@ public struct DumpIndex: Codable, Sendable, Hashable {
         public var segments: [Segment]
         /// The ranges that could not be read.
         public var failed: [FailedRange]
+        /// Why the whole mapping was left out by ``DumpSelection/coredumpFilter(_:)`` (not read, no
+        /// data, not a failure), or `nil` when it was dumped.
+        public var excluded: String? = nil
 
         /// Creates a region entry.
         public init(start: UInt64, end: UInt64, permissions: String, path: String?, kind: MemoryRegion.Kind,
@@ -147,6 +152,8 @@ public struct DumpIndex: Codable, Sendable, Hashable {
     public var bytesDumped: UInt64 { regions.reduce(0) { $0 + $1.segments.reduce(0) { $0 + ($1.end - $1.start) } } }
     /// Bytes listed as unreadable.
     public var bytesFailed: UInt64 { regions.reduce(0) { $0 + $1.failed.reduce(0) { $0 + ($1.end - $1.start) } } }
+    /// Bytes of mappings left out by a `coredump_filter`.
+    public var bytesExcluded: UInt64 { regions.reduce(0) { $0 + ($1.excluded == nil ? 0 : $1.end - $1.start) } }
     /// All failed ranges, in address order.
     public var failedRanges: [FailedRange] { regions.flatMap(\.failed) }
 

@@ -26,11 +26,14 @@ extension ProcessHandle {
         let map = try memoryMap()
         var sink = DirectorySink(directory: dirFD)
         defer { sink.current?.close() }
-        let outcome = try DumpEngine(handle: self, options: options).run(map: map, into: &sink)
+        let engine = DumpEngine(handle: self, options: options)
+        let selection = try engine.exclusions(in: map)
+        let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
         stopped.resume()
-        let index = DumpIndex(format: "procmem-dump", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
+        var index = DumpIndex(format: "procmem-dump", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, regions: outcome.regions)
+        index.coredumpFilter = selection.filter
         let file = try OutputFile.create(dirFD, DumpIndex.fileName)
         defer { file.close() }
         try file.write(try index.encoded(), at: 0)

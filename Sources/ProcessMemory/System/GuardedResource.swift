@@ -3,78 +3,127 @@ import Synchronization
 /// Descriptors that operations in several threads use while another thread may close or replace
 /// them: a value is disposed of (its descriptors closed) only when the last operation using it ends,
 /// so a descriptor number is never closed under a call and reused by an unrelated open.
+///
+/// The hot path (``use(ifClosed:_:)``) takes no lock: an operation announces itself in an atomic
+/// in-flight counter, then loads the published value; `close()` and `replace` publish first, then
+/// look at the counter. With sequentially consistent ordering on both sides (Dekker's pattern),
+/// either the operation sees the new state or the closer sees the operation in flight and leaves
+/// the retired value to the last operation to finish, which disposes of it under the lock after
+/// checking the counter is zero. A value is disposed of only at a moment when no operation was in
+/// flight, and every operation that could have seen it started before that moment.
 final class GuardedResource<Value: Sendable>: Sendable {
+    /// One published value, immutable; kept alive by `State` until no operation can still see it.
+    private final class Holder: Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
+    }
+
     private struct State {
-        var current: Value?
-        var inFlight = 0
+        /// The published holder (strong reference), nil once closed.
+        var current: Holder?
+        /// Values to dispose of once no operation is in flight.
         var retired: [Value] = []
+        /// Holders no longer published but perhaps still being read; released with `retired`.
+        var unpublished: [Holder] = []
     }
 
     private let state: Mutex<State>
+    /// The address of the published holder, 0 once closed.
+    private let published: Atomic<UInt>
+    /// Operations between their announcement and their end.
+    private let inFlight = Atomic<Int>(0)
+    /// Whether `state.retired` or `state.unpublished` may hold something (a hint for the last operation).
+    private let hasRetired = Atomic<Bool>(false)
     private let dispose: @Sendable (Value) -> Void
 
     /// Guards `value`; `dispose` closes what it holds.
     init(_ value: Value, dispose: @escaping @Sendable (Value) -> Void) {
-        state = Mutex(State(current: value))
+        let holder = Holder(value)
+        state = Mutex(State(current: holder))
+        published = Atomic(UInt(bitPattern: Unmanaged.passUnretained(holder).toOpaque()))
         self.dispose = dispose
     }
 
     deinit {
         state.withLock { state in
-            if let current = state.current { dispose(current) }
+            if let current = state.current { dispose(current.value) }
             state.retired.forEach(dispose)
         }
     }
 
     /// Runs `body` with the current value, or throws `closedError()` once `close()` was called.
+    @inline(__always)
     func use<R>(ifClosed closedError: () -> ProcessMemoryError,
                 _ body: (Value) throws(ProcessMemoryError) -> R) throws(ProcessMemoryError) -> R {
-        let acquired: Value? = state.withLock { state in
-            guard let current = state.current else { return nil }
-            state.inFlight += 1
-            return current
-        }
-        guard let value = acquired else { throw closedError() }
-        defer { release() }
+        inFlight.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { leave() }
+        let bits = published.load(ordering: .sequentiallyConsistent)
+        guard let pointer = UnsafeRawPointer(bitPattern: bits) else { throw closedError() }
+        // The holder stays alive: it is `state.current`, or in `state.unpublished` until this
+        // operation has left.
+        let value = Unmanaged<Holder>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.value }
         return try body(value)
     }
 
+    @inline(__always)
+    private func leave() {
+        let remaining = inFlight.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
+        if remaining == 0 && hasRetired.load(ordering: .sequentiallyConsistent) { disposeRetiredIfIdle() }
+    }
+
     /// Whether `close()` has been called.
-    var isClosed: Bool { state.withLock { $0.current == nil } }
+    var isClosed: Bool { published.load(ordering: .sequentiallyConsistent) == 0 }
 
     /// Replaces the value; `update` returns the new value and the part of the old one to dispose of
     /// once no operation uses it. Does nothing after `close()` but dispose of `update`'s new value.
     func replace(_ update: (Value) -> (new: Value, retired: Value), orDispose fresh: Value) {
-        let discard: Value? = state.withLock { state in
-            guard let current = state.current else { return fresh }
-            let (new, retired) = update(current)
-            state.current = new
+        var discard: [Value] = []
+        state.withLock { state in
+            guard let current = state.current else {
+                discard = [fresh]
+                return
+            }
+            let (new, retired) = update(current.value)
+            let holder = Holder(new)
+            state.current = holder
+            published.store(UInt(bitPattern: Unmanaged.passUnretained(holder).toOpaque()), ordering: .sequentiallyConsistent)
             state.retired.append(retired)
-            if state.inFlight == 0 { disposeRetired(&state) }
-            return nil
+            state.unpublished.append(current)
+            discard = takeRetiredIfIdle(&state)
         }
-        if let discard { dispose(discard) }
+        discard.forEach(dispose)
     }
 
     /// Stops new operations and disposes of the value once none is using it. Idempotent.
     func close() {
+        var discard: [Value] = []
         state.withLock { state in
             guard let current = state.current else { return }
             state.current = nil
-            state.retired.append(current)
-            if state.inFlight == 0 { disposeRetired(&state) }
+            published.store(0, ordering: .sequentiallyConsistent)
+            state.retired.append(current.value)
+            state.unpublished.append(current)
+            discard = takeRetiredIfIdle(&state)
         }
+        discard.forEach(dispose)
     }
 
-    private func release() {
-        state.withLock { state in
-            state.inFlight -= 1
-            if state.inFlight == 0 { disposeRetired(&state) }
-        }
+    /// Called by the last operation to leave while something is retired.
+    private func disposeRetiredIfIdle() {
+        let discard = state.withLock { state in takeRetiredIfIdle(&state) }
+        discard.forEach(dispose)
     }
 
-    private func disposeRetired(_ state: inout State) {
-        state.retired.forEach(dispose)
+    /// Under the lock, after publishing: hands out the retired values when no operation is in
+    /// flight, else marks them for the last operation to dispose of.
+    private func takeRetiredIfIdle(_ state: inout State) -> [Value] {
+        guard !state.retired.isEmpty || !state.unpublished.isEmpty else { return [] }
+        hasRetired.store(true, ordering: .sequentiallyConsistent)
+        guard inFlight.load(ordering: .sequentiallyConsistent) == 0 else { return [] }
+        hasRetired.store(false, ordering: .sequentiallyConsistent)
+        let retired = state.retired
         state.retired.removeAll()
+        state.unpublished.removeAll()
+        return retired
     }
 }

@@ -38,6 +38,9 @@ struct Dump: ParsableCommand {
             --core FILE writes an ELF core that `gdb EXE FILE` loads (registers of every thread, auxv, \
             file mappings; unreadable ranges as PT_LOADs without bytes) and FILE.json, the same index.
 
+            --coredump-filter dumps only what the kernel's core dumper and gcore would (core(5)); each \
+            region left out has "excluded": REASON in the index and no data.
+
             A dump interrupted with Ctrl-C, or cut short by the target exiting, is still written and \
             marked partial ("complete": false); the status is then 1, or that of the error.
             """
@@ -58,11 +61,35 @@ struct Dump: ParsableCommand {
     @Option(help: AccessModeOption.help)
     var mode: AccessModeOption = .debugger
 
+    @Flag(help: """
+        Leave out what the kernel's core dumper and gdb's gcore leave out: mappings marked dd or io \
+        in /proc/PID/smaps, and the kinds /proc/PID/coredump_filter excludes (listed as "excluded" \
+        in the index). Default: every readable byte.
+        """)
+    var coredumpFilter = false
+
+    @Option(help: ArgumentHelp("Like --coredump-filter, with these bits instead of the target's (hex, as in core(5)).",
+                               valueName: "bits"))
+    var coredumpFilterBits: String?
+
     @Flag(help: "Print a JSON summary.")
     var json = false
 
     func validate() throws {
         guard (output == nil) != (core == nil) else { throw ValidationError("give exactly one of --output DIR or --core FILE") }
+        if let bits = coredumpFilterBits, Self.parseBits(bits) == nil {
+            throw ValidationError("--coredump-filter-bits takes a hex mask such as 0x33, not '\(bits)'")
+        }
+    }
+
+    static func parseBits(_ text: String) -> UInt32? {
+        let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? String(text.dropFirst(2)) : text
+        return UInt32(digits, radix: 16)
+    }
+
+    var selection: DumpSelection {
+        if let bits = coredumpFilterBits.flatMap(Self.parseBits) { return .coredumpFilter(CoredumpFilter(rawValue: bits)) }
+        return coredumpFilter ? .coredumpFilter(nil) : .everyReadableByte
     }
 
     func run() throws {
@@ -71,8 +98,9 @@ struct Dump: ParsableCommand {
         let total = try TargetProcess.memoryMap(handle).regions.reduce(UInt64(0)) { $0 + $1.size }
         Interruption.install()
         let progress = ProgressReporter(label: "dump", total: total)
-        let options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
+        var options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
                                   progress: { progress.advance(by: $0) }, shouldCancel: { Interruption.requested })
+        options.selection = selection
         let index: DumpIndex
         do {
             if let core {
@@ -97,11 +125,14 @@ struct Dump: ParsableCommand {
                 ("regions", .int(Int64(index.regions.count))),
                 ("bytesDumped", .uint(index.bytesDumped)),
                 ("bytesFailed", .uint(index.bytesFailed)),
+                ("bytesExcluded", .uint(index.bytesExcluded)),
+                ("coredumpFilter", .optional(index.coredumpFilter) { .string($0.description) }),
                 ("failedRanges", .int(Int64(index.failedRanges.count))),
             ]).text)
         } else {
             Output.line("dumped \(index.bytesDumped) bytes of \(index.regions.count) regions to \(destination); "
-                        + "\(index.failedRanges.count) unreadable ranges (\(index.bytesFailed) bytes) listed in \(indexPath)")
+                        + "\(index.failedRanges.count) unreadable ranges (\(index.bytesFailed) bytes) listed in \(indexPath)"
+                        + (index.coredumpFilter.map { "; coredump_filter \($0) excluded \(index.regions.filter { $0.excluded != nil }.count) regions (\(index.bytesExcluded) bytes)" } ?? ""))
         }
         guard let reason = index.partialReason else { return }
         Output.error("partial dump (marked \"complete\": false in \(indexPath)): \(reason)")
