@@ -34,7 +34,7 @@ build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
 sed '/^import SystemPackage$/d' Sources/ProcessMemory/Errors/ProcessMemoryError.swift > "$out/src/ProcessMemoryError.swift"
 build dump-index Fuzz/DumpIndexFuzz.swift Fuzz/Support/ErrnoStub.swift "${parsers[@]}" "$out/src/ProcessMemoryError.swift" \
     Sources/ProcessMemory/Errors/AccessDenialReason.swift Sources/ProcessMemory/Reads/ReadMode.swift Sources/ProcessMemory/Handle/AccessRights.swift \
-    Sources/ProcessMemory/Dumps/StopMethod.swift Sources/ProcessMemory/Dumps/DumpIndex.swift
+    Sources/ProcessMemory/Dumps/StopMethod.swift Sources/ProcessMemory/Dumps/DumpSelection.swift Sources/ProcessMemory/Dumps/DumpIndex.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true
