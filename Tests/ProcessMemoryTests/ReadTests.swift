@@ -220,7 +220,8 @@ import Testing
                   let handle = try? ProcessHandle(pid: fixture.pid) else { exit(2) }
             guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
                   let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmSize:") }),
-                  let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { exit(3) }
+                  let kilobytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Int($0) })
+            else { exit(3) }
             var limit = rlimit(rlim_cur: rlim_t(kilobytes * 1024 + (96 << 20)), rlim_max: rlim_t.max)
             guard setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 else { exit(4) }
             do {
