@@ -27,7 +27,7 @@ final class GuardedResource<Value: Sendable>: Sendable {
         var unpublished: [Holder] = []
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     /// The address of the published holder, 0 once closed.
     private let published: Atomic<UInt>
     /// Operations between their announcement and their end.
@@ -39,7 +39,7 @@ final class GuardedResource<Value: Sendable>: Sendable {
     /// Guards `value`; `dispose` closes what it holds.
     init(_ value: Value, dispose: @escaping @Sendable (Value) -> Void) {
         let holder = Holder(value)
-        state = Mutex(State(current: holder))
+        state = Locked(State(current: holder))
         published = Atomic(UInt(bitPattern: Unmanaged.passUnretained(holder).toOpaque()))
         self.dispose = dispose
     }
