@@ -143,12 +143,8 @@ extension Scanner {
                 break
             }
         }
-        next.dropEmptyRegions()
-        if interrupted { next.isPartial = true }
-        let elapsed = ContinuousClock.now - clock
-        return ScanResult(matches: next, regionsScanned: scannedRegions.count, bytesScanned: bytesRead,
-                          skipped: skipped, truncated: false, interrupted: interrupted,
-                          elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Self.finish(next, regionsScanned: scannedRegions.count, bytesRead: bytesRead, skipped: skipped,
+                           interrupted: interrupted, since: clock)
     }
 
     /// Narrows a set of byte-pattern or string matches: `changed`/`unchanged` compare the digest of
@@ -215,10 +211,18 @@ extension Scanner {
                 break
             }
         }
+        return Self.finish(next, regionsScanned: scannedRegions.count, bytesRead: bytesRead, skipped: skipped,
+                           interrupted: interrupted, since: clock)
+    }
+
+    /// The result of a rescan: empty regions dropped, marked partial when interrupted.
+    private static func finish(_ set: MatchSet, regionsScanned: Int, bytesRead: UInt64, skipped: [SkippedRange],
+                               interrupted: Bool, since clock: ContinuousClock.Instant) -> ScanResult {
+        var next = set
         next.dropEmptyRegions()
         if interrupted { next.isPartial = true }
         let elapsed = ContinuousClock.now - clock
-        return ScanResult(matches: next, regionsScanned: scannedRegions.count, bytesScanned: bytesRead,
+        return ScanResult(matches: next, regionsScanned: regionsScanned, bytesScanned: bytesRead,
                           skipped: skipped, truncated: false, interrupted: interrupted,
                           elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
