@@ -4,9 +4,12 @@ import SystemPackage
 /// Reads every region of a stopped process in large chunks into one reused buffer and hands the
 /// bytes to a ``DumpSink``; records each range that cannot be read with its reason.
 ///
-/// One `pread(2)` on `/proc/PID/mem` (or `process_vm_readv(2)`) per chunk; at the first byte that
-/// fails, the map classifies the failure and says how far it extends, and reading resumes after it.
-/// Nothing unreadable is ever written as data.
+/// Each chunk is read with `process_vm_readv(2)` (one copy, straight from the target's pages); in
+/// debugger mode, where it stops short, `pread(2)` on `/proc/PID/mem` continues from the same byte,
+/// so PROT_NONE pages are still dumped. While a chunk is written, a thread of its own
+/// (``ReadAhead``) reads the next one into a second buffer. At the first byte that fails, the map
+/// classifies the failure and says how far it extends, and reading resumes after it. Nothing
+/// unreadable is ever written as data.
 struct DumpEngine {
     let handle: ProcessHandle
     let options: DumpOptions
@@ -22,8 +25,19 @@ struct DumpEngine {
     /// Dumps every region of `map` except those `excluded` names (by start address, with the reason),
     /// which are recorded as excluded and not read.
     func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: options.chunkSize, alignment: Int(AddressSpace.pageSize))
-        defer { buffer.deallocate() }
+        let buffers = Buffers(chunkSize: options.chunkSize)
+        let handle = handle, mode = options.readMode
+        let ahead = ReadAhead { address, base, count in
+            Result { () throws(ProcessMemoryError) in
+                try handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
+                    DumpEngine.readChunk(handle, fds, address: address, into: base, count: count, mode: mode)
+                }
+            }
+        }
+        defer {
+            ahead?.stop()
+            buffers.deallocate()
+        }
         var entries = map.regions.map { region in
             DumpIndex.Region(start: region.start, end: region.end,
                              permissions: region.permissions.description + (region.isShared ? "s" : "p"),
@@ -38,14 +52,14 @@ struct DumpEngine {
                 options.progress?(region.size)
                 continue
             }
-            try dumpRegion(region, entry: &entries[index], buffer: buffer, sink: &sink, outcome: &outcome)
+            try dumpRegion(region, entry: &entries[index], buffers: buffers, ahead: ahead, sink: &sink, outcome: &outcome)
         }
         outcome.regions = entries
         return outcome
     }
 
     private func dumpRegion<Sink: DumpSink>(_ region: MemoryRegion, entry: inout DumpIndex.Region,
-                                            buffer: UnsafeMutableRawBufferPointer, sink: inout Sink,
+                                            buffers: Buffers, ahead: ReadAhead?, sink: inout Sink,
                                             outcome: inout Outcome) throws(ProcessMemoryError) {
         let pid = handle.pid
         // [vsyscall] lies above the user address space; /proc/PID/mem cannot reach it.
@@ -66,15 +80,37 @@ struct DumpEngine {
             }
             open = nil
         }
+        // The read started ahead, if any: where, how much, into which buffer.
+        var pending: (address: UInt64, count: Int, slot: Int)?
+        defer { if pending != nil { _ = ahead?.finish() } }
+        var slot = 0
         while cursor < region.end {
             if options.shouldCancel?() == true {
                 outcome.partialReason = "interrupted"
                 break
             }
-            let want = Int(min(UInt64(buffer.count), region.end - cursor))
-            guard let base = buffer.baseAddress else { break }
-            let (done, stop) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
-                handle.rawRead(fds, address: cursor, into: base, count: want, mode: options.readMode)
+            let want = Int(min(UInt64(buffers.chunkSize), region.end - cursor))
+            let done: Int, stop: RawStop?
+            if let started = pending, started.address == cursor, started.count == want,
+               let result = ahead?.finish() {
+                pending = nil
+                slot = started.slot
+                (done, stop) = try result.get()
+            } else {
+                if pending != nil { _ = ahead?.finish() }
+                pending = nil
+                let base = buffers[slot]
+                (done, stop) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
+                    DumpEngine.readChunk(handle, fds, address: cursor, into: base, count: want, mode: options.readMode)
+                }
+            }
+            let buffer = UnsafeMutableRawBufferPointer(start: buffers[slot], count: done)
+            // Read the next chunk of this region while this one is written.
+            let following = cursor + UInt64(done)
+            if stop == nil, following < region.end, let ahead {
+                let nextWant = Int(min(UInt64(buffers.chunkSize), region.end - following))
+                ahead.start(address: following, into: buffers[1 - slot], count: nextWant)
+                pending = (following, nextWant, 1 - slot)
             }
             // Bytes from a call after which the address space was gone may not be the process's.
             if done > 0 && stop?.addressSpaceGone != true {
@@ -83,7 +119,7 @@ struct DumpEngine {
                     open = (cursor, placed.file, placed.offset)
                 }
                 if let segment = open {
-                    try sink.write(UnsafeRawBufferPointer(rebasing: buffer[0..<done]), at: segment.offset + (cursor - segment.start))
+                    try sink.write(UnsafeRawBufferPointer(buffer), at: segment.offset + (cursor - segment.start))
                 }
                 cursor += UInt64(done)
                 options.progress?(UInt64(done))
@@ -117,6 +153,37 @@ struct DumpEngine {
 }
 
 extension DumpEngine {
+    /// The two chunk buffers a dump alternates between (page-aligned, allocated once).
+    struct Buffers {
+        let chunkSize: Int
+        private let storage: UnsafeMutableRawPointer
+
+        init(chunkSize: Int) {
+            self.chunkSize = chunkSize
+            storage = UnsafeMutableRawPointer.allocate(byteCount: 2 * chunkSize, alignment: Int(AddressSpace.pageSize))
+        }
+
+        subscript(slot: Int) -> UnsafeMutableRawPointer { storage + slot * chunkSize }
+
+        func deallocate() { storage.deallocate() }
+    }
+
+    /// Reads one chunk: `process_vm_readv(2)` first (one copy; a ptrace- or SIGSTOP-stopped target
+    /// is still checked to be the same address space after the call); in debugger mode, where it
+    /// stops short, `pread(2)` on `/proc/PID/mem` continues from the first byte it did not
+    /// transfer, so the result is what `/proc/PID/mem` alone would have given.
+    static func readChunk(_ handle: ProcessHandle, _ fds: HandleDescriptors, address: UInt64,
+                          into base: UnsafeMutableRawPointer, count: Int, mode: ReadMode) -> (Int, RawStop?) {
+        guard mode == .debugger, handle.vmReadvAllowed else {
+            return handle.rawRead(fds, address: address, into: base, count: count, mode: mode)
+        }
+        let (fast, stop) = handle.rawRead(fds, address: address, into: base, count: count, mode: .respectingProtections)
+        guard let stop, !stop.addressSpaceGone, fast < count else { return (fast, stop) }
+        let (rest, restStop) = handle.rawRead(fds, address: address + UInt64(fast), into: base + fast,
+                                              count: count - fast, mode: .debugger)
+        return (fast + rest, restStop)
+    }
+
     /// The regions `options.selection` leaves out, by start address, with the reason, and the
     /// `coredump_filter` followed (`nil` when every readable byte is dumped). Reads
     /// `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.

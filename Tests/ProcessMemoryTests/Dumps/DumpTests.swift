@@ -7,15 +7,19 @@ import Testing
 /// partial dumps, and the target always resumed.
 @Suite("Dumps")
 struct DumpTests {
-    @Test("every byte of a directory dump equals what the stopped process holds")
-    func directoryDumpMatchesProcess() throws {
+    /// The default chunk, and one of three pages: many chunks read ahead, and chunks that start
+    /// with `process_vm_readv` and finish a PROT_NONE page through `/proc/PID/mem`.
+    static let chunkSizes = [8 << 20, 3 * 4096]
+
+    @Test("every byte of a directory dump equals what the stopped process holds", arguments: chunkSizes)
+    func directoryDumpMatchesProcess(chunkSize: Int) throws {
         let fixture = try Fixture()
         let handle = try ProcessHandle(pid: fixture.pid)
         defer { handle.close() }
         let directory = DumpSupport.scratch("integrity")
         defer { DumpSupport.remove(directory) }
         try handle.withStopped(.signal) { _ in
-            let index = try handle.dump(toDirectory: directory, options: DumpOptions(stopMethod: .none))
+            let index = try handle.dump(toDirectory: directory, options: DumpOptions(stopMethod: .none, chunkSize: chunkSize))
             #expect(index.complete)
             #expect(index.bytesDumped > 0)
             var compared = 0
@@ -29,6 +33,11 @@ struct DumpTests {
                 compared += count
             }
             #expect(UInt64(compared) == index.bytesDumped)
+            // The PROT_NONE page, which process_vm_readv cannot read, was dumped (and compared above).
+            let protNone = try fixture.layout.region("protNone")
+            let page = fixture.layout.pageSize
+            let protNonePage = protNone.address + (protNone.protNoneOffset ?? page)
+            #expect(DumpSupport.hasData(index, protNonePage..<(protNonePage + page)))
             // The known value, through the index.
             let u32 = try fixture.layout.value("u32")
             let segment = try #require(index.regions.flatMap(\.segments).first { $0.start <= u32 && u32 < $0.end })
@@ -90,15 +99,16 @@ struct DumpTests {
         }
     }
 
-    @Test("every PT_LOAD of a core equals the stopped process's memory; unreadable ranges have no bytes")
-    func coreMatchesProcess() throws {
+    @Test("every PT_LOAD of a core equals the stopped process's memory; unreadable ranges have no bytes",
+          arguments: chunkSizes)
+    func coreMatchesProcess(chunkSize: Int) throws {
         let fixture = try Fixture()
         let handle = try ProcessHandle(pid: fixture.pid)
         defer { handle.close() }
         let core = DumpSupport.scratch("core")
         defer { DumpSupport.remove(core) }
         try handle.withStopped(.signal) { _ in
-            let index = try handle.dumpCore(to: core, options: DumpOptions(stopMethod: .none))
+            let index = try handle.dumpCore(to: core, options: DumpOptions(stopMethod: .none, chunkSize: chunkSize))
             #expect(index.complete)
             let (loads, notes, type) = try DumpSupport.loads(ofCore: core)
             #expect(type == 4)
