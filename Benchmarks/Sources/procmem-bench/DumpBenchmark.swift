@@ -27,19 +27,35 @@ func dumpRows(pid: Int32, fixturePath: String, repetitions: Int) throws -> [Row]
     // Like for like: our core follows the same coredump_filter rules as gcore.
     var options = DumpOptions(stopMethod: .ptrace)
     options.selection = .coredumpFilter(nil)
-    let result = try compare(repetitions: max(2, repetitions / 2), ours: {
+    // Every timed run starts with no output file and no dirty page cache (unlink, sync(2), both
+    // untimed): otherwise each run pays for truncating the last run's gigabyte and for writing back
+    // the other tool's dirty pages, whichever happens to cross the kernel's dirty threshold.
+    func clean() {
+        for path in [ours, ours + ".json", theirs] { unlink(path) }
+        sync()
+    }
+    let oursRun = {
         index = try handle.dumpCore(to: ours, options: options)
         dumped = index?.bytesDumped ?? 0
-    }, raw: {
+    }
+    // The peak RSS of one dump (its two chunk buffers), measured on its own.
+    clean()
+    let single = try measure(repetitions: 1) { clean(); try oursRun() }
+    let result = try compareInterleaved(rounds: max(3, repetitions), prepare: clean, ours: oursRun, raw: {
         try runGcore(gcore, prefix: prefix, pid: pid)
     })
+    try oursRun()
     let (equal, compared, differences) = try compareCores(ours, theirs)
+    clean()
     _ = fixturePath  // gcore and our dump need only the PID
     if let index { explain(differences, index: index) }
+    func range(_ ratios: [Double]) -> String {
+        String(format: "median pair ratio %.2f×, range %.2f–%.2f×", ratios[ratios.count / 2], ratios.first ?? 0, ratios.last ?? 0)
+    }
     return [
-        Row(number: "6", name: "core dump of the fixture (\(dumped >> 20) MiB, coredump_filter rules) vs gcore", unit: "GB/s",
-            ours: Double(dumped) / result.ours / 1e9, raw: Double(dumped) / result.raw / 1e9,
-            baseline: "gcore", target: 3.0, oursRSS: result.oursRSS, rawRSS: result.rawRSS),
+        Row(number: "6", name: "core dump of the fixture (\(dumped >> 20) MiB, coredump_filter rules) vs gcore, \(result.ratios.count) pairs: \(range(result.ratios))",
+            unit: "GB/s", ours: Double(dumped) / result.ours / 1e9, raw: Double(dumped) / result.raw / 1e9,
+            baseline: "gcore", target: 3.0, oursRSS: single.peakRSS, rawRSS: 0),
         Row(number: "6", name: "core contents equal to gcore's under coredump_filter (bytes equal / bytes both hold; differences on stderr)", unit: "bytes",
             ours: Double(equal), raw: Double(compared), baseline: "gcore PT_LOADs", target: 1.0, oursRSS: 0, rawRSS: 0),
     ]

@@ -60,10 +60,11 @@ func compare(repetitions: Int, ours: () throws -> Void, raw: () throws -> Void) 
 /// For figures near their target on a noisy machine: `rounds` rounds, each timing ours and the
 /// baseline back to back (the order alternating between rounds), after one warm-up of each.
 /// Returns the median times and the per-round ratios (baseline time / ours), sorted.
-func compareInterleaved(rounds: Int, ours: () throws -> Void, raw: () throws -> Void) rethrows
+/// `prepare` runs, untimed, before every call.
+func compareInterleaved(rounds: Int, prepare: () -> Void = {}, ours: () throws -> Void, raw: () throws -> Void) rethrows
     -> (ours: Double, raw: Double, ratios: [Double]) {
-    try ours()
-    try raw()
+    prepare(); try ours()
+    prepare(); try raw()
     var oursTimes: [Double] = []
     var rawTimes: [Double] = []
     var ratios: [Double] = []
@@ -71,11 +72,11 @@ func compareInterleaved(rounds: Int, ours: () throws -> Void, raw: () throws -> 
         var a = 0.0
         var b = 0.0
         if round % 2 == 0 {
-            let t0 = now(); try ours(); a = now() - t0
-            let t1 = now(); try raw(); b = now() - t1
+            prepare(); let t0 = now(); try ours(); a = now() - t0
+            prepare(); let t1 = now(); try raw(); b = now() - t1
         } else {
-            let t1 = now(); try raw(); b = now() - t1
-            let t0 = now(); try ours(); a = now() - t0
+            prepare(); let t1 = now(); try raw(); b = now() - t1
+            prepare(); let t0 = now(); try ours(); a = now() - t0
         }
         oursTimes.append(a)
         rawTimes.append(b)
