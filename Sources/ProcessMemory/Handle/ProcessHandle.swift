@@ -22,12 +22,16 @@ public final class ProcessHandle: Sendable {
     /// Whether `process_vm_readv(2)` was allowed at open time (seccomp or a container can forbid it
     /// while `/proc/PID/mem` works).
     let vmReadvAllowed: Bool
+    /// `AddressSpace.userLimit`, kept here so that every read's argument check is a compare, not
+    /// a call into the lazy global's initialiser check.
+    let userLimit: UInt64
 
     init(pid: Int32, rights: AccessRights, descriptors: HandleDescriptors, vmReadvAllowed: Bool) {
         self.pid = pid
         self.rights = rights
         self.box = DescriptorBox(descriptors)
         self.vmReadvAllowed = vmReadvAllowed
+        self.userLimit = AddressSpace.userLimit
     }
 
     /// Opens the process `pid` with `rights`, checking access up front.
@@ -49,6 +53,7 @@ public final class ProcessHandle: Sendable {
         self.pid = pid
         self.rights = rights
         self.box = DescriptorBox(descriptors)
+        self.userLimit = AddressSpace.userLimit
         // process_vm_readv of one byte at address 0: EFAULT means the access check passed.
         var byte: UInt8 = 0
         switch Sys.processVMRead(pid: pid, local: &byte, remote: 0, count: 1) {
