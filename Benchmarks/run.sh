@@ -3,6 +3,19 @@
 # Usage: Benchmarks/run.sh [--size-mib N] [--repetitions N]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# Row 5 compares with scanmem 0.17 and row 6 with gcore (gdb): install them when missing.
+missing=()
+command -v scanmem >/dev/null || missing+=(scanmem)
+command -v gcore >/dev/null || missing+=(gdb)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing ${missing[*]} with apt-get" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2 \
+            || echo "could not install ${missing[*]}: their rows are left out" >&2
+    else
+        echo "${missing[*]} not installed (as root: apt-get install ${missing[*]}): their rows are left out" >&2
+    fi
+fi
 (cd "$here/.." && swift build -c release --product procmem-fixture >&2)
 fixture="$(cd "$here/.." && swift build -c release --show-bin-path)/procmem-fixture"
 (cd "$here" && swift build -c release --product procmem-bench >&2)

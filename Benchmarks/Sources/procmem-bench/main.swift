@@ -182,6 +182,17 @@ func report(_ rows: [Row], sizeMiB: Int) {
         print("| \(row.number) | \(row.name) | \(row.unit) | \(figure(row.ours, row.unit)) | \(figure(row.raw, row.unit)) | "
               + String(format: "%.2f×", row.ratio) + " | \(target) | \(met) | \(row.baseline) | \(row.oursRSS >> 10) / \(row.rawRSS >> 10) |")
     }
+    // #7: the peak RSS growth of each measurement above, as its own rows. A scan must stay within
+    // 64 MiB plus its matches whatever the target's size (the matches here are a handful of bytes).
+    for row in rows where (row.number != "6" || row.unit == "GB/s") && !row.name.hasPrefix("the same")
+        && !row.baseline.hasPrefix("scanmem") {
+        let scan = row.number == "5" && row.baseline.hasPrefix("C ")
+        let limit = 64 << 20
+        let target = scan ? "≤ 64 MiB + matches" : "–"
+        let met = scan ? (row.oursRSS <= limit ? "yes" : "no") : "–"
+        let name = "peak RSS growth: " + (row.number == "6" ? "core dump of the fixture" : row.name)
+        print("| 7 | \(name) | KiB | \(row.oursRSS >> 10) | \(row.rawRSS >> 10) | – | \(target) | \(met) | the same run's \(row.baseline) | |")
+    }
 }
 
 do {
