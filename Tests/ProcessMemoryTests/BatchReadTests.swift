@@ -165,4 +165,87 @@ import Testing
         ProcessHandle.radixSort(&keys, scratch: &scratch)
         #expect(keys == expected)
     }
+
+    @Test("A dense cluster in any order is read as one range: exact bytes, duplicates and overlaps included")
+    func denseClusterUnsorted() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let pattern = try fixture.layout.region("pattern")
+        var generator = SplitMix64(seed: 7)
+        let batch = ReadBatch()
+        var expected: [[UInt8]] = []
+        let window = 48 << 10  // within the 64 KiB pattern region, from its third page
+        for index in 0..<1024 {
+            let count = Int(generator.next() % 16) + 1
+            // A repeat of an earlier entry now and then, and entries that overlap.
+            let offset = index % 97 == 5 ? 4096 : Int(generator.next() % UInt64(window - count))
+            batch.add(address: pattern.address + 8192 + UInt64(offset), count: count)
+            expected.append(((8192 + offset)..<(8192 + offset + count)).map(patternByte))
+        }
+        // The dense span covers every page of the window.
+        #expect(dense(batch) != nil)
+        try handle.read(batch)
+        for index in 0..<batch.count {
+            #expect(batch.outcome(index) == .ok)
+            #expect(batch.bytes(index) == expected[index])
+        }
+    }
+
+    @Test("A dense cluster across an unmapped page: the range stops there and every entry still gets its own outcome")
+    func denseClusterAcrossHole() throws {
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        let hole = try fixture.layout.region("hole")
+        let holeOffset = try #require(hole.holeOffset)
+        let batch = ReadBatch()
+        // Added out of address order; pages 0, 1 (the hole) and 2 each hold an entry.
+        let after = batch.add(address: hole.address + 2 * holeOffset + 8, count: 8)
+        let inHole = batch.add(address: hole.address + holeOffset + 16, count: 8)
+        let before = batch.add(address: hole.address + 100, count: 8)
+        let straddle = batch.add(address: hole.address + holeOffset - 5, count: 16)
+        #expect(dense(batch) != nil)
+        try handle.read(batch)
+        #expect(batch.outcome(before) == .ok)
+        #expect(batch.outcome(after) == .ok)
+        #expect(batch.outcome(inHole) == .failed(.notFound, bytesRead: 0))
+        #expect(batch.outcome(straddle) == .failed(.notFound, bytesRead: 5))
+        #expect(batch.error(straddle)?.address == hole.address + holeOffset)
+    }
+
+    @Test("No dense span when a page of the span holds no entry, the gap is under a page, or the span is too long")
+    func denseSpanLimits() {
+        let batch = ReadBatch()
+        batch.add(address: 0x10000, count: 8)
+        batch.add(address: 0x12000, count: 8)  // page 0x11000 holds nothing
+        #expect(dense(batch) == nil)
+        batch.add(address: 0x11ff8, count: 16)  // now it does (and this entry crosses into 0x12000)
+        #expect(dense(batch) == 0x10000..<0x12008)
+        batch.coalescingGap = 64
+        #expect(dense(batch) == nil)
+        let long = ReadBatch()
+        for page in 0..<65 { long.add(address: 0x100000 + UInt64(page) * 4096, count: 8) }
+        #expect(dense(long) == nil)
+    }
+
+    @Test("Sorting by address: more than 2^17 entries, a span too wide to pack, duplicates", arguments: [
+        (200_000, UInt64(1) << 30), (200_000, UInt64(1) << 47), (3000, UInt64(1) << 47), (70, UInt64(4096)),
+    ])
+    func sortByAddress(count: Int, span: UInt64) {
+        var generator = SplitMix64(seed: UInt64(count) ^ span)
+        let batch = ReadBatch()
+        for _ in 0..<count { batch.add(address: 0x1000 + generator.next() % span, count: 8) }
+        var state = batch.state
+        state.order = Array(state.entries.indices)
+        ProcessHandle.sortByAddress(&state)
+        #expect(state.order.sorted() == Array(state.entries.indices), "a permutation of the entries")
+        let addresses = state.order.map { state.entries[$0].address }
+        #expect(zip(addresses, addresses.dropFirst()).allSatisfy { $0 <= $1 })
+    }
+
+    /// The dense span of `batch` with every entry counted valid, as `read` would see it.
+    private func dense(_ batch: ReadBatch) -> Range<UInt64>? {
+        var state = batch.state
+        state.order = Array(state.entries.indices)
+        return ProcessHandle.denseSpan(state)
+    }
 }

@@ -82,7 +82,16 @@ extension ProcessHandle {
                 s.order.append(index)
             }
         }
-        sortByAddress(&s)
+        if let span = Self.denseSpan(s) {
+            // Every entry lies in one short span whose pages all hold entries: one remote range
+            // covers them all, in any order, so there is nothing to sort.
+            s.runs.append(ReadBatch.Run(start: span.lowerBound, end: span.upperBound, first: 0, last: s.order.count - 1,
+                                        scratchOffset: 0, coalesced: true))
+            let size = Int(span.upperBound - span.lowerBound)
+            if s.scratch.count < size { s.scratch.append(contentsOf: repeatElement(0, count: size - s.scratch.count)) }
+            return
+        }
+        Self.sortByAddress(&s)
         // With many separate remote ranges, one snapshot of the map lets entries in holes and
         // unreadable regions fail without being sent to the kernel (each would end a
         // process_vm_readv call early). Clustered batches need few ranges and skip the map.
@@ -116,31 +125,73 @@ extension ProcessHandle {
         }
     }
 
-    /// Sorts `s.order` by entry address. Below 2^47 and 2^17 entries, address and index are
-    /// packed into one integer so the sort compares plain integers.
-    func sortByAddress(_ s: inout ReadBatch.State) {
+    /// The span of a clustered batch that can be read as one remote range without sorting: at least
+    /// two valid entries, coalescing of at least a page allowed, the span within
+    /// `maximumRunLength` and 64 pages, and every page of it touched by some entry (so the range
+    /// crosses no gap the sorted grouping would have split at). `nil` otherwise.
+    static func denseSpan(_ s: ReadBatch.State) -> Range<UInt64>? {
+        let page = AddressSpace.pageSize
+        guard s.order.count >= 2, s.coalescingGap >= Int(page) else { return nil }
+        // Page numbers by shifting: the page size is a power of two, and a division per entry
+        // would cost more than the rest of this check.
+        let shift = UInt64(page.trailingZeroBitCount)
+        return s.entries.withUnsafeBufferPointer { entries -> Range<UInt64>? in
+            var low = UInt64.max
+            var high: UInt64 = 0
+            for index in s.order {
+                let entry = entries[index]
+                low = min(low, entry.address)
+                high = max(high, entry.address &+ UInt64(entry.count))
+            }
+            guard high > low, high - low <= UInt64(s.maximumRunLength) else { return nil }
+            let firstPage = low >> shift
+            let pages = ((high - 1) >> shift) - firstPage + 1
+            guard pages <= 64 else { return nil }
+            var touched: UInt64 = 0
+            for index in s.order {
+                let entry = entries[index]
+                let from = (entry.address >> shift) - firstPage
+                let to = ((entry.address &+ UInt64(entry.count) - 1) >> shift) - firstPage
+                // Bits from...to; to - from < 64 because the whole span is at most 64 pages.
+                let width = to - from + 1
+                touched |= (width == 64 ? UInt64.max : ((1 << width) - 1)) << from
+            }
+            let all: UInt64 = pages == 64 ? .max : (1 << pages) - 1
+            return touched == all ? low..<high : nil
+        }
+    }
+
+    /// Sorts `s.order` by entry address. Each entry's offset from the lowest address is packed with
+    /// its index into one integer (the index in the low bits), so the radix sort orders plain
+    /// integers; only a batch whose addresses span more than those bits leave falls back to a
+    /// comparison sort (2^46 bytes for 2^18 entries).
+    static func sortByAddress(_ s: inout ReadBatch.State) {
         let order = s.order
         var sorted = true
-        var packable = order.count < (1 << 17)
         var previous: UInt64 = 0
+        var low = UInt64.max
+        var high: UInt64 = 0
         for index in order {
             let address = s.entries[index].address
             if address < previous { sorted = false }
-            if address >= (1 << 47) { packable = false }
             previous = address
+            low = min(low, address)
+            high = max(high, address)
         }
         if sorted { return }
-        guard packable else {
+        let indexBits = UInt64(Int.bitWidth - max(1, s.entries.count - 1).leadingZeroBitCount)
+        guard indexBits < 64, (high - low) >> (64 - indexBits) == 0 else {
             s.order.sort { s.entries[$0].address < s.entries[$1].address }
             return
         }
+        let mask: UInt64 = (1 << indexBits) - 1
         s.keys.removeAll(keepingCapacity: true)
-        for index in order { s.keys.append(s.entries[index].address << 17 | UInt64(index)) }
+        for index in order { s.keys.append((s.entries[index].address - low) << indexBits | UInt64(index)) }
         Self.radixSort(&s.keys, scratch: &s.sortScratch)
-        for position in s.keys.indices { s.order[position] = Int(s.keys[position] & ((1 << 17) - 1)) }
+        for position in s.keys.indices { s.order[position] = Int(s.keys[position] & mask) }
     }
 
-    /// Sorts 64-bit keys (47-bit addresses packed with a 17-bit index) with a least-significant-digit
+    /// Sorts 64-bit keys (address offsets packed with an entry index) with a least-significant-digit
     /// radix sort on 8-bit digits: up to eight linear passes, no comparisons; a pass whose digit is
     /// the same in every key (the high address bits, usually) is skipped.
     static func radixSort(_ keys: inout [UInt64], scratch: inout [UInt64]) {
