@@ -42,7 +42,7 @@ func dumpRows(pid: Int32, fixturePath: String, repetitions: Int) throws -> [Row]
     // The peak RSS of one dump (its two chunk buffers), measured on its own.
     clean()
     let single = try measure(repetitions: 1) { clean(); try oursRun() }
-    let result = try compareInterleaved(rounds: max(3, repetitions), prepare: clean, ours: oursRun, raw: {
+    let result = try compareInterleaved(rounds: max(7, repetitions), prepare: clean, ours: oursRun, raw: {
         try runGcore(gcore, prefix: prefix, pid: pid)
     })
     try oursRun()
