@@ -26,8 +26,9 @@ extension ProcessHandle {
     /// - Throws: `.notSupported` on architectures other than x86_64 and arm64; what ``stop(_:)``
     ///   and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
     ///
-    /// The corresponding C calls are `ptrace(PTRACE_GETREGSET)`, `pread` on `/proc/PID/mem` (or
-    /// `process_vm_readv`) in chunks of `options.chunkSize`, and `pwrite` of each chunk.
+    /// The corresponding C calls are `ptrace(PTRACE_GETREGSET)`, `process_vm_readv` in chunks
+    /// of `options.chunkSize` (continued with `pread` on `/proc/PID/mem` where it stops short in
+    /// debugger mode), and `pwrite` of each chunk.
     @discardableResult
     public func dumpCore(to path: String, options: DumpOptions = DumpOptions()) throws(ProcessMemoryError) -> DumpIndex {
         guard let architecture = CoreArchitecture.current else {

@@ -6,7 +6,8 @@ public struct DumpOptions {
     /// ``ReadMode/debugger`` (default) also dumps PROT_NONE pages; ``ReadMode/respectingProtections``
     /// lists them as failed.
     public var readMode: ReadMode
-    /// Bytes read and written per system call (default 8 MiB).
+    /// Bytes read and written per system call (default 8 MiB); a dump holds two such buffers (one
+    /// being written while the next is read).
     public var chunkSize: Int
     /// Called after every chunk with the number of bytes just processed (read or found unreadable).
     public var progress: ((UInt64) -> Void)?

@@ -11,8 +11,9 @@ extension ProcessHandle {
     /// still written, with `complete` false and the reason in `partialReason`.
     /// - Throws: what ``stop(_:)`` and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
     ///
-    /// The corresponding C calls are `pread` on `/proc/PID/mem` (or `process_vm_readv`) in chunks
-    /// of `options.chunkSize`, and `pwrite` of each chunk.
+    /// The corresponding C calls are `process_vm_readv` in chunks of `options.chunkSize`
+    /// (continued with `pread` on `/proc/PID/mem` where it stops short in debugger mode), and `pwrite`
+    /// of each chunk.
     @discardableResult
     public func dump(toDirectory directory: String, options: DumpOptions = DumpOptions()) throws(ProcessMemoryError) -> DumpIndex {
         let dirFD = try openOutputDirectory(directory)
