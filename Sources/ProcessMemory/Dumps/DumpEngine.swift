@@ -1,7 +1,7 @@
 import Glibc
 import SystemPackage
 
-/// Reads every region of a stopped process in large chunks into one reused buffer and hands the
+/// Reads every region of a stopped process in large chunks through two reused buffers and hands the
 /// bytes to a ``DumpSink``; records each range that cannot be read with its reason.
 ///
 /// Each chunk is read with `process_vm_readv(2)` (one copy, straight from the target's pages); in
