@@ -87,8 +87,7 @@ extension ProcessHandle {
             // covers them all, in any order, so there is nothing to sort.
             s.runs.append(ReadBatch.Run(start: span.lowerBound, end: span.upperBound, first: 0, last: s.order.count - 1,
                                         scratchOffset: 0, coalesced: true))
-            let size = Int(span.upperBound - span.lowerBound)
-            if s.scratch.count < size { s.scratch.append(contentsOf: repeatElement(0, count: size - s.scratch.count)) }
+            s.growScratch(to: Int(span.upperBound - span.lowerBound))
             return
         }
         Self.sortByAddress(&s)
@@ -120,9 +119,7 @@ extension ProcessHandle {
             s.runs.append(run)
             position = next
         }
-        if s.scratch.count < scratchSize {
-            s.scratch.append(contentsOf: repeatElement(0, count: scratchSize - s.scratch.count))
-        }
+        s.growScratch(to: scratchSize)
     }
 
     /// The span of a clustered batch that can be read as one remote range without sorting: at least

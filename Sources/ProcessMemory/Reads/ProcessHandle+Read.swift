@@ -20,6 +20,7 @@ extension ProcessHandle {
         // it unowned(unsafe) spares a retain and release, a tenth of a small read's own cost.
         return try box.use(pid: pid) { [unowned(unsafe) self] (fds) throws(ProcessMemoryError) -> PartialTransfer in
             guard let base = buffer.baseAddress else { throw .invalid("the buffer is null", pid: pid) }
+            // The debugger path straight to the static loop: through rawRead it would retain the handle.
             let (done, stop) = mode == .debugger ? Self.readMem(fds, address: address, into: base, count: buffer.count)
                 : rawRead(fds, address: address, into: base, count: buffer.count, mode: mode)
             guard let stop else { return PartialTransfer(bytesTransferred: done) }

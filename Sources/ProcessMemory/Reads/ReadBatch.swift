@@ -60,6 +60,11 @@ public final class ReadBatch {
         var failures: [Int: ProcessMemoryError] = [:]
         var coalescingGap = 4096
         var maximumRunLength = 256 << 10
+
+        /// Makes `scratch` hold at least `size` bytes; it never shrinks, so a reused batch stops growing.
+        mutating func growScratch(to size: Int) {
+            if scratch.count < size { scratch.append(contentsOf: repeatElement(0, count: size - scratch.count)) }
+        }
     }
 
     // No dynamic exclusivity checks: every access is a short, non-reentrant method of this
