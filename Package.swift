@@ -11,6 +11,7 @@ let package = Package(
     name: "swift-process-memory",
     products: [
         .library(name: "ProcessMemory", targets: ["ProcessMemory"]),
+        .library(name: "ProcessMemoryCore", targets: ["ProcessMemoryCore"]),
         .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
         .executable(name: "procmem", targets: ["procmem"]),
         .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
@@ -24,12 +25,26 @@ let package = Package(
     targets: [
         // Thin C wrappers for the Linux calls Glibc does not import without _GNU_SOURCE. No logic.
         .target(name: "CProcessMemory"),
+        // The core a sampling profiler links: system calls, handle, errors, maps, reads, batches,
+        // writes. Glibc, Synchronization and SystemPackage only: no Foundation, no Dispatch.
         .target(
-            name: "ProcessMemory",
+            name: "ProcessMemoryCore",
             dependencies: [
                 "CProcessMemory",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // Memory objects: memfds, seals, mapping and passing, the object behind a mapping.
+        .target(name: "ProcessMemoryObjects", dependencies: ["ProcessMemoryCore"], swiftSettings: strictSettings),
+        // Scans, rescans, match and snapshot files, pointer chains, watch and freeze.
+        .target(name: "ProcessMemoryScanning", dependencies: ["ProcessMemoryCore"], swiftSettings: strictSettings),
+        // Stopping a process, dumps, ELF cores, dump indexes, diffs.
+        .target(name: "ProcessMemoryDumps", dependencies: ["ProcessMemoryCore"], swiftSettings: strictSettings),
+        // The umbrella: `import ProcessMemory` gives every module above.
+        .target(
+            name: "ProcessMemory",
+            dependencies: ["ProcessMemoryCore", "ProcessMemoryObjects", "ProcessMemoryScanning", "ProcessMemoryDumps"],
             swiftSettings: strictSettings
         ),
         // The reference interfaces (Zircon, Mach, Win32) as Swift surfaces over the core library.
@@ -58,7 +73,8 @@ let package = Package(
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
-                "ProcessMemory", "ProcessMemoryInterfaces", "CProcessMemory",
+                "ProcessMemory", "ProcessMemoryCore", "ProcessMemoryObjects", "ProcessMemoryScanning", "ProcessMemoryDumps",
+                "ProcessMemoryInterfaces", "CProcessMemory",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings

@@ -12,12 +12,21 @@ out=.build-fuzz
 mkdir -p "$out/src"
 # The harnesses compile the pure parsers straight from the sources, as one module.
 sed '/^import ProcessMemory$/d' Sources/procmem/Support/AddressExpression.swift > "$out/src/AddressExpression.swift"
-parsers=(Sources/ProcessMemory/Map/MapsParser.swift Sources/ProcessMemory/Map/MemoryRegion.swift
-         Sources/ProcessMemory/Map/MemoryMap.swift Sources/ProcessMemory/Map/RegionDetails.swift
-         Sources/ProcessMemory/Handle/ProcFiles.swift)
+parsers=(Sources/ProcessMemoryCore/Map/MapsParser.swift Sources/ProcessMemoryCore/Map/MemoryRegion.swift
+         Sources/ProcessMemoryCore/Map/MemoryMap.swift Sources/ProcessMemoryCore/Map/RegionDetails.swift
+         Sources/ProcessMemoryCore/Handle/ProcFiles.swift)
 build() { # name, harness, sources...
     local name=$1; shift
-    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ProcessMemory -o "$out/$name" "$@" \
+    # The library's modules are compiled here as one: their imports of each other go.
+    local sources=() file copy
+    mkdir -p "$out/src/$name"
+    for file in "$@"; do
+        copy="$out/src/$name/$(basename "$file")"
+        sed -E '/^import ProcessMemory(Core|Objects|Scanning|Dumps)?$/d' "$file" > "$copy"
+        sources+=("$copy")
+    done
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ProcessMemory -package-name swift_process_memory \
+            -o "$out/$name" "${sources[@]}" \
             >"$out/build-$name.log" 2>&1; then
         grep -v 'ld.gold: warning' "$out/build-$name.log" | tail -30
         exit 1
@@ -26,15 +35,15 @@ build() { # name, harness, sources...
 build maps-parser Fuzz/MapsParserFuzz.swift "${parsers[@]}"
 build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" "$out/src/AddressExpression.swift" \
     Sources/procmem/Support/Format.swift
-scan=(Sources/ProcessMemory/Scanning/ScanValue.swift Sources/ProcessMemory/Scanning/BytePattern.swift
-      Sources/ProcessMemory/Scanning/MatchSet.swift Sources/ProcessMemory/Scanning/MatchFileFormat.swift
-      Sources/ProcessMemory/Scanning/SnapshotFileFormat.swift)
+scan=(Sources/ProcessMemoryScanning/Scanning/ScanValue.swift Sources/ProcessMemoryScanning/Scanning/BytePattern.swift
+      Sources/ProcessMemoryScanning/Scanning/MatchSet.swift Sources/ProcessMemoryScanning/Scanning/MatchFileFormat.swift
+      Sources/ProcessMemoryScanning/Scanning/SnapshotFileFormat.swift)
 build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
 # The dump-index reader: ProcessMemoryError only stores an Errno, so a stand-in replaces swift-system.
-sed '/^import SystemPackage$/d' Sources/ProcessMemory/Errors/ProcessMemoryError.swift > "$out/src/ProcessMemoryError.swift"
+sed '/^import SystemPackage$/d' Sources/ProcessMemoryCore/Errors/ProcessMemoryError.swift > "$out/src/ProcessMemoryError.swift"
 build dump-index Fuzz/DumpIndexFuzz.swift Fuzz/Support/ErrnoStub.swift "${parsers[@]}" "$out/src/ProcessMemoryError.swift" \
-    Sources/ProcessMemory/Errors/AccessDenialReason.swift Sources/ProcessMemory/Reads/ReadMode.swift Sources/ProcessMemory/Handle/AccessRights.swift \
-    Sources/ProcessMemory/Dumps/StopMethod.swift Sources/ProcessMemory/Dumps/DumpSelection.swift Sources/ProcessMemory/Dumps/DumpIndex.swift
+    Sources/ProcessMemoryCore/Errors/SystemCall.swift Sources/ProcessMemoryCore/Errors/AccessDenialReason.swift Sources/ProcessMemoryCore/Reads/ReadMode.swift Sources/ProcessMemoryCore/Handle/AccessRights.swift \
+    Sources/ProcessMemoryDumps/StopMethod.swift Sources/ProcessMemoryDumps/DumpSelection.swift Sources/ProcessMemoryDumps/DumpIndex.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true

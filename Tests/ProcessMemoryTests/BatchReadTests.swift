@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Batched reads") struct BatchReadTests {
     @Test("Every entry of a clean batch is read exactly", arguments: [0, 4096])

@@ -1,7 +1,11 @@
 import Glibc
 import SystemPackage
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// The syscall layer is exercised here without a target: only errno mapping and EINTR handling.
 @Suite("Errno mapping and EINTR") struct ErrnoMappingTests {
@@ -54,18 +58,18 @@ import Testing
         (.tooManyOpenFiles, .noMemory),
     ])
     func errnoTable(errno: Errno, code: ProcessMemoryError.Code) {
-        #expect(ErrnoMapping.code(for: errno, systemCall: "test") == code)
+        #expect(ErrnoMapping.code(for: errno, systemCall: SystemCall(.read)) == code)
     }
 
     @Test func descriptorExhaustionSaysWhatToDo() {
-        let error = ErrnoMapping.resourceFailure(.tooManyOpenFiles, systemCall: "openat", pid: 1)
+        let error = ErrnoMapping.resourceFailure(.tooManyOpenFiles, systemCall: SystemCall(.open), pid: 1)
         #expect(error.code == .noMemory)
         #expect(error.message.contains("RLIMIT_NOFILE"))
         #expect(error.errno == .tooManyOpenFiles)
     }
 
     @Test func descriptionNamesEverything() {
-        let error = ProcessMemoryError(.notFound, pid: 42, address: 0x1000, bytesTransferred: 12, systemCall: "process_vm_readv",
+        let error = ProcessMemoryError(.notFound, pid: 42, address: 0x1000, bytesTransferred: 12, systemCall: SystemCall(.processVMReadv),
                                        errno: .badAddress, message: "nothing is mapped at 0x1000")
         #expect(error.description.hasPrefix("notFound: nothing is mapped at 0x1000 (pid 42, address 0x1000, 12 bytes transferred, process_vm_readv:"))
     }

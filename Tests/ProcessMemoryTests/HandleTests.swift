@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Process handles") struct HandleTests {
     @Test func openHandleIsAlive() throws {
@@ -25,7 +29,7 @@ import Testing
         fixture.stop()
         let error = try #require(throws: ProcessMemoryError.self) { try ProcessHandle(pid: pid) }
         #expect(error.code == .notFound)
-        #expect(error.systemCall == "pidfd_open")
+        #expect(error.systemCall?.name == .pidfdOpen)
     }
 
     @Test("A kernel thread has no address space: wrong type")

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Maps parser") struct MapsParserTests {
     @Test func parsesAFileBackedLine() throws {

@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// An unprivileged reader is a child of the test process that became uid/gid 65534 (nobody);
 /// switching uid from root clears every capability. Each case runs in an exit test's own process and

@@ -2,7 +2,11 @@ import Foundation
 import Glibc
 import SystemPackage
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Reads") struct ReadTests {
     @Test("Exact reads return the pattern", arguments: ReadMode.allCases)
@@ -82,7 +86,7 @@ import Testing
             try handle.read(from: region.address + UInt64(offset), count: 8, mode: .respectingProtections)
         }
         #expect(error.code == .protectionFailure)
-        #expect(error.systemCall == "process_vm_readv")
+        #expect(error.systemCall?.name == .processVMReadv)
         #expect(error.errno == .badAddress)
     }
 

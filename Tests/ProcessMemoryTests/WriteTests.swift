@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Writes") struct WriteTests {
     @Test("Writes land where asked and nowhere else", arguments: WriteMode.allCases)

@@ -414,7 +414,7 @@ extension Zircon {
             // pread/pwrite refuse a range inside the object with EINVAL only when the object has no
             // read or write method of its own (FMODE_CAN_READ/FMODE_CAN_WRITE unset): a hugetlbfs
             // memfd cannot be written except through a mapping.
-            if error.errno == .invalidArgument, error.systemCall == "pread" || error.systemCall == "pwrite" {
+            if error.errno == .invalidArgument, error.systemCall?.name == .pread || error.systemCall?.name == .pwrite {
                 return .badState
             }
             return .invalidArgs

@@ -51,7 +51,7 @@ enum ErrorReporting {
         case .execed:
             return "run again: the process has a new image"
         case .notFound:
-            if error.address == nil && error.systemCall == "pidfd_open" {
+            if error.address == nil && error.systemCall?.name == .pidfdOpen {
                 return "check the PID (ps -p \(pid)); the process may have exited"
             }
             return "run `procmem maps \(pid)` to see what is mapped"
@@ -83,7 +83,7 @@ enum ErrorReporting {
             ("pid", .optional(error.pid) { .int(Int64($0)) }),
             ("address", .optional(error.address) { .hex($0) }),
             ("bytesTransferred", .int(Int64(error.bytesTransferred))),
-            ("systemCall", .optional(error.systemCall) { .string($0) }),
+            ("systemCall", .optional(error.systemCall) { .string($0.description) }),
             // Errno's number through the Error protocol: this target does not import SystemPackage.
             ("errno", .optional(error.errno) { .int(Int64($0.rawValue)) }),
             ("accessDenial", .optional(error.accessDenial) { .string($0.description) }),

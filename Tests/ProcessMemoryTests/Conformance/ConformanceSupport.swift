@@ -1,6 +1,10 @@
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 // Small helpers shared by the conformance suites (seeds 000–003 in shared/seeds).
 //

@@ -1,6 +1,10 @@
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 // Conformance with seed 002, Mach vm_read / vm_read_overwrite, through the core API.
 //

@@ -1,7 +1,11 @@
 import Glibc
 import SystemPackage
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 // Conformance with seed 003, Win32 ReadProcessMemory, through the core API.
 //
@@ -80,7 +84,7 @@ struct Win32ReadProcessMemoryConformanceTests {
         #expect(error.pid == fixture.pid)
         #expect(error.address == start)
         #expect(error.bytesTransferred == 0)
-        #expect(error.systemCall == "process_vm_readv")
+        #expect(error.systemCall?.name == .processVMReadv)
         #expect(error.errno == .badAddress)
         #expect(!error.message.isEmpty)
     }

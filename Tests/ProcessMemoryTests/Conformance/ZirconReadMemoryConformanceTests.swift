@@ -1,6 +1,10 @@
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 // Conformance with seed 000, zx_process_read_memory(), through the core API.
 //

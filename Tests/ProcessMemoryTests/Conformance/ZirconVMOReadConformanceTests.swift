@@ -348,10 +348,10 @@ struct ZirconVMOReadConformanceTests {
 
     @Test("\"ZX_ERR_IO The VMO is backed by a pager and the pager encountered an I/O error while reading in the requested pages.\" (the translation of EIO)")
     func ioErrorTranslation() {
-        let eio = ProcessMemoryError(.io, address: 0, systemCall: "pread", errno: .ioError, message: "EIO")
+        let eio = ProcessMemoryError(.io, address: 0, systemCall: SystemCall(.pread), errno: .ioError, message: "EIO")
         #expect(Zircon.status(vmo: eio, buffer: nil) == .io)
         // ESPIPE is also .io in the core, but means the object has no positional reads at all.
-        let espipe = ProcessMemoryError(.io, address: 0, systemCall: "pread", errno: .illegalSeek, message: "ESPIPE")
+        let espipe = ProcessMemoryError(.io, address: 0, systemCall: SystemCall(.pread), errno: .illegalSeek, message: "ESPIPE")
         #expect(Zircon.status(vmo: espipe, buffer: nil) == .badState)
     }
 
@@ -360,7 +360,7 @@ struct ZirconVMOReadConformanceTests {
     func dataIntegrityCannotArise() {
         for code in ProcessMemoryError.Code.allCases {
             for errno: Errno? in [nil, .ioError, .badAddress, .invalidArgument, .illegalSeek, .noSpace] {
-                let error = ProcessMemoryError(code, address: 0, systemCall: "pread", errno: errno, message: "")
+                let error = ProcessMemoryError(code, address: 0, systemCall: SystemCall(.pread), errno: errno, message: "")
                 #expect(Zircon.status(vmo: error, buffer: nil) != .ioDataIntegrity)
             }
         }

@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// The byte layout of core-file notes for both supported machines, checked against the sizes and
 /// offsets of the kernel's and glibc's headers. This machine is x86_64, so the arm64 layout is

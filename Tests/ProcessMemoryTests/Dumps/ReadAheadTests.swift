@@ -1,6 +1,10 @@
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// The dump's read-ahead thread on its own: results come back in order, into the buffer given,
 /// errors pass through, and stopping waits for a read still in flight.
@@ -12,7 +16,7 @@ struct ReadAheadTests {
             // Stand-in for a process read: the low byte of the address, count times; short past 0x300.
             let done = address >= 0x300 ? count / 2 : count
             memset(base, Int32(address & 0xff), done)
-            return .success((done, done < count ? RawStop(systemCall: "test", errno: nil) : nil))
+            return .success((done, done < count ? RawStop(systemCall: SystemCall(.read), errno: nil) : nil))
         })
         defer { ahead.stop() }
         #expect(ahead.finish() == nil, "nothing was started")

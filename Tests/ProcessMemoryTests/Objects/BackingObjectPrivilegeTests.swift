@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// The fallbacks when `/proc/PID/map_files` is closed to the caller (no `CAP_SYS_ADMIN` or
 /// `CAP_CHECKPOINT_RESTORE`): the reader is a child that became uid 65534, reading a fixture that

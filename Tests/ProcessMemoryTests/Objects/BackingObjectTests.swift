@@ -2,7 +2,11 @@ import Foundation
 import Glibc
 import SystemPackage
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// The fixture's memfd and truncated file: 4 pages mapped, page k filled with `first + k`, then
 /// truncated to 6144 bytes.

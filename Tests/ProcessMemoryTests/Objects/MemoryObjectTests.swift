@@ -2,7 +2,11 @@ import Foundation
 import Glibc
 import SystemPackage
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// `count` bytes where byte i is `(i * 13 + 5) & 0xff`.
 func objectPattern(_ count: Int, from start: Int = 0) -> [UInt8] {
@@ -313,7 +317,7 @@ func patternedObject(size: Int, name: String = "procmem-test") throws -> MemoryO
             Issue.record("pwrite on an O_RDONLY memfd succeeded")
             return
         }
-        let error = ErrnoMapping.objectFailure(errno, operation: .write, systemCall: "pwrite", offset: 0)
+        let error = ObjectErrnoMapping.objectFailure(errno, operation: .write, systemCall: SystemCall(.pwrite), offset: 0)
         #expect(error.code == .accessDenied)
         #expect(error.errno == .badFileDescriptor)
     }
@@ -368,7 +372,7 @@ func patternedObject(size: Int, name: String = "procmem-test") throws -> MemoryO
     @Test("Seal and write errors map as linux-semantics §13 says")
     func errnoMapping() {
         func code(_ errno: Errno, _ operation: ObjectOperation, _ seals: Seals? = nil) -> ProcessMemoryError.Code {
-            ErrnoMapping.objectFailure(errno, operation: operation, systemCall: "test", offset: 7, seals: seals).code
+            ObjectErrnoMapping.objectFailure(errno, operation: operation, systemCall: SystemCall(.read), offset: 7, seals: seals).code
         }
         #expect(code(.notPermitted, .write, .write) == .accessDenied)
         #expect(code(.notPermitted, .write, .futureWrite) == .accessDenied)
@@ -380,10 +384,10 @@ func patternedObject(size: Int, name: String = "procmem-test") throws -> MemoryO
         #expect(code(.noSpace, .write) == .noMemory)
         #expect(code(.invalidArgument, .seal(nil)) == .notSupported)
         #expect(code(.resourceBusy, .seal(.write)) == .accessDenied)
-        let io = ErrnoMapping.objectFailure(.ioError, operation: .read, systemCall: "pread", offset: 4096, bytesTransferred: 100)
+        let io = ObjectErrnoMapping.objectFailure(.ioError, operation: .read, systemCall: SystemCall(.pread), offset: 4096, bytesTransferred: 100)
         #expect(io.address == 4096)
         #expect(io.bytesTransferred == 100)
-        #expect(io.systemCall == "pread")
+        #expect(io.systemCall?.name == .pread)
         #expect(io.errno == .ioError)
     }
 }

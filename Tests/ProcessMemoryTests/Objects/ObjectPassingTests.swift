@@ -2,7 +2,11 @@ import Foundation
 import Glibc
 import SystemPackage
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// A connected pair of Unix stream sockets, closed at the end of the scope that owns it.
 final class SocketPair {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Pointer chains") struct PointerChainTests {
     @Test("Chains parse and print back")

@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// 4-byte and big-endian pointers, in a real python3 process that maps a file (a "module": a
 /// file-backed private writable mapping) and an anonymous "heap" below 4 GiB with ctypes and

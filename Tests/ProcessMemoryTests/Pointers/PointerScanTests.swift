@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 @Suite("Pointer scan") struct PointerScanTests {
     @Test("The fixture executable's data segment is a static region named by its file")

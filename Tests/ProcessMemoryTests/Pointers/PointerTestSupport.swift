@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// Building pointer structures inside the fixture with its `map` and `write` commands.
 extension Fixture {

@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// Ignore-case strings beyond ASCII: simple case folding per scalar in UTF-8 and UTF-16LE, on
 /// buffers and in the fixture's memory.

@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// Rescans of string and byte-pattern match sets against the fixture: unchanged and changed bytes
 /// (all of them, not only the first 8), the saved pattern still matching, and a new pattern at the

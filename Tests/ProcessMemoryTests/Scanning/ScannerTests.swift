@@ -1,7 +1,11 @@
 import Foundation
 import Glibc
 import Testing
-@testable import ProcessMemory
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
+@testable import ProcessMemoryObjects
+@testable import ProcessMemoryScanning
+import ProcessMemory
 
 /// Scans of the fixture: planted values, narrowing, patterns, strings, floats, widths, byte order,
 /// alignment, vanishing regions and snapshots.

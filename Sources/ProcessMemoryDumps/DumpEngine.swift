@@ -1,0 +1,300 @@
+import Glibc
+import SystemPackage
+import ProcessMemoryCore
+
+/// Reads every region of a stopped process in large chunks through two reused buffers and hands the
+/// bytes to a ``DumpSink``; records each range that cannot be read with its reason.
+///
+/// Each chunk is read with `process_vm_readv(2)` (one copy, straight from the target's pages); in
+/// debugger mode, where it stops short, `pread(2)` on `/proc/PID/mem` continues from the same byte,
+/// so PROT_NONE pages are still dumped. While a chunk is written, a thread of its own
+/// (``ReadAhead``) reads the next one into a second buffer. At the first byte that fails, the map
+/// classifies the failure and says how far it extends, and reading resumes after it. Nothing
+/// unreadable is ever written as data.
+struct DumpEngine {
+    let handle: ProcessHandle
+    let options: DumpOptions
+
+    struct Outcome {
+        var regions: [DumpIndex.Region]
+        /// Why the dump ended early, if it did.
+        var partialReason: String?
+        /// The error that ended it (the process went away), if any.
+        var error: ProcessMemoryError?
+    }
+
+    /// Dumps every region of `map` except those `excluded` names (by start address, with the reason),
+    /// which are recorded as excluded and not read.
+    func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
+        let buffers = Buffers(chunkSize: options.chunkSize)
+        let handle = handle, mode = options.readMode
+        let ahead = ReadAhead { address, base, count in
+            Result { () throws(ProcessMemoryError) in
+                try handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
+                    DumpEngine.readChunk(handle, fds, address: address, into: base, count: count, mode: mode)
+                }
+            }
+        }
+        defer {
+            ahead?.stop()
+            buffers.deallocate()
+        }
+        var entries = map.regions.map { region in
+            DumpIndex.Region(start: region.start, end: region.end,
+                             permissions: region.permissions.description + (region.isShared ? "s" : "p"),
+                             path: region.path.map { $0 + (region.isDeleted ? " (deleted)" : "") }, kind: region.kind,
+                             offset: region.offset, processedUpTo: region.start)
+        }
+        var outcome = Outcome(regions: [])
+        for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
+            if let reason = excluded[region.start] {
+                entries[index].excluded = reason
+                entries[index].processedUpTo = region.end
+                options.progress?(region.size)
+                continue
+            }
+            try dumpRegion(region, entry: &entries[index], buffers: buffers, ahead: ahead, sink: &sink, outcome: &outcome)
+        }
+        outcome.regions = entries
+        return outcome
+    }
+
+    private func dumpRegion<Sink: DumpSink>(_ region: MemoryRegion, entry: inout DumpIndex.Region,
+                                            buffers: Buffers, ahead: ReadAhead?, sink: inout Sink,
+                                            outcome: inout Outcome) throws(ProcessMemoryError) {
+        let pid = handle.pid
+        // [vsyscall] lies above the user address space; /proc/PID/mem cannot reach it.
+        if region.kind == .vsyscall || region.start >= AddressSpace.userLimit {
+            entry.failed.append(.init(start: region.start, end: region.end, code: .protectionFailure,
+                                      reason: "\(region.path ?? "the region") lies outside the user address space and cannot be read"))
+            entry.processedUpTo = region.end
+            options.progress?(region.size)
+            return
+        }
+        var cursor = region.start
+        var open: (start: UInt64, file: String?, offset: UInt64)?
+        func close(_ sink: inout Sink) throws(ProcessMemoryError) {
+            guard let segment = open else { return }
+            try sink.closeSegment(length: cursor - segment.start)
+            if cursor > segment.start {
+                entry.segments.append(.init(start: segment.start, end: cursor, file: segment.file, fileOffset: segment.offset))
+            }
+            open = nil
+        }
+        // The read started ahead, if any: where, how much, into which buffer.
+        var pending: (address: UInt64, count: Int, slot: Int)?
+        defer { if pending != nil { _ = ahead?.finish() } }
+        var slot = 0
+        while cursor < region.end {
+            if options.shouldCancel?() == true {
+                outcome.partialReason = "interrupted"
+                break
+            }
+            let want = Int(min(UInt64(buffers.chunkSize), region.end - cursor))
+            let done: Int, stop: RawStop?
+            if let started = pending, started.address == cursor, started.count == want,
+               let result = ahead?.finish() {
+                pending = nil
+                slot = started.slot
+                (done, stop) = try result.get()
+            } else {
+                if pending != nil { _ = ahead?.finish() }
+                pending = nil
+                let base = buffers[slot]
+                (done, stop) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
+                    DumpEngine.readChunk(handle, fds, address: cursor, into: base, count: want, mode: options.readMode)
+                }
+            }
+            let buffer = UnsafeMutableRawBufferPointer(start: buffers[slot], count: done)
+            // Read the next chunk of this region while this one is written.
+            let following = cursor + UInt64(done)
+            if stop == nil, following < region.end, let ahead {
+                let nextWant = Int(min(UInt64(buffers.chunkSize), region.end - following))
+                ahead.start(address: following, into: buffers[1 - slot], count: nextWant)
+                pending = (following, nextWant, 1 - slot)
+            }
+            // Bytes from a call after which the address space was gone may not be the process's.
+            if done > 0 && stop?.addressSpaceGone != true {
+                if open == nil {
+                    let placed = try sink.openSegment(at: cursor, in: region)
+                    open = (cursor, placed.file, placed.offset)
+                }
+                if let segment = open {
+                    try sink.write(UnsafeRawBufferPointer(buffer), at: segment.offset + (cursor - segment.start))
+                }
+                cursor += UInt64(done)
+                options.progress?(UInt64(done))
+            }
+            guard let stop else { continue }
+            try close(&sink)
+            let failedAt = cursor
+            let (error, span) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (ProcessMemoryError, Range<UInt64>?) in
+                let classified = handle.classifyWithSpan(fds, at: failedAt, kind: .read(options.readMode), transferred: 0, stop: stop)
+                return (classified.error, classified.span)
+            }
+            if error.code == .badState || error.code == .execed || error.code == .badHandle {
+                // The address space is gone: the bytes read in this chunk may not be the process's.
+                outcome.partialReason = error.description
+                outcome.error = error
+                break
+            }
+            let pageEnd = AddressSpace.pageStart(failedAt) + AddressSpace.pageSize
+            let next = min(region.end, max(pageEnd, span?.upperBound ?? 0))
+            if let last = entry.failed.last, last.end == failedAt, last.code == error.code {
+                entry.failed[entry.failed.count - 1].end = next
+            } else {
+                entry.failed.append(.init(start: failedAt, end: next, code: error.code, reason: error.message))
+            }
+            options.progress?(next - failedAt)
+            cursor = next
+        }
+        try close(&sink)
+        entry.processedUpTo = cursor
+    }
+}
+
+extension DumpEngine {
+    /// The two chunk buffers a dump alternates between (page-aligned, allocated once).
+    struct Buffers {
+        let chunkSize: Int
+        private let storage: UnsafeMutableRawPointer
+
+        init(chunkSize: Int) {
+            self.chunkSize = chunkSize
+            storage = UnsafeMutableRawPointer.allocate(byteCount: 2 * chunkSize, alignment: Int(AddressSpace.pageSize))
+        }
+
+        subscript(slot: Int) -> UnsafeMutableRawPointer { storage + slot * chunkSize }
+
+        func deallocate() { storage.deallocate() }
+    }
+
+    /// Reads one chunk: `process_vm_readv(2)` first (one copy; a ptrace- or SIGSTOP-stopped target
+    /// is still checked to be the same address space after the call); in debugger mode, where it
+    /// stops short, `pread(2)` on `/proc/PID/mem` continues from the first byte it did not
+    /// transfer, so the result is what `/proc/PID/mem` alone would have given.
+    static func readChunk(_ handle: ProcessHandle, _ fds: HandleDescriptors, address: UInt64,
+                          into base: UnsafeMutableRawPointer, count: Int, mode: ReadMode) -> (Int, RawStop?) {
+        guard mode == .debugger, handle.vmReadvAllowed else {
+            return handle.rawRead(fds, address: address, into: base, count: count, mode: mode)
+        }
+        let (fast, stop) = handle.rawRead(fds, address: address, into: base, count: count, mode: .respectingProtections)
+        guard let stop, !stop.addressSpaceGone, fast < count else { return (fast, stop) }
+        let (rest, restStop) = handle.rawRead(fds, address: address + UInt64(fast), into: base + fast,
+                                              count: count - fast, mode: .debugger)
+        return (fast + rest, restStop)
+    }
+
+    /// The regions `options.selection` leaves out, by start address, with the reason, and the
+    /// `coredump_filter` followed (`nil` when every readable byte is dumped). Reads
+    /// `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.
+    func exclusions(in map: MemoryMap) throws(ProcessMemoryError) -> (filter: CoredumpFilter?, reasons: [UInt64: String]) {
+        guard case .coredumpFilter(let requested) = options.selection else { return (nil, [:]) }
+        let filter: CoredumpFilter
+        if let requested { filter = requested } else { filter = try handle.coredumpFilter() }
+        var details: [UInt64: RegionDetails] = [:]
+        for detail in try handle.regionDetails() { details[detail.region.start] = detail }
+        var reasons: [UInt64: String] = [:]
+        for region in map.regions {
+            let detail = details[region.start].flatMap { $0.region.end == region.end ? $0 : nil }
+            if let reason = Self.exclusionReason(region, details: detail, filter: filter,
+                                                 startsWithELFHeader: { startsWithELFHeader(region) }) {
+                reasons[region.start] = reason
+            }
+        }
+        return (filter, reasons)
+    }
+
+    /// Whether the first four bytes of `region` read as `\x7fELF`.
+    private func startsWithELFHeader(_ region: MemoryRegion) -> Bool {
+        var magic: UInt32 = 0
+        let done = (try? handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> Int in
+            withUnsafeMutableBytes(of: &magic) { raw in
+                guard let base = raw.baseAddress else { return 0 }
+                return handle.rawRead(fds, address: region.start, into: base, count: 4, mode: options.readMode).0
+            }
+        }) ?? 0
+        return done == 4 && magic == UInt32(littleEndian: 0x464c_457f)
+    }
+
+    /// Why `region` is left out under `filter`, or `nil` when it is dumped.
+    ///
+    /// These are gdb's rules for `gcore` (linux-tdep.c, `dump_mapping_p`), which mirror the kernel's
+    /// `vma_dump_size` with what `/proc/PID/smaps` shows: `[vdso]` and `[vsyscall]` always;
+    /// never `io` or `dd`; hugetlb by bits 5/6; otherwise a mapping is anonymous when it has no
+    /// path, is `/dev/zero`, SysV shm or a deleted file (the kernel's `i_nlink == 0`, as for a memfd)
+    /// or holds anonymous pages, file-backed when it has a path that is none of those, and it is
+    /// dumped when the bit of either kind it is (private 0/2, shared 1/3) is set; failing that, a
+    /// private mapping at file offset 0 that starts with an ELF header is dumped under bit 4.
+    /// Where the kernel differs (it keeps only the first page for bit 4, tests the file's execute
+    /// bit rather than the magic, and leaves out private anonymous mappings never written to), the
+    /// result here is gdb's.
+    static func exclusionReason(_ region: MemoryRegion, details: RegionDetails?, filter: CoredumpFilter,
+                                startsWithELFHeader: () -> Bool) -> String? {
+        if region.path == "[vdso]" || region.path == "[vsyscall]" { return nil }
+        // Not in smaps (gdb dumps a mapping whose smaps entry lacks the Anonymous counter).
+        guard let details else { return nil }
+        let flags = Set(details.vmFlags)
+        if flags.contains("io") { return "VM_IO (VmFlags io): core dumps never hold I/O mappings" }
+        if flags.contains("dd") {
+            return "VM_DONTDUMP (VmFlags dd: MADV_DONTDUMP, or set by the kernel, as for secret memory)"
+        }
+        let shared = flags.isEmpty ? region.isShared : flags.contains("sh")
+        let sharing = shared ? "shared" : "private"
+        if flags.contains("ht") {
+            let bit: CoredumpFilter = shared ? .hugetlbShared : .hugetlbPrivate
+            return filter.contains(bit) ? nil
+                : "\(sharing) hugetlb mapping: coredump_filter \(filter) lacks bit \(shared ? 6 : 5)"
+        }
+        let path = region.path ?? ""
+        let anonymousName = path.isEmpty || region.isDeleted || path == "/dev/zero" || isSysVSharedMemory(path)
+        let anonymous = anonymousName || details.anonymous > 0 || details.anonHugePages > 0
+        let fileBacked = !anonymousName
+        let anonymousBit: CoredumpFilter = shared ? .anonymousShared : .anonymousPrivate
+        let fileBit: CoredumpFilter = shared ? .fileShared : .filePrivate
+        if (anonymous && filter.contains(anonymousBit)) || (fileBacked && filter.contains(fileBit)) { return nil }
+        if !shared && region.offset == 0 && filter.contains(.elfHeaders) && startsWithELFHeader() { return nil }
+        let kind = anonymous && fileBacked ? "file-backed mapping with anonymous pages"
+            : anonymous ? "anonymous mapping" : "file-backed mapping"
+        let bits = anonymous && fileBacked ? "bits \(shared ? 1 : 0) and \(shared ? 3 : 2)"
+            : "bit \(anonymous ? (shared ? 1 : 0) : (shared ? 3 : 2))"
+        return "\(sharing) \(kind): coredump_filter \(filter) lacks \(bits)"
+    }
+
+    /// `/SYSV` followed by eight hex digits: a SysV shared memory segment.
+    private static func isSysVSharedMemory(_ path: String) -> Bool {
+        let bytes = Array(path.utf8)
+        let prefix = Array("/SYSV".utf8)
+        guard bytes.count == prefix.count + 8, Array(bytes[0..<prefix.count]) == prefix else { return false }
+        return bytes[prefix.count...].allSatisfy { $0.isHexDigit }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    }
+}
+
+extension ProcessHandle {
+    /// The target's `/proc/PID/coredump_filter` (core(5)).
+    func coredumpFilter() throws(ProcessMemoryError) -> CoredumpFilter {
+        try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> CoredumpFilter in
+            switch Sys.readFile(fds.procDir, "coredump_filter", limit: 64) {
+            case .success(let bytes):
+                let text = String(decoding: bytes.filter { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") }, as: UTF8.self)
+                guard let value = UInt32(text, radix: 16) else {
+                    throw ProcessMemoryError(.io, pid: pid, systemCall: SystemCall(.read, "/proc/\(pid)/coredump_filter"),
+                                             message: "unexpected coredump_filter contents: \(text)")
+                }
+                return CoredumpFilter(rawValue: value)
+            case .failure(let error):
+                if error == .noSuchProcess || error == .noSuchFileOrDirectory {
+                    throw lifecycleError(address: nil, bytesTransferred: 0, systemCall: SystemCall(.read, "/proc/\(pid)/coredump_filter"), errno: error)
+                }
+                throw ErrnoMapping.openFailure(error, systemCall: SystemCall(.open, "/proc/\(pid)/coredump_filter"), pid: pid, procDir: fds.procDir)
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ProcessMemoryCore
+/// How a dump runs: how the target is held still, how memory is read, progress and cancellation.
+public struct DumpOptions {
+    /// How the target is held still while it is read; ``StopMethod/ptrace`` by default (invisible to
+    /// the target's parent). Cores get registers with every method but ``StopMethod/none``.
+    public var stopMethod: StopMethod
+    /// ``ReadMode/debugger`` (default) also dumps PROT_NONE pages; ``ReadMode/respectingProtections``
+    /// lists them as failed.
+    public var readMode: ReadMode
+    /// Bytes read and written per system call (default 8 MiB); a dump holds two such buffers (one
+    /// being written while the next is read).
+    public var chunkSize: Int
+    /// Called after every chunk with the number of bytes just processed (read or found unreadable).
+    public var progress: ((UInt64) -> Void)?
+    /// Polled before every chunk; returning `true` ends the dump early, marked partial
+    /// (`partialReason` `"interrupted"`), with the target resumed.
+    public var shouldCancel: (() -> Bool)?
+    /// Which mappings are dumped: every readable byte (default), or only those the kernel's core
+    /// dumper and gdb's `gcore` would write under a `coredump_filter` (see ``DumpSelection``).
+    public var selection: DumpSelection = .everyReadableByte
+
+    /// Creates options; `chunkSize` is raised to at least one page.
+    public init(stopMethod: StopMethod = .ptrace, readMode: ReadMode = .debugger, chunkSize: Int = 8 << 20,
+                progress: ((UInt64) -> Void)? = nil, shouldCancel: (() -> Bool)? = nil) {
+        self.stopMethod = stopMethod
+        self.readMode = readMode
+        self.chunkSize = max(Int(AddressSpace.pageSize), chunkSize)
+        self.progress = progress
+        self.shouldCancel = shouldCancel
+    }
+}
+
+/// Where a dump's readable bytes go: a directory of region files, or a core file.
+protocol DumpSink {
+    /// A readable run starts at `address` in `region`; returns the file name (if any) and the offset
+    /// at which its first byte will be written.
+    mutating func openSegment(at address: UInt64, in region: MemoryRegion) throws(ProcessMemoryError) -> (file: String?, offset: UInt64)
+    /// Writes bytes of the open run; `offset` is where the first of them goes.
+    mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError)
+    /// The open run ended `length` bytes after it started.
+    mutating func closeSegment(length: UInt64) throws(ProcessMemoryError)
+}

@@ -1,0 +1,131 @@
+import CProcessMemory
+import Glibc
+import Synchronization
+import SystemPackage
+import ProcessMemoryCore
+
+/// A process held still by one ``StopMethod``, until ``resume()``.
+///
+/// Get one from ``ProcessHandle/stop(_:)`` or, better, ``ProcessHandle/withStopped(_:_:)``, which
+/// resumes on every path. `resume()` is idempotent and also runs on deinit. With ``StopMethod/ptrace``
+/// the tracer is the calling thread: stop, read registers and resume from the same thread.
+public final class StoppedProcess: @unchecked Sendable {
+    /// The process.
+    public let pid: Int32
+    /// How it was stopped.
+    public let method: StopMethod
+    /// Its threads at the moment it was stopped, the main thread first.
+    public private(set) var threads: [Int32]
+    /// The target was already stopped (or frozen) before, so ``resume()`` leaves it so.
+    public let wasAlreadyStopped: Bool
+
+    private let pidfd: CInt
+    private let procDir: CInt
+    /// ptrace: a signal each thread reported instead of the interrupt, re-delivered on detach.
+    private var pendingSignals: [Int32: CInt]
+    private var freezeFile: String?
+    private let resumed = Atomic<Bool>(false)
+
+    init(pid: Int32, method: StopMethod, threads: [Int32], wasAlreadyStopped: Bool, pidfd: CInt, procDir: CInt,
+         pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil) {
+        self.pid = pid
+        self.method = method
+        self.threads = threads
+        self.wasAlreadyStopped = wasAlreadyStopped
+        self.pidfd = pidfd
+        self.procDir = procDir
+        self.pendingSignals = pendingSignals
+        self.freezeFile = freezeFile
+    }
+
+    deinit {
+        resume()
+        Sys.close(pidfd)
+        Sys.close(procDir)
+    }
+
+    /// Whether ``resume()`` has run.
+    public var isResumed: Bool { resumed.load(ordering: .acquiring) }
+
+    /// Lets the process run again: `SIGCONT`, `PTRACE_DETACH` of every thread, or `cgroup.freeze`
+    /// ← 0. Idempotent; never throws (a process that exited meanwhile needs nothing).
+    public func resume() {
+        guard !resumed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        switch method {
+        case .none: break
+        case .signal:
+            if !wasAlreadyStopped { _ = Sys.pidfdSendSignal(pidfd, SIGCONT) }
+        case .ptrace:
+            for tid in threads {
+                let signal = pendingSignals[tid] ?? 0
+                _ = Sys.ptrace(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
+            }
+        case .cgroupFreezer:
+            if !wasAlreadyStopped, let freezeFile { _ = CgroupFreezer.write(freezeFile, "0") }
+        }
+    }
+
+    /// The registers of every thread (main thread first), through `PTRACE_GETREGSET` with
+    /// `NT_PRSTATUS` and `NT_PRFPREG`; see ``registerCapture()`` for how each method gets them.
+    ///
+    /// - Throws: `.notSupported` with ``StopMethod/none``, after ``resume()``, or on architectures
+    ///   other than x86_64 and arm64; `.accessDenied` (or the failing call's code) when no thread's
+    ///   registers could be read, with the first thread's reason.
+    public func registers() throws(ProcessMemoryError) -> [ThreadRegisters] {
+        guard method != .none, !isResumed else {
+            throw ProcessMemoryError(.notSupported, pid: pid,
+                                     message: "registers can be read only while the process is stopped (not with --stop none, not after resume)")
+        }
+        guard CoreArchitecture.current != nil, CProcessMemory_user_regs_size > 0 else {
+            throw ProcessMemoryError(.notSupported, pid: pid, message: "registers are read on x86_64 and arm64 only")
+        }
+        let capture = registerCapture()
+        if capture.registers.isEmpty, let first = capture.absent.first {
+            throw ProcessMemoryError(.accessDenied, pid: pid, systemCall: SystemCall(.ptrace),
+                                     message: "no thread's registers could be read: thread \(first.tid): \(first.reason)")
+        }
+        return capture.registers
+    }
+
+    /// The registers of every thread that can be read, and why the others cannot; never throws.
+    ///
+    /// - ``StopMethod/ptrace``: `PTRACE_GETREGSET` on each thread already stopped by the stop.
+    /// - ``StopMethod/signal`` and ``StopMethod/cgroupFreezer``: each thread in turn is attached with
+    ///   `PTRACE_SEIZE`, trapped with `PTRACE_INTERRUPT` (a group-stopped thread re-traps at once, a
+    ///   frozen one leaves the freezer trap for the ptrace trap), waited for with
+    ///   `waitpid(__WALL | WNOHANG)` for at most 2 s, read, and released with `PTRACE_DETACH`, which
+    ///   puts it back into the group stop or the freezer: the process stays stopped until ``resume()``.
+    ///   When another tracer is attached or Yama forbids ptrace, that thread's registers are absent.
+    /// - ``StopMethod/none``, after ``resume()`` or on other architectures: every thread is absent.
+    public func registerCapture() -> RegisterCapture {
+        guard !isResumed, method != .none else {
+            let reason = method == .none ? "the process was not stopped (stop method none)" : "the process was already resumed"
+            return RegisterCapture(registers: [], absent: threads.map { .init(tid: $0, reason: reason) })
+        }
+        guard CoreArchitecture.current != nil, CProcessMemory_user_regs_size > 0 else {
+            return RegisterCapture(registers: [], absent: threads.map { .init(tid: $0, reason: "registers are read on x86_64 and arm64 only") })
+        }
+        if method != .ptrace {
+            return PtraceStopper.registersOfStoppedThreads(threads, procDir: procDir, reenterGroupStop: method == .signal)
+        }
+        var capture = RegisterCapture(registers: [], absent: [])
+        for tid in threads {
+            switch Self.regset(tid, CProcessMemory_NT_PRSTATUS, size: CProcessMemory_user_regs_size) {
+            case .success(let general):
+                let float = try? Self.regset(tid, CProcessMemory_NT_PRFPREG, size: CProcessMemory_user_fpregs_size).get()
+                capture.registers.append(ThreadRegisters(tid: tid, general: general, floatingPoint: float))
+            case .failure(let error):
+                capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
+            }
+        }
+        return capture
+    }
+
+    /// One register set of a ptrace-stopped thread, `PTRACE_GETREGSET`.
+    static func regset(_ tid: Int32, _ type: CInt, size: Int) -> Result<[UInt8], Errno> {
+        guard size > 0 else { return .failure(.notSupported) }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let result = bytes.withUnsafeMutableBytes { Sys.getRegset(tid, type, into: $0) }
+        return result.map { Array(bytes.prefix($0)) }
+    }
+}

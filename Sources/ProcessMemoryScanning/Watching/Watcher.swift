@@ -1,0 +1,158 @@
+import Glibc
+import SystemPackage
+import ProcessMemoryCore
+
+/// Polls one or more addresses of a process and reports each change with a timestamp.
+///
+/// Every round reads all targets together with one ``ReadBatch`` (few `process_vm_readv(2)`
+/// calls); where that call is not permitted (seccomp, some containers), each target is read with
+/// `pread(2)` on `/proc/PID/mem` instead. A target that becomes unreadable is a change to
+/// ``Value/unreadable(_:)``, not an error; a process that exits or execs ends the watch with
+/// `.badState` or `.execed`.
+///
+/// ```swift
+/// let watcher = Watcher(handle: handle, targets: [.init(address: address, size: 4)])
+/// try watcher.run(interval: .milliseconds(100), shouldStop: { done }) { change in print(change) }
+/// ```
+public final class Watcher {
+    /// An address and how many bytes to compare there.
+    public struct Target: Sendable, Hashable {
+        /// The first byte.
+        public var address: UInt64
+        /// The number of bytes (1 ... 1 MiB).
+        public var size: Int
+        /// Creates a target.
+        public init(address: UInt64, size: Int) {
+            self.address = address
+            self.size = size
+        }
+    }
+
+    /// What a target held in one round.
+    public enum Value: Sendable, Hashable {
+        /// The bytes read.
+        case bytes([UInt8])
+        /// The target could not be read; the error says why.
+        case unreadable(ProcessMemoryError)
+    }
+
+    /// One change of one target.
+    public struct Change: Sendable, Hashable {
+        /// The index of the target in ``Watcher/targets``.
+        public var target: Int
+        /// When the change was seen: seconds since the Unix epoch (`CLOCK_REALTIME`).
+        public var time: Double
+        /// The value before, `nil` in the first round.
+        public var old: Value?
+        /// The value now.
+        public var new: Value
+    }
+
+    /// The handle being watched.
+    public let handle: ProcessHandle
+    /// What is watched.
+    public let targets: [Target]
+    /// The rounds done so far.
+    public private(set) var rounds = 0
+    /// The changes seen so far (not counting the first round).
+    public private(set) var changes = 0
+
+    private let batch = ReadBatch()
+    private var last: [Value?]
+    private var singleReads = false
+
+    /// Creates a watcher; nothing is read until ``poll()``.
+    public init(handle: ProcessHandle, targets: [Target]) {
+        self.handle = handle
+        self.targets = targets
+        self.last = Array(repeating: nil, count: targets.count)
+        batch.coalescingGap = 64
+    }
+
+    /// Reads every target once and returns the targets whose value differs from the previous round
+    /// (every target, with `old == nil`, in the first round).
+    ///
+    /// - Throws: `.invalidArguments` for a target size outside 1 ... 1 MiB; `.badState` when the
+    ///   process has exited; `.execed`; `.badHandle`.
+    public func poll() throws(ProcessMemoryError) -> [Change] {
+        let values = try readAll()
+        let now = Self.now()
+        var found: [Change] = []
+        for (index, value) in values.enumerated() where last[index] != value {
+            found.append(Change(target: index, time: now, old: last[index], new: value))
+            last[index] = value
+        }
+        if rounds > 0 { changes += found.count }
+        rounds += 1
+        return found
+    }
+
+    /// Polls every `interval` until `shouldStop` returns `true`, calling `onChange` for each change
+    /// (the first round reports every target's initial value).
+    ///
+    /// Sleeps with `nanosleep(2)` in slices of at most 50 ms, so a stop request is seen quickly.
+    /// - Throws: as ``poll()``; the watch ends at the first such error.
+    public func run(interval: Duration, shouldStop: () -> Bool, onChange: (Change) -> Void) throws(ProcessMemoryError) {
+        while !shouldStop() {
+            for change in try poll() { onChange(change) }
+            Self.sleep(interval, unless: shouldStop)
+        }
+    }
+
+    private func readAll() throws(ProcessMemoryError) -> [Value] {
+        for target in targets where target.size < 1 || target.size > 1 << 20 {
+            throw .invalid("a watched size must be 1 ... 1048576 bytes, not \(target.size)", pid: handle.pid, address: target.address)
+        }
+        if !singleReads {
+            batch.removeAll()
+            for target in targets { batch.add(address: target.address, count: target.size) }
+            do throws(ProcessMemoryError) {
+                try handle.read(batch)
+                return targets.indices.map { index in
+                    if case .ok = batch.outcome(index) { return .bytes(batch.bytes(index)) }
+                    let error = batch.error(index) ?? ProcessMemoryError(.io, pid: handle.pid, address: targets[index].address,
+                                                                         message: "the read failed")
+                    return .unreadable(error)
+                }
+            } catch where error.code == .accessDenied && error.systemCall?.name == .processVMReadv && error.errno == .notPermitted {
+                singleReads = true
+            }
+        }
+        var values: [Value] = []
+        for target in targets {
+            var bytes = [UInt8](repeating: 0, count: target.size)
+            let outcome = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(ProcessMemoryError) -> PartialTransfer in try handle.readTransfer(from: target.address, into: raw) }
+            }
+            let transfer = try outcome.get()
+            if let stop = transfer.stop {
+                if stop.code == .badState || stop.code == .execed { throw stop }
+                values.append(.unreadable(stop))
+            } else {
+                values.append(.bytes(bytes))
+            }
+        }
+        return values
+    }
+
+    /// Seconds since the Unix epoch, from `clock_gettime(CLOCK_REALTIME)`: the clock of
+    /// ``Change/time`` and of ``Freezer/Event``'s times.
+    public static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// Sleeps for `interval` in slices of at most 50 ms, returning early once `stop` says so.
+    static func sleep(_ interval: Duration, unless stop: () -> Bool) {
+        let (seconds, attoseconds) = interval.components
+        var remaining = max(0, Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000))
+        while remaining > 0 && !stop() {
+            let slice = min(remaining, 50_000_000)
+            var request = timespec(tv_sec: 0, tv_nsec: Int(slice))
+            var left = timespec()
+            while nanosleep(&request, &left) == -1 && errno == EINTR { request = left }
+            remaining -= slice
+        }
+    }
+}
