@@ -47,6 +47,10 @@ let package = Package(
             dependencies: ["ProcessMemoryCore", "ProcessMemoryObjects", "ProcessMemoryScanning", "ProcessMemoryDumps"],
             swiftSettings: strictSettings
         ),
+        // A profiler's sampling loop on the core alone; Scripts/check-core-links.sh checks with ldd
+        // that it links neither Foundation nor Dispatch.
+        .executableTarget(name: "core-sampler", dependencies: ["ProcessMemoryCore"], path: "Examples/CoreSampler",
+                          swiftSettings: strictSettings),
         // The reference interfaces (Zircon, Mach, Win32) as Swift surfaces over the core library.
         .target(
             name: "ProcessMemoryInterfaces",

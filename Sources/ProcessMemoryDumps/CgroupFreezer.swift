@@ -15,11 +15,11 @@ enum CgroupFreezer {
     ///
     /// - Throws: `.notSupported` without a cgroup2 mount, for the root cgroup, or for a cgroup that
     ///   holds other processes too (freezing it would stop them).
-    static func ownCgroup(of pid: Int32, procDir: CInt) throws(ProcessMemoryError) -> Cgroup {
+    static func ownCgroup(of pid: Int32, procDir: FileDescriptor) throws(ProcessMemoryError) -> Cgroup {
         guard let mount = cgroup2Mount() else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "no cgroup v2 hierarchy is mounted here")
         }
-        guard case .success(let bytes) = Sys.readFile(procDir, "cgroup"),
+        guard case .success(let bytes) = procDir.readFile(relative: "cgroup"),
               let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("0::") })
         else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "the process is in no cgroup v2 cgroup")
@@ -30,7 +30,7 @@ enum CgroupFreezer {
                                      message: "the process is in the root cgroup, which cannot be frozen; move it into a cgroup of its own")
         }
         let cgroup = Cgroup(directory: mount + path)
-        guard case .success(let procsBytes) = Sys.readFile(AT_FDCWD, cgroup.directory + "/cgroup.procs") else {
+        guard case .success(let procsBytes) = FileDescriptor.currentDirectory.readFile(relative: cgroup.directory + "/cgroup.procs") else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "\(cgroup.directory) cannot be read")
         }
         let members = String(decoding: procsBytes, as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
@@ -44,25 +44,25 @@ enum CgroupFreezer {
 
     /// Whether `cgroup.events` says `frozen 1`.
     static func isFrozen(_ cgroup: Cgroup) -> Bool {
-        guard case .success(let bytes) = Sys.readFile(AT_FDCWD, cgroup.eventsFile) else { return false }
+        guard case .success(let bytes) = FileDescriptor.currentDirectory.readFile(relative: cgroup.eventsFile) else { return false }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").contains("frozen 1")
     }
 
     /// Writes `value` to a cgroup control file.
     static func write(_ path: String, _ value: String) -> Result<Int, Errno> {
-        switch Sys.openat(AT_FDCWD, path, O_WRONLY) {
+        switch FileDescriptor.open(path: path, O_WRONLY) {
         case .failure(let error): return .failure(error)
         case .success(let fd):
-            defer { Sys.close(fd) }
+            defer { fd.closeQuietly() }
             var bytes = Array(value.utf8)
-            return Sys.pwrite(fd, &bytes, bytes.count, at: 0)
+            return fd.pwrite(&bytes, bytes.count, at: 0)
         }
     }
 
     /// The mount point of the cgroup2 file system, from `/proc/self/mountinfo` (`/sys/fs/cgroup`, or
     /// `/sys/fs/cgroup/unified` on hybrid systems).
     static func cgroup2Mount() -> String? {
-        guard case .success(let bytes) = Sys.readFile(AT_FDCWD, "/proc/self/mountinfo") else { return nil }
+        guard case .success(let bytes) = FileDescriptor.currentDirectory.readFile(relative: "/proc/self/mountinfo") else { return nil }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let halves = line.split(separator: " - ", maxSplits: 1)
             guard halves.count == 2, halves[1].hasPrefix("cgroup2 ") else { continue }

@@ -35,17 +35,15 @@ extension ProcessHandle {
         guard let architecture = CoreArchitecture.current else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "core files are written on x86_64 and arm64 only")
         }
-        let file = try OutputFile.create(AT_FDCWD, path)
+        let file = try OutputFile.create(.currentDirectory, path)
         defer { file.close() }
         let stopped = try stop(options.stopMethod)
         defer { stopped.resume() }
         let map = try memoryMap()
         let capture = stopped.registerCapture()
         let pid = self.pid
-        let notes = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> [UInt8] in
-            CoreNotes.build(architecture: architecture, pid: pid, procDir: fds.procDir, threads: stopped.threads,
-                            registers: capture.registers, absent: capture.absent, map: map)
-        }
+        let notes = CoreNotes.build(architecture: architecture, pid: pid, procDir: stopped.procDirectory, threads: stopped.threads,
+                                    registers: capture.registers, absent: capture.absent, map: map)
         let page = AddressSpace.pageSize
         let notesOffset = UInt64(ELF.headerSize)
         try file.write(notes, at: notesOffset)
@@ -77,7 +75,7 @@ extension ProcessHandle {
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
         index.registers = .init(threads: capture.registers.map(\.tid), absent: capture.absent)
         index.coredumpFilter = selection.filter
-        let sidecar = try OutputFile.create(AT_FDCWD, path + ".json")
+        let sidecar = try OutputFile.create(.currentDirectory, path + ".json")
         defer { sidecar.close() }
         try sidecar.write(try index.encoded(), at: 0)
         return index

@@ -1,5 +1,6 @@
 import Glibc
 import ProcessMemoryCore
+import SystemPackage
 
 /// The PT_NOTE segment of a core file, as the kernel writes it (`fs/binfmt_elf.c`): for the main
 /// thread `NT_PRSTATUS`, `NT_PRPSINFO`, `NT_AUXV`, `NT_FILE`, `NT_PRFPREG`; then `NT_PRSTATUS` and
@@ -22,9 +23,9 @@ enum CoreNotes {
         var stimeTicks: UInt64 = 0
         var nice: Int8 = 0
 
-        static func read(_ procDir: CInt, _ path: String) -> TaskStat {
+        static func read(_ procDir: FileDescriptor, _ path: String) -> TaskStat {
             var stat = TaskStat()
-            guard case .success(let bytes) = Sys.readFile(procDir, path),
+            guard case .success(let bytes) = procDir.readFile(relative: path),
                   let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return stat }
             let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
             guard fields.count > 16 else { return stat }
@@ -52,7 +53,7 @@ enum CoreNotes {
     /// registers, and is listed, with the reason, in one `PROCMEM` note at the end (readers that do
     /// not know the name skip it). `NT_PRPSINFO`, `NT_AUXV` and `NT_FILE` follow the first
     /// `NT_PRSTATUS`, or open the segment when no thread has registers.
-    static func build(architecture: CoreArchitecture, pid: Int32, procDir: CInt, threads: [Int32],
+    static func build(architecture: CoreArchitecture, pid: Int32, procDir: FileDescriptor, threads: [Int32],
                       registers: [ThreadRegisters], absent: [RegisterCapture.Absent] = [], map: MemoryMap) -> [UInt8] {
         var notes: [UInt8] = []
         let byTid = Dictionary(registers.map { ($0.tid, $0) }, uniquingKeysWith: { first, _ in first })
@@ -62,7 +63,7 @@ enum CoreNotes {
             guard !processNotesWritten else { return }
             processNotesWritten = true
             notes += ELF.note(name: "CORE", type: ntPRPSInfo, descriptor: prpsinfo(pid: pid, procDir: procDir))
-            if case .success(let auxv) = Sys.readFile(procDir, "auxv") {
+            if case .success(let auxv) = procDir.readFile(relative: "auxv") {
                 notes += ELF.note(name: "CORE", type: ntAuxv, descriptor: auxv)
             }
             notes += ELF.note(name: "CORE", type: ntFile, descriptor: fileNote(map))
@@ -120,13 +121,13 @@ enum CoreNotes {
 
     /// `struct elf_prpsinfo`: state, sname, zomb, nice, flag, uid, gid, pid, ppid, pgrp, sid,
     /// fname[16], psargs[80] (136 bytes).
-    static func prpsinfo(pid: Int32, procDir: CInt) -> [UInt8] {
+    static func prpsinfo(pid: Int32, procDir: FileDescriptor) -> [UInt8] {
         let stat = TaskStat.read(procDir, "stat")
         let states: [Character] = ["R", "S", "D", "T", "Z", "W"]
         let stateIndex = states.firstIndex(of: stat.state) ?? 0
         var uid: UInt32 = 0
         var gid: UInt32 = 0
-        if case .success(let bytes) = Sys.readFile(procDir, "status") {
+        if case .success(let bytes) = procDir.readFile(relative: "status") {
             for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
                 let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 if fields.count >= 2, fields[0] == "Uid:" { uid = UInt32(fields[1]) ?? 0 }
@@ -134,9 +135,9 @@ enum CoreNotes {
             }
         }
         var comm: [UInt8] = []
-        if case .success(let bytes) = Sys.readFile(procDir, "comm") { comm = Array(bytes.prefix { $0 != UInt8(ascii: "\n") }) }
+        if case .success(let bytes) = procDir.readFile(relative: "comm") { comm = Array(bytes.prefix { $0 != UInt8(ascii: "\n") }) }
         var args: [UInt8] = []
-        if case .success(let bytes) = Sys.readFile(procDir, "cmdline", limit: 4096) {
+        if case .success(let bytes) = procDir.readFile(relative: "cmdline", limit: 4096) {
             args = bytes.map { $0 == 0 ? UInt8(ascii: " ") : $0 }
             while args.last == UInt8(ascii: " ") { args.removeLast() }
         }

@@ -30,9 +30,7 @@ struct DumpEngine {
         let handle = handle, mode = options.readMode
         let ahead = ReadAhead { address, base, count in
             Result { () throws(ProcessMemoryError) in
-                try handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
-                    DumpEngine.readChunk(handle, fds, address: address, into: base, count: count, mode: mode)
-                }
+                try DumpEngine.readChunk(handle, address: address, into: base, count: count, mode: mode)
             }
         }
         defer {
@@ -62,7 +60,6 @@ struct DumpEngine {
     private func dumpRegion<Sink: DumpSink>(_ region: MemoryRegion, entry: inout DumpIndex.Region,
                                             buffers: Buffers, ahead: ReadAhead?, sink: inout Sink,
                                             outcome: inout Outcome) throws(ProcessMemoryError) {
-        let pid = handle.pid
         // [vsyscall] lies above the user address space; /proc/PID/mem cannot reach it.
         if region.kind == .vsyscall || region.start >= AddressSpace.userLimit {
             entry.failed.append(.init(start: region.start, end: region.end, code: .protectionFailure,
@@ -101,9 +98,7 @@ struct DumpEngine {
                 if pending != nil { _ = ahead?.finish() }
                 pending = nil
                 let base = buffers[slot]
-                (done, stop) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
-                    DumpEngine.readChunk(handle, fds, address: cursor, into: base, count: want, mode: options.readMode)
-                }
+                (done, stop) = try DumpEngine.readChunk(handle, address: cursor, into: base, count: want, mode: options.readMode)
             }
             let buffer = UnsafeMutableRawBufferPointer(start: buffers[slot], count: done)
             // Read the next chunk of this region while this one is written.
@@ -128,10 +123,7 @@ struct DumpEngine {
             guard let stop else { continue }
             try close(&sink)
             let failedAt = cursor
-            let (error, span) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (ProcessMemoryError, Range<UInt64>?) in
-                let classified = handle.classifyWithSpan(fds, at: failedAt, kind: .read(options.readMode), transferred: 0, stop: stop)
-                return (classified.error, classified.span)
-            }
+            let (error, span) = try handle.classifyStop(at: failedAt, kind: .read(options.readMode), transferred: 0, stop: stop)
             if error.code == .badState || error.code == .execed || error.code == .badHandle {
                 // The address space is gone: the bytes read in this chunk may not be the process's.
                 outcome.partialReason = error.description
@@ -173,15 +165,15 @@ extension DumpEngine {
     /// is still checked to be the same address space after the call); in debugger mode, where it
     /// stops short, `pread(2)` on `/proc/PID/mem` continues from the first byte it did not
     /// transfer, so the result is what `/proc/PID/mem` alone would have given.
-    static func readChunk(_ handle: ProcessHandle, _ fds: HandleDescriptors, address: UInt64,
-                          into base: UnsafeMutableRawPointer, count: Int, mode: ReadMode) -> (Int, RawStop?) {
-        guard mode == .debugger, handle.vmReadvAllowed else {
-            return handle.rawRead(fds, address: address, into: base, count: count, mode: mode)
+    static func readChunk(_ handle: ProcessHandle, address: UInt64, into base: UnsafeMutableRawPointer, count: Int,
+                          mode: ReadMode) throws(ProcessMemoryError) -> (Int, RawStop?) {
+        guard mode == .debugger, handle.canUseProcessVMReadv else {
+            return try handle.transfer(at: address, into: base, count: count, mode: mode)
         }
-        let (fast, stop) = handle.rawRead(fds, address: address, into: base, count: count, mode: .respectingProtections)
+        let (fast, stop) = try handle.transfer(at: address, into: base, count: count, mode: .respectingProtections)
         guard let stop, !stop.addressSpaceGone, fast < count else { return (fast, stop) }
-        let (rest, restStop) = handle.rawRead(fds, address: address + UInt64(fast), into: base + fast,
-                                              count: count - fast, mode: .debugger)
+        let (rest, restStop) = try handle.transfer(at: address + UInt64(fast), into: base + fast,
+                                                   count: count - fast, mode: .debugger)
         return (fast + rest, restStop)
     }
 
@@ -208,12 +200,11 @@ extension DumpEngine {
     /// Whether the first four bytes of `region` read as `\x7fELF`.
     private func startsWithELFHeader(_ region: MemoryRegion) -> Bool {
         var magic: UInt32 = 0
-        let done = (try? handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> Int in
-            withUnsafeMutableBytes(of: &magic) { raw in
-                guard let base = raw.baseAddress else { return 0 }
-                return handle.rawRead(fds, address: region.start, into: base, count: 4, mode: options.readMode).0
-            }
-        }) ?? 0
+        let mode = options.readMode
+        let done = withUnsafeMutableBytes(of: &magic) { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            return (try? handle.transfer(at: region.start, into: base, count: 4, mode: mode).count) ?? 0
+        }
         return done == 4 && magic == UInt32(littleEndian: 0x464c_457f)
     }
 
@@ -280,21 +271,12 @@ extension UInt8 {
 extension ProcessHandle {
     /// The target's `/proc/PID/coredump_filter` (core(5)).
     func coredumpFilter() throws(ProcessMemoryError) -> CoredumpFilter {
-        try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> CoredumpFilter in
-            switch Sys.readFile(fds.procDir, "coredump_filter", limit: 64) {
-            case .success(let bytes):
-                let text = String(decoding: bytes.filter { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") }, as: UTF8.self)
-                guard let value = UInt32(text, radix: 16) else {
-                    throw ProcessMemoryError(.io, pid: pid, systemCall: SystemCall(.read, "/proc/\(pid)/coredump_filter"),
-                                             message: "unexpected coredump_filter contents: \(text)")
-                }
-                return CoredumpFilter(rawValue: value)
-            case .failure(let error):
-                if error == .noSuchProcess || error == .noSuchFileOrDirectory {
-                    throw lifecycleError(address: nil, bytesTransferred: 0, systemCall: SystemCall(.read, "/proc/\(pid)/coredump_filter"), errno: error)
-                }
-                throw ErrnoMapping.openFailure(error, systemCall: SystemCall(.open, "/proc/\(pid)/coredump_filter"), pid: pid, procDir: fds.procDir)
-            }
+        let bytes = try procFile("coredump_filter", limit: 64)
+        let text = String(decoding: bytes.filter { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") }, as: UTF8.self)
+        guard let value = UInt32(text, radix: 16) else {
+            throw ProcessMemoryError(.io, pid: pid, systemCall: SystemCall(.read, "/proc/\(pid)/coredump_filter"),
+                                     message: "unexpected coredump_filter contents: \(text)")
         }
+        return CoredumpFilter(rawValue: value)
     }
 }

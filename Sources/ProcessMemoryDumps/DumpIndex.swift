@@ -1,4 +1,5 @@
 import ProcessMemoryCore
+import SystemPackage
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,4 +1,5 @@
 import ProcessMemoryCore
+import SystemPackage
 /// How a dump runs: how the target is held still, how memory is read, progress and cancellation.
 public struct DumpOptions {
     /// How the target is held still while it is read; ``StopMethod/ptrace`` by default (invisible to

@@ -1,4 +1,5 @@
 import ProcessMemoryCore
+import SystemPackage
 /// Which mappings a dump writes.
 public enum DumpSelection: Sendable, Hashable {
     /// Every readable byte of every mapping (the default): only ranges that cannot be read are left out.

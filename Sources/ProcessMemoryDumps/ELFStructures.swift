@@ -1,4 +1,5 @@
 import ProcessMemoryCore
+import SystemPackage
 /// Little-endian byte building for ELF structures.
 struct ELFBytes {
     var bytes: [UInt8] = []

@@ -4,12 +4,12 @@ import ProcessMemoryCore
 
 /// A file a dump writes: `pwrite(2)` of whole buffers at given offsets, errors as ``ProcessMemoryError``.
 struct OutputFile {
-    let fd: CInt
+    let fd: FileDescriptor
     let name: String
 
     /// Creates (or truncates) `name` relative to `directory` (`openat(2)` with `O_CREAT | O_TRUNC`).
-    static func create(_ directory: CInt, _ name: String) throws(ProcessMemoryError) -> OutputFile {
-        switch Sys.create(directory, name, O_WRONLY | O_CREAT | O_TRUNC) {
+    static func create(_ directory: FileDescriptor, _ name: String) throws(ProcessMemoryError) -> OutputFile {
+        switch directory.create(relative: name, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) {
         case .success(let fd): return OutputFile(fd: fd, name: name)
         case .failure(let error): throw localError(error, SystemCall(.open, name))
         }
@@ -20,7 +20,7 @@ struct OutputFile {
         guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            switch Sys.pwrite(fd, base + done, bytes.count - done, at: offset + UInt64(done)) {
+            switch fd.pwrite(base + done, bytes.count - done, at: offset + UInt64(done)) {
             case .success(let written) where written > 0: done += written
             case .success: throw OutputFile.localError(.noSpace, SystemCall(.pwrite, name))
             case .failure(let error): throw OutputFile.localError(error, SystemCall(.pwrite, name))
@@ -36,7 +36,7 @@ struct OutputFile {
         try result.get()
     }
 
-    func close() { Sys.close(fd) }
+    func close() { fd.closeQuietly() }
 
     /// An error of our own output (disk full, permissions), not of the target.
     static func localError(_ error: Errno, _ call: SystemCall) -> ProcessMemoryError {
@@ -52,12 +52,12 @@ struct OutputFile {
 }
 
 /// Opens (creating if needed) a directory and returns its descriptor (`mkdirat(2)`, `openat(2)`).
-func openOutputDirectory(_ path: String) throws(ProcessMemoryError) -> CInt {
-    switch Sys.mkdirat(AT_FDCWD, path) {
+func openOutputDirectory(_ path: String) throws(ProcessMemoryError) -> FileDescriptor {
+    switch FileDescriptor.currentDirectory.makeDirectory(relative: path, mode: 0o755) {
     case .success, .failure(.fileExists): break
     case .failure(let error): throw OutputFile.localError(error, SystemCall(.mkdir, path))
     }
-    switch Sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY) {
+    switch FileDescriptor.open(path: path, O_RDONLY | O_DIRECTORY) {
     case .success(let fd): return fd
     case .failure(let error): throw OutputFile.localError(error, SystemCall(.open, path))
     }

@@ -23,19 +23,10 @@ extension ProcessHandle {
     /// `ptrace(PTRACE_INTERRUPT)` + `waitpid(__WALL)`, or a write of `1` to `cgroup.freeze`.
     public func stop(_ method: StopMethod) throws(ProcessMemoryError) -> StoppedProcess {
         let pid = self.pid
-        let (pidfd, procDir) = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (CInt, CInt) in
-            guard case .success(let pidfd) = Sys.duplicate(fds.pidfd) else {
-                throw ProcessMemoryError(.noMemory, pid: pid, systemCall: SystemCall(.fcntl, "F_DUPFD_CLOEXEC"), message: "no descriptor left")
-            }
-            guard case .success(let procDir) = Sys.duplicate(fds.procDir) else {
-                Sys.close(pidfd)
-                throw ProcessMemoryError(.noMemory, pid: pid, systemCall: SystemCall(.fcntl, "F_DUPFD_CLOEXEC"), message: "no descriptor left")
-            }
-            return (pidfd, procDir)
-        }
+        let (pidfd, procDir) = try duplicateIdentity()
         func fail(_ error: ProcessMemoryError) -> ProcessMemoryError {
-            Sys.close(pidfd)
-            Sys.close(procDir)
+            pidfd.closeQuietly()
+            procDir.closeQuietly()
             return error
         }
         switch method {
@@ -44,7 +35,7 @@ extension ProcessHandle {
                                   wasAlreadyStopped: false, pidfd: pidfd, procDir: procDir)
         case .signal:
             let already = ThreadList.allStopped(procDir)
-            if !already, case .failure(let error) = Sys.pidfdSendSignal(pidfd, SIGSTOP) {
+            if !already, case .failure(let error) = pidfd.sendSignal(SIGSTOP) {
                 throw fail(signalError(error, procDir: procDir))
             }
             let stopped = StoppedProcess(pid: pid, method: .signal, threads: ThreadList.tids(procDir, pid: pid),
@@ -80,10 +71,10 @@ extension ProcessHandle {
         }
     }
 
-    func signalError(_ error: Errno, procDir: CInt) -> ProcessMemoryError {
+    func signalError(_ error: Errno, procDir: FileDescriptor) -> ProcessMemoryError {
         if error == .noSuchProcess { return .gone(.gone, pid: pid, systemCall: SystemCall(.pidfdSendSignal), errno: error) }
         if error == .notPermitted {
-            let reason = AccessDiagnosis.diagnose(pid: pid, procDir: procDir)
+            let reason = AccessDiagnosis.diagnose(pid: pid, procDirectory: procDir)
             return ProcessMemoryError(.accessDenied, pid: pid, systemCall: SystemCall(.pidfdSendSignal), errno: error,
                                       accessDenial: reason, message: "the process may not be signalled: \(reason)")
         }
@@ -91,8 +82,8 @@ extension ProcessHandle {
                                   systemCall: SystemCall(.pidfdSendSignal), errno: error, message: "SIGSTOP could not be sent: \(error)")
     }
 
-    func stopFailure(procDir: CInt, pidfd: CInt, what: String) -> ProcessMemoryError {
-        if case .success(let events) = Sys.pollNow(pidfd), events != 0 { return .gone(.gone, pid: pid) }
+    func stopFailure(procDir: FileDescriptor, pidfd: FileDescriptor, what: String) -> ProcessMemoryError {
+        if case .success(let events) = pidfd.pollNow(), events != 0 { return .gone(.gone, pid: pid) }
         return ProcessMemoryError(.badState, pid: pid,
                                   message: "a thread did not stop within 5 s after \(what) (uninterruptible sleep?); the process was resumed")
     }
@@ -101,21 +92,21 @@ extension ProcessHandle {
 /// The threads of a process, from `/proc/PID/task`.
 enum ThreadList {
     /// Thread IDs, the main thread (`pid`) first.
-    static func tids(_ procDir: CInt, pid: Int32) -> [Int32] {
-        guard case .success(let names) = Sys.listDirectory(procDir, "task") else { return [pid] }
+    static func tids(_ procDir: FileDescriptor, pid: Int32) -> [Int32] {
+        guard case .success(let names) = procDir.listDirectory(relative: "task") else { return [pid] }
         let tids = names.compactMap { Int32($0) }.sorted()
         return tids.contains(pid) ? [pid] + tids.filter { $0 != pid } : tids
     }
 
     /// The state letter of one thread (`/proc/PID/task/TID/stat` field 3), `nil` once gone.
-    static func state(_ procDir: CInt, _ tid: Int32) -> Character? {
-        guard case .success(let bytes) = Sys.readFile(procDir, "task/\(tid)/stat"), let stat = ProcStat.parse(bytes) else { return nil }
+    static func state(_ procDir: FileDescriptor, _ tid: Int32) -> Character? {
+        guard case .success(let bytes) = procDir.readFile(relative: "task/\(tid)/stat"), let stat = ProcStat.parse(bytes) else { return nil }
         return stat.state
     }
 
     /// Whether every thread is stopped (`T`), traced (`t`), or gone.
-    static func allStopped(_ procDir: CInt) -> Bool {
-        guard case .success(let names) = Sys.listDirectory(procDir, "task"), !names.isEmpty else { return false }
+    static func allStopped(_ procDir: FileDescriptor) -> Bool {
+        guard case .success(let names) = procDir.listDirectory(relative: "task"), !names.isEmpty else { return false }
         return names.compactMap { Int32($0) }.allSatisfy { tid in
             guard let state = state(procDir, tid) else { return true }
             return state == "T" || state == "t" || state == "Z" || state == "X"
@@ -124,17 +115,11 @@ enum ThreadList {
 
     /// Polls `condition` every millisecond until it holds or `deadlineSeconds` pass.
     static func waitUntil(deadlineSeconds: Double, _ condition: () -> Bool) -> Bool {
-        var start = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(deadlineSeconds * 1000)))
         while true {
             if condition() { return true }
-            var current = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &current)
-            if Double(current.tv_sec - start.tv_sec) + Double(current.tv_nsec - start.tv_nsec) / 1e9 > deadlineSeconds {
-                return false
-            }
-            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-            nanosleep(&pause, nil)
+            if ContinuousClock.now > deadline { return false }
+            Sleep.nanoseconds(1_000_000)
         }
     }
 }

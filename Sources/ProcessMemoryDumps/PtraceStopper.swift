@@ -10,27 +10,27 @@ enum PtraceStopper {
     /// The ptrace event of an interrupt or group stop (`PTRACE_EVENT_STOP`).
     static let eventStop: CInt = 128
 
-    static func stop(pid: Int32, pidfd: CInt, procDir: CInt, handle: ProcessHandle) throws(ProcessMemoryError) -> StoppedProcess {
+    static func stop(pid: Int32, pidfd: FileDescriptor, procDir: FileDescriptor, handle: ProcessHandle) throws(ProcessMemoryError) -> StoppedProcess {
         var seized: [Int32] = []
         var pending: [Int32: CInt] = [:]
         let wasStopped = ThreadList.allStopped(procDir)
         func detachAll() {
-            for tid in seized { _ = Sys.ptrace(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(pending[tid] ?? 0))) }
+            for tid in seized { _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(pending[tid] ?? 0))) }
         }
         for _ in 0..<1000 {
             let fresh = ThreadList.tids(procDir, pid: pid).filter { !seized.contains($0) }
             if fresh.isEmpty { break }
             for tid in fresh {
-                switch Sys.ptrace(CProcessMemory_PTRACE_SEIZE, tid) {
+                switch Ptrace.request(CProcessMemory_PTRACE_SEIZE, tid) {
                 case .success: seized.append(tid)
                 case .failure(.noSuchProcess): continue  // the thread exited
                 case .failure(let error):
                     detachAll()
-                    Sys.close(pidfd)
-                    defer { Sys.close(procDir) }
+                    pidfd.closeQuietly()
+                    defer { procDir.closeQuietly() }
                     throw seizeError(error, pid: pid, procDir: procDir, handle: handle)
                 }
-                _ = Sys.ptrace(CProcessMemory_PTRACE_INTERRUPT, tid)
+                _ = Ptrace.request(CProcessMemory_PTRACE_INTERRUPT, tid)
             }
             for tid in fresh where seized.contains(tid) {
                 switch waitForStop(tid) {
@@ -42,8 +42,8 @@ enum PtraceStopper {
             }
         }
         guard !seized.isEmpty else {
-            Sys.close(pidfd)
-            Sys.close(procDir)
+            pidfd.closeQuietly()
+            procDir.closeQuietly()
             throw .gone(.gone, pid: pid, systemCall: SystemCall(.ptrace, "PTRACE_SEIZE"))
         }
         let ordered = seized.contains(pid) ? [pid] + seized.filter { $0 != pid } : seized
@@ -57,7 +57,7 @@ enum PtraceStopper {
     /// thread; its signal is returned so that the detach can deliver it.
     static func waitForStop(_ tid: Int32) -> Outcome {
         while true {
-            switch Sys.waitpid(tid, flags: CProcessMemory___WALL) {
+            switch Ptrace.wait(tid, flags: CProcessMemory___WALL) {
             case .failure: return .gone
             case .success(let status):
                 // Not WIFSTOPPED: exited or killed, the thread is gone.
@@ -82,28 +82,28 @@ enum PtraceStopper {
     /// the state stays `T`, `cgroup.events` stays `frozen 1`). One thread is traced at a time.
     /// With `reenterGroupStop` (the ``StopMethod/signal`` case) it returns once each detached thread
     /// shows state `T` again.
-    static func registersOfStoppedThreads(_ threads: [Int32], procDir: CInt, reenterGroupStop: Bool) -> RegisterCapture {
+    static func registersOfStoppedThreads(_ threads: [Int32], procDir: FileDescriptor, reenterGroupStop: Bool) -> RegisterCapture {
         var capture = RegisterCapture(registers: [], absent: [])
         for tid in threads {
-            switch Sys.ptrace(CProcessMemory_PTRACE_SEIZE, tid) {
+            switch Ptrace.request(CProcessMemory_PTRACE_SEIZE, tid) {
             case .success: break
             case .failure(.noSuchProcess): continue  // the thread exited
             case .failure(let error):
                 var reason = "ptrace(PTRACE_SEIZE) failed: \(error)"
-                if case .success(let bytes) = Sys.readFile(procDir, "status"), let tracer = ProcStatus.parse(bytes).tracerPID, tracer != 0 {
+                if case .success(let bytes) = procDir.readFile(relative: "status"), let tracer = ProcStatus.parse(bytes).tracerPID, tracer != 0 {
                     reason += " (already traced by pid \(tracer))"
                 }
                 capture.absent.append(.init(tid: tid, reason: reason))
                 continue
             }
-            _ = Sys.ptrace(CProcessMemory_PTRACE_INTERRUPT, tid)
+            _ = Ptrace.request(CProcessMemory_PTRACE_INTERRUPT, tid)
             var signal: CInt = 0
             switch waitForTrap(tid, deadlineSeconds: trapDeadlineSeconds) {
             case .gone: continue
             case .timedOut:
                 // A tracee that is not in a ptrace stop cannot be detached; the kernel drops the
                 // attachment when this thread exits. Never hang, never guess the registers.
-                _ = Sys.ptrace(CProcessMemory_PTRACE_DETACH, tid)
+                _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid)
                 capture.absent.append(.init(tid: tid, reason: "the thread did not enter a ptrace stop within \(trapDeadlineSeconds) s"))
                 continue
             case .stopped(let pending):
@@ -116,7 +116,7 @@ enum PtraceStopper {
             case .failure(let error):
                 capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
             }
-            _ = Sys.ptrace(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
+            _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
             if reenterGroupStop {
                 // The detach wakes the thread, which re-enters the group stop before it could return
                 // to user space; wait until /proc shows it stopped again (it is briefly `R`).
@@ -135,14 +135,13 @@ enum PtraceStopper {
     static func waitForTrap(_ tid: Int32, deadlineSeconds: Double) -> TrapOutcome {
         var outcome = TrapOutcome.timedOut
         _ = ThreadList.waitUntil(deadlineSeconds: deadlineSeconds) {
-            var status: CInt = 0
-            switch valueOrErrno({ Glibc.waitpid(tid, &status, CProcessMemory___WALL | WNOHANG) }) {
+            switch Ptrace.waitIfChanged(tid, flags: CProcessMemory___WALL) {
             case .failure:
                 outcome = .gone
                 return true
-            case .success(0):
+            case .success(nil):
                 return false
-            case .success:
+            case .success(let status?):
                 if status & 0xff != 0x7f {
                     outcome = .gone
                 } else {
@@ -157,15 +156,15 @@ enum PtraceStopper {
         return outcome
     }
 
-    static func seizeError(_ error: Errno, pid: Int32, procDir: CInt, handle: ProcessHandle) -> ProcessMemoryError {
+    static func seizeError(_ error: Errno, pid: Int32, procDir: FileDescriptor, handle: ProcessHandle) -> ProcessMemoryError {
         if error == .notPermitted || error == .permissionDenied {
             var tracer: Int32 = 0
-            if case .success(let bytes) = Sys.readFile(procDir, "status") { tracer = ProcStatus.parse(bytes).tracerPID ?? 0 }
+            if case .success(let bytes) = procDir.readFile(relative: "status") { tracer = ProcStatus.parse(bytes).tracerPID ?? 0 }
             if tracer != 0 {
                 return ProcessMemoryError(.accessDenied, pid: pid, systemCall: SystemCall(.ptrace, "PTRACE_SEIZE"), errno: error,
                                           message: "the process is already traced by pid \(tracer) (a debugger); use --stop signal, or detach it")
             }
-            let reason = AccessDiagnosis.diagnose(pid: pid, procDir: procDir)
+            let reason = AccessDiagnosis.diagnose(pid: pid, procDirectory: procDir)
             return ProcessMemoryError(.accessDenied, pid: pid, systemCall: SystemCall(.ptrace, "PTRACE_SEIZE"), errno: error,
                                       accessDenial: reason, message: "the process may not be traced: \(reason)")
         }

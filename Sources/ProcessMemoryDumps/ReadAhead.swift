@@ -1,8 +1,9 @@
 import Dispatch
 import Glibc
 import ProcessMemoryCore
+import SystemPackage
 
-/// One read that a thread of its own (`pthread_create(3)`) performs while the caller does other
+/// One read that a thread of its own (``HelperThread``) performs while the caller does other
 /// work: a dump reads its next chunk while it writes the previous one, so reading and writing use
 /// both cores.
 ///
@@ -17,24 +18,15 @@ final class ReadAhead: @unchecked Sendable {
     private let completed = DispatchSemaphore(value: 0)
     private var request: (address: UInt64, base: UnsafeMutableRawPointer, count: Int)?
     private var result: Result<(Int, RawStop?), ProcessMemoryError> = .success((0, nil))
-    private var thread = pthread_t()
+    private var thread: HelperThread?
     private var inFlight = false
-    private var running = false
 
     /// Starts the thread; `nil` when none can be had (the caller then reads on its own thread).
     init?(read: @escaping Read) {
         self.read = read
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&thread, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<ReadAhead>.fromOpaque(context).takeRetainedValue().serve()
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<ReadAhead>.fromOpaque(context).release()
-            return nil
-        }
-        running = true
+        // The thread holds the object until it ends, which stop() waits for.
+        guard let thread = HelperThread.start({ [self] in self.serve() }) else { return nil }
+        self.thread = thread
     }
 
     /// Starts reading `count` bytes at `address` into `base` (after waiting for a read still in flight).
@@ -56,12 +48,12 @@ final class ReadAhead: @unchecked Sendable {
 
     /// Waits for the read in flight, if any, and ends the thread.
     func stop() {
-        guard running else { return }
+        guard let thread else { return }
         if inFlight { _ = finish() }
         request = nil
         requested.signal()
-        pthread_join(thread, nil)
-        running = false
+        thread.join()
+        self.thread = nil
     }
 
     private func serve() {

@@ -18,8 +18,8 @@ extension ProcessHandle {
     @discardableResult
     public func dump(toDirectory directory: String, options: DumpOptions = DumpOptions()) throws(ProcessMemoryError) -> DumpIndex {
         let dirFD = try openOutputDirectory(directory)
-        defer { Sys.close(dirFD) }
-        switch Sys.mkdirat(dirFD, "regions") {
+        defer { dirFD.closeQuietly() }
+        switch dirFD.makeDirectory(relative: "regions", mode: 0o755) {
         case .success, .failure(.fileExists): break
         case .failure(let error): throw OutputFile.localError(error, SystemCall(.mkdir, "\(directory)/regions"))
         }
@@ -44,16 +44,14 @@ extension ProcessHandle {
 
     /// `/proc/PID/exe`, when it can be read.
     func dumpExecutablePath() -> String? {
-        try? box.peek(pid: pid) { (fds, _) throws(ProcessMemoryError) -> String? in
-            guard case .success(let path) = Sys.readLink(fds.procDir, "exe") else { return nil }
-            return path
-        }
+        guard case .success(let path)? = try? procLink("exe") else { return nil }
+        return path
     }
 }
 
 /// Writes each readable range to its own file, `regions/<start>.bin`.
 struct DirectorySink: DumpSink {
-    let directory: CInt
+    let directory: FileDescriptor
     var current: OutputFile?
 
     static func fileName(_ address: UInt64) -> String {

@@ -60,12 +60,9 @@ public struct SnapshotDiff: Sendable, Hashable {
         let map = try handle.memoryMap()
         // The live side: every region, read on demand; a read that fails makes that part one-sided.
         let live = map.regions.map { Range(start: $0.start, end: $0.end) }
-        let pid = handle.pid
         return try compare(a.segments, live, first: a.read) { (address, buffer) throws(ProcessMemoryError) -> Int in
             guard let base = buffer.baseAddress else { return 0 }
-            let (done, stop) = try handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (Int, RawStop?) in
-                handle.rawRead(fds, address: address, into: base, count: buffer.count, mode: readMode)
-            }
+            let (done, stop) = try handle.transfer(at: address, into: base, count: buffer.count, mode: readMode)
             if stop?.addressSpaceGone == true { throw handle.lifecycleError(address: address, bytesTransferred: 0, systemCall: stop?.systemCall, errno: nil) }
             return done
         }
@@ -188,33 +185,33 @@ public struct SnapshotDiff: Sendable, Hashable {
 /// A dump directory opened for reading: its index, and its region files read with `pread(2)`.
 struct DumpDirectory {
     let index: DumpIndex
-    let directory: CInt
+    let directory: FileDescriptor
     let path: String
     let sorted: [DumpIndex.Segment]
 
     init(_ path: String) throws(ProcessMemoryError) {
         self.path = path
-        switch Sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY) {
+        switch FileDescriptor.open(path: path, O_RDONLY | O_DIRECTORY) {
         case .success(let fd): directory = fd
         case .failure(let error):
             throw ProcessMemoryError(.invalidArguments, systemCall: SystemCall(.open, path), errno: error,
                                      message: "\(path) is not a dump directory: \(error)")
         }
-        switch Sys.readFile(directory, DumpIndex.fileName, limit: 1 << 30) {
+        switch directory.readFile(relative: DumpIndex.fileName, limit: 1 << 30) {
         case .success(let bytes):
             do throws(ProcessMemoryError) { index = try DumpIndex.decode(bytes) } catch {
-                Sys.close(directory)
+                directory.closeQuietly()
                 throw error
             }
         case .failure(let error):
-            Sys.close(directory)
+            directory.closeQuietly()
             throw ProcessMemoryError(.invalidArguments, systemCall: SystemCall(.open, "\(path)/\(DumpIndex.fileName)"), errno: error,
                                      message: "\(path) holds no \(DumpIndex.fileName): \(error)")
         }
         sorted = index.regions.flatMap(\.segments).filter { $0.file != nil }.sorted { $0.start < $1.start }
     }
 
-    func close() { Sys.close(directory) }
+    func close() { directory.closeQuietly() }
 
     var segments: [SnapshotDiff.Range] { sorted.map { SnapshotDiff.Range(start: $0.start, end: $0.end) } }
 
@@ -230,13 +227,13 @@ struct DumpDirectory {
               let base = buffer.baseAddress else { return 0 }
         let segment = sorted[low]
         let want = Int(min(UInt64(buffer.count), segment.end - address))
-        guard case .success(let fd) = Sys.openat(directory, file, O_RDONLY) else {
+        guard case .success(let fd) = directory.open(relative: file, O_RDONLY) else {
             throw ProcessMemoryError(.io, message: "\(path)/\(file), listed in the index, cannot be opened")
         }
-        defer { Sys.close(fd) }
+        defer { fd.closeQuietly() }
         var done = 0
         while done < want {
-            switch Sys.pread(fd, base + done, want - done, at: segment.fileOffset + (address - segment.start) + UInt64(done)) {
+            switch fd.pread(base + done, want - done, at: segment.fileOffset + (address - segment.start) + UInt64(done)) {
             case .success(0): throw ProcessMemoryError(.io, message: "\(path)/\(file) is shorter than its index says")
             case .success(let got): done += got
             case .failure(let error):

@@ -1,4 +1,5 @@
 import ProcessMemoryCore
+import SystemPackage
 /// How a process is held still while it is read, so a dump or a diff sees one consistent moment.
 ///
 /// | method | how | trade-offs |

@@ -19,14 +19,17 @@ public final class StoppedProcess: @unchecked Sendable {
     /// The target was already stopped (or frozen) before, so ``resume()`` leaves it so.
     public let wasAlreadyStopped: Bool
 
-    private let pidfd: CInt
-    private let procDir: CInt
+    private let pidfd: FileDescriptor
+    private let procDir: FileDescriptor
+    /// The stopped process's `/proc/PID` directory (the handle's, duplicated): stays valid after the
+    /// handle is closed, and never reaches another process after PID reuse.
+    var procDirectory: FileDescriptor { procDir }
     /// ptrace: a signal each thread reported instead of the interrupt, re-delivered on detach.
     private var pendingSignals: [Int32: CInt]
     private var freezeFile: String?
     private let resumed = Atomic<Bool>(false)
 
-    init(pid: Int32, method: StopMethod, threads: [Int32], wasAlreadyStopped: Bool, pidfd: CInt, procDir: CInt,
+    init(pid: Int32, method: StopMethod, threads: [Int32], wasAlreadyStopped: Bool, pidfd: FileDescriptor, procDir: FileDescriptor,
          pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil) {
         self.pid = pid
         self.method = method
@@ -40,8 +43,8 @@ public final class StoppedProcess: @unchecked Sendable {
 
     deinit {
         resume()
-        Sys.close(pidfd)
-        Sys.close(procDir)
+        pidfd.closeQuietly()
+        procDir.closeQuietly()
     }
 
     /// Whether ``resume()`` has run.
@@ -54,11 +57,11 @@ public final class StoppedProcess: @unchecked Sendable {
         switch method {
         case .none: break
         case .signal:
-            if !wasAlreadyStopped { _ = Sys.pidfdSendSignal(pidfd, SIGCONT) }
+            if !wasAlreadyStopped { _ = pidfd.sendSignal(SIGCONT) }
         case .ptrace:
             for tid in threads {
                 let signal = pendingSignals[tid] ?? 0
-                _ = Sys.ptrace(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
+                _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
             }
         case .cgroupFreezer:
             if !wasAlreadyStopped, let freezeFile { _ = CgroupFreezer.write(freezeFile, "0") }
@@ -125,7 +128,7 @@ public final class StoppedProcess: @unchecked Sendable {
     static func regset(_ tid: Int32, _ type: CInt, size: Int) -> Result<[UInt8], Errno> {
         guard size > 0 else { return .failure(.notSupported) }
         var bytes = [UInt8](repeating: 0, count: size)
-        let result = bytes.withUnsafeMutableBytes { Sys.getRegset(tid, type, into: $0) }
+        let result = bytes.withUnsafeMutableBytes { Ptrace.registerSet(tid, type, into: $0) }
         return result.map { Array(bytes.prefix($0)) }
     }
 }

@@ -58,7 +58,7 @@ public final class MappedMemoryObject: Sendable {
             return address
         }
         if let removed, let pointer = UnsafeMutableRawPointer(bitPattern: removed) {
-            Sys.munmap(pointer, count)
+            FileDescriptor.unmap(pointer, count)
         }
     }
 }
@@ -90,7 +90,7 @@ extension MemoryObject {
         guard offset % AddressSpace.pageSize == 0 else {
             throw .invalid("the offset \(offset) of a mapping must be a multiple of the page size (\(AddressSpace.pageSize))", address: offset)
         }
-        return try box.use { (fd) throws(ProcessMemoryError) -> MappedMemoryObject in
+        return try guardedDescriptor.use { (fd) throws(ProcessMemoryError) -> MappedMemoryObject in
             let size = try Self.currentSize(fd)
             let length: Int
             if let count {
@@ -108,7 +108,7 @@ extension MemoryObject {
             guard length > 0 else { throw .invalid("a mapping needs at least one byte", address: offset) }
             try Self.checkRange(offset: offset, count: length, size: size, verb: "map")
             let protection = rights.contains(.write) ? PROT_READ | PROT_WRITE : PROT_READ
-            switch Sys.mmap(length, protection: protection, flags: MAP_SHARED, fd, offset: offset) {
+            switch fd.map(length, protection: protection, flags: MAP_SHARED, offset: offset) {
             case .success(let address):
                 return MappedMemoryObject(address: address, count: length, offset: offset, rights: rights)
             case .failure(let error):

@@ -9,7 +9,7 @@ extension MemoryObject {
     ///
     /// The corresponding C call is `fstat` (`st_size`).
     public func size() throws(ProcessMemoryError) -> UInt64 {
-        try box.use { (fd) throws(ProcessMemoryError) -> UInt64 in try Self.currentSize(fd) }
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) -> UInt64 in try Self.currentSize(fd) }
     }
 
     /// Reads exactly `buffer.count` bytes at `offset` into `buffer`, or nothing at all. Nothing is
@@ -33,7 +33,7 @@ extension MemoryObject {
     /// The corresponding C calls are `fstat` and `pread`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError) {
         guard rights.contains(.read) else { throw .objectLacksRight("read", offset: offset) }
-        try box.use { (fd) throws(ProcessMemoryError) in
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) in
             let size = try Self.currentSize(fd)
             try Self.checkRange(offset: offset, count: buffer.count, size: size, verb: "read")
             guard let base = buffer.baseAddress else { return }
@@ -41,7 +41,7 @@ extension MemoryObject {
             while done < buffer.count {
                 let want = min(buffer.count - done, AddressSpace.maxChunk)
                 let at = offset + UInt64(done)
-                switch Sys.pread(fd, base + done, want, at: at) {
+                switch fd.pread(base + done, want, at: at) {
                 case .success(0):
                     // Only another process shrinking an unsealed object gets here.
                     let now = (try? Self.currentSize(fd)) ?? 0
@@ -105,7 +105,7 @@ extension MemoryObject {
     /// The corresponding C calls are `fstat` and `pwrite`.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError) {
         guard rights.contains(.write) else { throw .objectLacksRight("write", offset: offset) }
-        try box.use { (fd) throws(ProcessMemoryError) in
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) in
             let size = try Self.currentSize(fd)
             try Self.checkRange(offset: offset, count: bytes.count, size: size, verb: "write")
             guard let base = bytes.baseAddress else { return }
@@ -113,7 +113,7 @@ extension MemoryObject {
             while done < bytes.count {
                 let want = min(bytes.count - done, AddressSpace.maxChunk)
                 let at = offset + UInt64(done)
-                switch Sys.pwrite(fd, base + done, want, at: at) {
+                switch fd.pwrite(base + done, want, at: at) {
                 case .success(0):
                     throw ProcessMemoryError(.io, address: at, bytesTransferred: done, systemCall: SystemCall(.pwrite),
                                              message: "the object accepted no bytes at offset \(at)")
@@ -157,9 +157,9 @@ extension MemoryObject {
         guard let length = Int64(exactly: newSize) else {
             throw .invalid("an object's size is at most Int64.max bytes, not \(newSize)", address: newSize)
         }
-        try box.use { (fd) throws(ProcessMemoryError) in
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) in
             let size = try Self.currentSize(fd)
-            if case .failure(let error) = Sys.ftruncate(fd, length) {
+            if case .failure(let error) = fd.truncate(to: length) {
                 let seals = error == .notPermitted ? Self.currentSeals(fd) : nil
                 throw ObjectErrnoMapping.objectFailure(error, operation: .resize(grow: newSize > size), systemCall: SystemCall(.ftruncate),
                                                  offset: newSize, seals: seals)
@@ -183,8 +183,8 @@ extension MemoryObject {
     }
 
     /// The seals, or `nil` when they cannot be read.
-    static func currentSeals(_ fd: CInt) -> Seals? {
-        if case .success(let raw) = Sys.getSeals(fd) { return Seals(rawValue: raw) }
+    static func currentSeals(_ fd: FileDescriptor) -> Seals? {
+        if case .success(let raw) = fd.seals() { return Seals(rawValue: raw) }
         return nil
     }
 }

@@ -21,18 +21,18 @@ extension MemoryObject {
                                      message: "a duplicate cannot gain rights: this object has \(self.rights), not \(rights)")
         }
         guard !rights.isEmpty else { throw .invalid("a memory object needs at least one right") }
-        let copy: CInt = try box.use { (fd) throws(ProcessMemoryError) -> CInt in
+        let copy: FileDescriptor = try guardedDescriptor.use { (fd) throws(ProcessMemoryError) -> FileDescriptor in
             if rights == self.rights {
-                switch Sys.duplicate(fd) {
+                switch fd.duplicateCloseOnExec() {
                 case .success(let copy): return copy
                 case .failure(let error):
                     throw ObjectErrnoMapping.objectFailure(error, operation: .create, systemCall: SystemCall(.fcntl, "F_DUPFD_CLOEXEC"))
                 }
             }
-            switch Sys.openat(AT_FDCWD, "/proc/self/fd/\(fd)", Self.openFlags(rights)) {
+            switch FileDescriptor.open(path: "/proc/self/fd/\(fd.rawValue)", Self.openFlags(rights)) {
             case .success(let copy): return copy
             case .failure(let error):
-                throw ObjectErrnoMapping.objectFailure(error, operation: .open("/proc/self/fd/\(fd)"), systemCall: SystemCall(.open, "/proc/self/fd/\(fd)"))
+                throw ObjectErrnoMapping.objectFailure(error, operation: .open("/proc/self/fd/\(fd.rawValue)"), systemCall: SystemCall(.open, "/proc/self/fd/\(fd.rawValue)"))
             }
         }
         let object = try MemoryObject(owning: copy)
@@ -54,9 +54,9 @@ extension MemoryObject {
     ///
     /// The corresponding C call is `fcntl(F_DUPFD)`.
     public func makeInheritableDescriptor() throws(ProcessMemoryError) -> FileDescriptor {
-        try box.use { (fd) throws(ProcessMemoryError) -> FileDescriptor in
-            switch Sys.duplicateInheritable(fd) {
-            case .success(let copy): return FileDescriptor(rawValue: copy)
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) -> FileDescriptor in
+            switch fd.duplicateInheritable() {
+            case .success(let copy): return copy
             case .failure(let error):
                 throw ObjectErrnoMapping.objectFailure(error, operation: .create, systemCall: SystemCall(.fcntl, "F_DUPFD"))
             }
@@ -72,8 +72,8 @@ extension MemoryObject {
     ///
     /// The corresponding C call is `sendmsg` with an `SCM_RIGHTS` control message.
     public func send(over socket: FileDescriptor) throws(ProcessMemoryError) {
-        try box.use { (fd) throws(ProcessMemoryError) in
-            switch Sys.sendDescriptor(socket.rawValue, fd, payload: [UInt8(ascii: "M")]) {
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) in
+            switch socket.send(fd, payload: [UInt8(ascii: "M")]) {
             case .success: return
             case .failure(let error):
                 throw ObjectErrnoMapping.objectFailure(error, operation: .socket, systemCall: SystemCall(.sendmsg))
@@ -92,15 +92,15 @@ extension MemoryObject {
     ///
     /// The corresponding C call is `recvmsg` with `MSG_CMSG_CLOEXEC`.
     public static func receive(from socket: FileDescriptor) throws(ProcessMemoryError) -> MemoryObject {
-        let received: Sys.ReceivedDescriptors
-        switch Sys.receiveDescriptors(socket.rawValue) {
+        let received: FileDescriptor.ReceivedDescriptors
+        switch socket.receiveDescriptors() {
         case .success(let value): received = value
         case .failure(let error):
             throw ObjectErrnoMapping.objectFailure(error, operation: .socket, systemCall: SystemCall(.recvmsg))
         }
-        received.descriptors.dropFirst().forEach { Sys.close($0) }
+        received.descriptors.dropFirst().forEach { $0.closeQuietly() }
         if received.controlTruncated {
-            received.descriptors.first.map { Sys.close($0) }
+            received.descriptors.first.map { $0.closeQuietly() }
             throw ProcessMemoryError(.io, systemCall: SystemCall(.recvmsg),
                                      message: "the message's control data was truncated (MSG_CTRUNC); a descriptor may have been lost")
         }

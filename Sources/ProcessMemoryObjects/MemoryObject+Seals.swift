@@ -49,8 +49,8 @@ extension MemoryObject {
     ///
     /// The corresponding C call is `fcntl(F_GET_SEALS)`.
     public func seals() throws(ProcessMemoryError) -> Seals {
-        try box.use { (fd) throws(ProcessMemoryError) -> Seals in
-            switch Sys.getSeals(fd) {
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) -> Seals in
+            switch fd.seals() {
             case .success(let raw): return Seals(rawValue: raw)
             case .failure(let error):
                 throw ObjectErrnoMapping.objectFailure(error, operation: .seal(nil), systemCall: SystemCall(.fcntl, "F_GET_SEALS"))
@@ -70,8 +70,8 @@ extension MemoryObject {
             throw ProcessMemoryError(.accessDenied, accessDenial: .handleLacksRight,
                                      message: "adding seals needs the write right (the kernel refuses it on a read-only descriptor)")
         }
-        try box.use { (fd) throws(ProcessMemoryError) in
-            if case .failure(let error) = Sys.addSeals(fd, seals.rawValue) {
+        try guardedDescriptor.use { (fd) throws(ProcessMemoryError) in
+            if case .failure(let error) = fd.addSeals(seals.rawValue) {
                 throw ObjectErrnoMapping.objectFailure(error, operation: .seal(seals), systemCall: SystemCall(.fcntl, "F_ADD_SEALS"),
                                                  seals: Self.currentSeals(fd))
             }

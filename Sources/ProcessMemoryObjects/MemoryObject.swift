@@ -48,16 +48,17 @@ public final class MemoryObject: Sendable {
     /// The minor number of the object's device.
     public let deviceMinor: UInt32
 
-    let box: ObjectDescriptorBox
+    /// The object's descriptor behind its own guard: `close()` waits for operations in flight.
+    let guardedDescriptor: ObjectDescriptorBox
 
     /// Takes ownership of `descriptor` (closing it if the object cannot be made), after checking that
     /// it refers to a regular file or shared-memory object. The rights come from its access mode.
-    init(owning descriptor: CInt) throws(ProcessMemoryError) {
+    init(owning descriptor: FileDescriptor) throws(ProcessMemoryError) {
         let description: Description
         do {
             description = try Self.describe(descriptor)
         } catch {
-            Sys.close(descriptor)
+            descriptor.closeQuietly()
             throw error
         }
         kind = description.kind
@@ -66,7 +67,7 @@ public final class MemoryObject: Sendable {
         inode = description.inode
         deviceMajor = description.deviceMajor
         deviceMinor = description.deviceMinor
-        box = ObjectDescriptorBox(descriptor)
+        guardedDescriptor = ObjectDescriptorBox(descriptor)
     }
 
     /// Creates a memfd of `size` bytes (all zero) with `name`, which sealing is allowed on.
@@ -87,14 +88,14 @@ public final class MemoryObject: Sendable {
         guard let length = Int64(exactly: size) else {
             throw .invalid("an object's size is at most Int64.max bytes, not \(size)")
         }
-        let descriptor: CInt
-        switch Sys.memfdCreate(name, flags: CProcessMemory_MFD_CLOEXEC | CProcessMemory_MFD_ALLOW_SEALING) {
+        let descriptor: FileDescriptor
+        switch FileDescriptor.memfdCreate(name, flags: CProcessMemory_MFD_CLOEXEC | CProcessMemory_MFD_ALLOW_SEALING) {
         case .success(let fd): descriptor = fd
         case .failure(let error):
             throw ObjectErrnoMapping.objectFailure(error, operation: .create, systemCall: SystemCall(.memfdCreate))
         }
-        if case .failure(let error) = Sys.ftruncate(descriptor, length) {
-            Sys.close(descriptor)
+        if case .failure(let error) = descriptor.truncate(to: length) {
+            descriptor.closeQuietly()
             throw ObjectErrnoMapping.objectFailure(error, operation: .resize(grow: true), systemCall: SystemCall(.ftruncate), offset: size)
         }
         try self.init(owning: descriptor)
@@ -115,7 +116,7 @@ public final class MemoryObject: Sendable {
     public convenience init(opening path: String, rights: AccessRights = .read) throws(ProcessMemoryError) {
         guard !rights.isEmpty else { throw .invalid("a memory object needs at least one right") }
         // O_NONBLOCK so that a FIFO cannot block the open; it is then refused as not a regular file.
-        switch Sys.openat(AT_FDCWD, path, Self.openFlags(rights) | O_NOCTTY | O_NONBLOCK) {
+        switch FileDescriptor.open(path: path, Self.openFlags(rights) | O_NOCTTY | O_NONBLOCK) {
         case .success(let descriptor): try self.init(owning: descriptor)
         case .failure(let error):
             throw ObjectErrnoMapping.objectFailure(error, operation: .open(path), systemCall: SystemCall(.open, path))
@@ -130,17 +131,17 @@ public final class MemoryObject: Sendable {
     /// - Throws: `.wrongType` (not a regular file or shared-memory object), `.badHandle` (not an
     ///   open descriptor).
     public convenience init(adopting descriptor: FileDescriptor) throws(ProcessMemoryError) {
-        try self.init(owning: descriptor.rawValue)
+        try self.init(owning: descriptor)
     }
 
     /// Releases the descriptor (once no operation in another thread is using it). Idempotent.
     ///
     /// Mappings made with ``map(offset:count:rights:)`` stay valid: they hold their own reference
     /// to the object.
-    public func close() { box.close() }
+    public func close() { guardedDescriptor.close() }
 
     /// Whether ``close()`` has been called.
-    public var isClosed: Bool { box.isClosed }
+    public var isClosed: Bool { guardedDescriptor.isClosed }
 
     /// The facts about the object that can change: its size, its seals, and the descriptor.
     public struct Info: Sendable, Hashable {
@@ -176,16 +177,16 @@ public final class MemoryObject: Sendable {
     public func info() throws(ProcessMemoryError) -> Info {
         let kind = self.kind, name = self.name, rights = self.rights
         let inode = self.inode, major = self.deviceMajor, minor = self.deviceMinor
-        return try box.use { (fd) throws(ProcessMemoryError) -> Info in
+        return try guardedDescriptor.use { (fd) throws(ProcessMemoryError) -> Info in
             let size = try Self.currentSize(fd)
             let seals: Seals?
-            switch Sys.getSeals(fd) {
+            switch fd.seals() {
             case .success(let raw): seals = Seals(rawValue: raw)
             case .failure: seals = nil
             }
-            let path = (try? Sys.readLink(AT_FDCWD, "/proc/self/fd/\(fd)").get()) ?? name
+            let path = (try? fd.linkTarget().get()) ?? name
             return Info(kind: kind, name: name, path: path, size: size, seals: seals, rights: rights,
-                        inode: inode, deviceMajor: major, deviceMinor: minor, descriptor: fd)
+                        inode: inode, deviceMajor: major, deviceMinor: minor, descriptor: fd.rawValue)
         }
     }
 
@@ -201,16 +202,16 @@ public final class MemoryObject: Sendable {
     }
 
     /// Checks that `fd` is an open, readable or writable descriptor of a regular file, and says what it is.
-    static func describe(_ fd: CInt) throws(ProcessMemoryError) -> Description {
+    static func describe(_ fd: FileDescriptor) throws(ProcessMemoryError) -> Description {
         let flags: CInt
-        switch Sys.statusFlags(fd) {
+        switch fd.statusFlags() {
         case .success(let value): flags = value
         case .failure(let error):
             throw ProcessMemoryError(.badHandle, systemCall: SystemCall(.fcntl, "F_GETFL"), errno: error,
-                                     message: "descriptor \(fd) is not an open descriptor")
+                                     message: "descriptor \(fd.rawValue) is not an open descriptor")
         }
         if flags & CProcessMemory_O_PATH != 0 {
-            throw ProcessMemoryError(.wrongType, message: "descriptor \(fd) was opened with O_PATH and cannot be read or written")
+            throw ProcessMemoryError(.wrongType, message: "descriptor \(fd.rawValue) was opened with O_PATH and cannot be read or written")
         }
         let rights: AccessRights
         switch flags & O_ACCMODE {
@@ -219,12 +220,12 @@ public final class MemoryObject: Sendable {
         default: rights = .readWrite
         }
         let info: stat
-        switch Sys.fstat(fd) {
+        switch fd.status() {
         case .success(let value): info = value
         case .failure(let error):
-            throw ObjectErrnoMapping.objectFailure(error, operation: .open("descriptor \(fd)"), systemCall: SystemCall(.fstat))
+            throw ObjectErrnoMapping.objectFailure(error, operation: .open("descriptor \(fd.rawValue)"), systemCall: SystemCall(.fstat))
         }
-        let link = (try? Sys.readLink(AT_FDCWD, "/proc/self/fd/\(fd)").get()) ?? "descriptor \(fd)"
+        let link = (try? fd.linkTarget().get()) ?? "descriptor \(fd.rawValue)"
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw ProcessMemoryError(.wrongType, systemCall: SystemCall(.fstat),
                                      message: "\(link) is not a regular file or shared-memory object, so it is not a memory object")
@@ -249,8 +250,8 @@ public final class MemoryObject: Sendable {
     }
 
     /// The size from fstat(2).
-    static func currentSize(_ fd: CInt) throws(ProcessMemoryError) -> UInt64 {
-        switch Sys.fstat(fd) {
+    static func currentSize(_ fd: FileDescriptor) throws(ProcessMemoryError) -> UInt64 {
+        switch fd.status() {
         case .success(let info): return UInt64(max(0, Int64(info.st_size)))
         case .failure(let error):
             throw ObjectErrnoMapping.objectFailure(error, operation: .read, systemCall: SystemCall(.fstat))

@@ -1,17 +1,18 @@
 import Glibc
 import ProcessMemoryCore
+import SystemPackage
 
 /// A memory object's descriptor, guarded like a handle's: `close()` never closes it while an
 /// operation in another thread is still using it.
-typealias ObjectDescriptorBox = GuardedResource<CInt>
+typealias ObjectDescriptorBox = GuardedResource<FileDescriptor>
 
-extension GuardedResource where Value == CInt {
-    convenience init(_ descriptor: CInt) {
-        self.init(descriptor) { Sys.close($0) }
+extension GuardedResource where Value == FileDescriptor {
+    convenience init(_ descriptor: FileDescriptor) {
+        self.init(descriptor) { ($0).closeQuietly() }
     }
 
     /// Runs `body` with the descriptor, or throws `badHandle` when the object was closed.
-    func use<R>(_ body: (CInt) throws(ProcessMemoryError) -> R) throws(ProcessMemoryError) -> R {
+    func use<R>(_ body: (FileDescriptor) throws(ProcessMemoryError) -> R) throws(ProcessMemoryError) -> R {
         try use(ifClosed: { .objectClosed() }, body)
     }
 }

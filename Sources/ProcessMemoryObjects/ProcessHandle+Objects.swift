@@ -67,29 +67,25 @@ extension ProcessHandle {
     /// ``memoryObject(containing:rights:)`` trying only `sources`, in order.
     func memoryObject(containing address: UInt64, rights: AccessRights, sources: [BackingObject.Source]) throws(ProcessMemoryError) -> BackingObject {
         try checkObjectRights(rights, address: address)
-        return try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> BackingObject in
-            guard address < AddressSpace.userLimit, let region = try lookUpRegion(fds, address) else {
-                if liveState(fds) != .alive {
-                    throw lifecycleError(address: address, bytesTransferred: 0, systemCall: nil, errno: nil)
-                }
-                throw ProcessMemoryError(.notFound, pid: pid, address: address,
-                                         message: "nothing is mapped at 0x\(String(address, radix: 16))")
+        guard address < AddressSpace.userLimit, let region = try region(containing: address) else {
+            if try state() != .alive {
+                throw lifecycleError(address: address, bytesTransferred: 0, systemCall: nil, errno: nil)
             }
-            return try openBackingObject(fds, region: region, address: address, rights: rights, sources: sources)
+            throw ProcessMemoryError(.notFound, pid: pid, address: address,
+                                     message: "nothing is mapped at 0x\(String(address, radix: 16))")
         }
+        return try openBackingObject(region: region, address: address, rights: rights, sources: sources)
     }
 
     /// ``memoryObject(for:rights:)`` trying only `sources`, in order.
     func memoryObject(for region: MemoryRegion, rights: AccessRights, sources: [BackingObject.Source]) throws(ProcessMemoryError) -> BackingObject {
         try checkObjectRights(rights, address: region.start)
-        return try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> BackingObject in
-            guard let current = try lookUpRegion(fds, region.start), current.start == region.start, current.end == region.end,
-                  current.inode == region.inode, current.offset == region.offset else {
-                throw ProcessMemoryError(.notFound, pid: pid, address: region.start,
-                                         message: "the region 0x\(String(region.start, radix: 16))-0x\(String(region.end, radix: 16)) is no longer mapped as it was")
-            }
-            return try openBackingObject(fds, region: current, address: current.start, rights: rights, sources: sources)
+        guard let current = try self.region(containing: region.start), current.start == region.start, current.end == region.end,
+              current.inode == region.inode, current.offset == region.offset else {
+            throw ProcessMemoryError(.notFound, pid: pid, address: region.start,
+                                     message: "the region 0x\(String(region.start, radix: 16))-0x\(String(region.end, radix: 16)) is no longer mapped as it was")
         }
+        return try openBackingObject(region: current, address: current.start, rights: rights, sources: sources)
     }
 
     private func checkObjectRights(_ rights: AccessRights, address: UInt64) throws(ProcessMemoryError) {
@@ -100,7 +96,7 @@ extension ProcessHandle {
         if rights.contains(.read) && !self.rights.contains(.read) { throw .missingRight("read", pid: pid) }
     }
 
-    private func openBackingObject(_ fds: HandleDescriptors, region: MemoryRegion, address: UInt64, rights: AccessRights,
+    private func openBackingObject(region: MemoryRegion, address: UInt64, rights: AccessRights,
                                    sources: [BackingObject.Source]) throws(ProcessMemoryError) -> BackingObject {
         let hex = "0x" + String(address, radix: 16)
         let name = region.path ?? region.kind.rawValue
@@ -117,24 +113,24 @@ extension ProcessHandle {
         var denied = false
         var mapFilesDenied = false
         for source in sources {
-            let attempt: Result<CInt, Errno>?
+            let attempt: Result<FileDescriptor, Errno>?
             switch source {
             case .mapFiles:
                 let entry = "map_files/" + String(region.start, radix: 16) + "-" + String(region.end, radix: 16)
-                attempt = Sys.openat(fds.procDir, entry, flags)
+                attempt = try openProcFile(entry, flags)
                 if case .failure(let error) = attempt {
                     refusals.append("/proc/\(pid)/\(entry): \(error)")
                     if error == .notPermitted || error == .permissionDenied { denied = true; mapFilesDenied = true }
                 }
             case .targetDescriptor:
-                attempt = openTargetDescriptor(fds, region: region, flags: flags, refusals: &refusals, denied: &denied)
+                attempt = try openTargetDescriptor(region: region, flags: flags, refusals: &refusals, denied: &denied)
             case .path:
                 guard let path = region.path, path.hasPrefix("/"), !region.isDeleted, region.kind != .memfd else {
                     attempt = nil
                     break
                 }
                 // O_NONBLOCK: a FIFO put at the path must not block the open (it fails the inode check).
-                attempt = Sys.openat(AT_FDCWD, path, flags | O_NOCTTY | O_NONBLOCK)
+                attempt = FileDescriptor.open(path: path, flags | O_NOCTTY | O_NONBLOCK)
                 if case .failure(let error) = attempt {
                     refusals.append("\(path): \(error)")
                     if error == .notPermitted || error == .permissionDenied { denied = true }
@@ -143,24 +139,24 @@ extension ProcessHandle {
             guard case .success(let fd)? = attempt else { continue }
             // The descriptor must be the mapping's object: same inode (and device, unless the kernel
             // opened the mapping's own file through map_files, where overlay filesystems may differ).
-            guard case .success(let info) = Sys.fstat(fd), UInt64(info.st_ino) == region.inode,
+            guard case .success(let info) = fd.status(), UInt64(info.st_ino) == region.inode,
                   source == .mapFiles || DeviceNumber(UInt64(info.st_dev)) == DeviceNumber(major: region.deviceMajor, minor: region.deviceMinor)
             else {
-                Sys.close(fd)
+                fd.closeQuietly()
                 refusals.append("\(source.rawValue): a different object (the mapping changed)")
                 continue
             }
             let object = try MemoryObject(owning: fd)
             // map_files and pidfd_getfd go through the task's current address space; make sure it
             // is still the one the handle is bound to.
-            if liveState(fds) != .alive {
+            if try state() != .alive {
                 object.close()
                 throw lifecycleError(address: address, bytesTransferred: 0, systemCall: nil, errno: nil)
             }
             return BackingObject(object: object, offset: region.offset &+ (address - region.start), region: region, source: source)
         }
         // Lookups through /proc/PID fail once the process is gone: say so rather than "not found".
-        if liveState(fds) != .alive {
+        if try state() != .alive {
             throw lifecycleError(address: address, bytesTransferred: 0, systemCall: nil, errno: nil)
         }
         let tried = refusals.isEmpty ? "" : " (" + refusals.joined(separator: "; ") + ")"
@@ -178,31 +174,31 @@ extension ProcessHandle {
     /// Finds a descriptor of the target whose link and inode match `region`, duplicates it with
     /// pidfd_getfd(2), and reopens it through `/proc/self/fd/N` when its access mode differs from
     /// `flags`.
-    private func openTargetDescriptor(_ fds: HandleDescriptors, region: MemoryRegion, flags: CInt,
-                                      refusals: inout [String], denied: inout Bool) -> Result<CInt, Errno>? {
-        guard case .success(let names) = Sys.listDirectory(fds.procDir, "fd") else { return nil }
+    private func openTargetDescriptor(region: MemoryRegion, flags: CInt, refusals: inout [String],
+                                      denied: inout Bool) throws(ProcessMemoryError) -> Result<FileDescriptor, Errno>? {
+        guard case .success(let names) = try procDirectoryEntries("fd") else { return nil }
         let wantedLink = region.path.map { $0 + (region.isDeleted ? " (deleted)" : "") }
         for name in names {
             guard let number = CInt(name) else { continue }
             if let wantedLink, wantedLink.hasPrefix("/") {
-                guard case .success(let link) = Sys.readLink(fds.procDir, "fd/" + name), link == wantedLink else { continue }
+                guard case .success(let link) = try procLink("fd/" + name), link == wantedLink else { continue }
             }
-            guard case .success(let info) = Sys.stat(fds.procDir, "fd/" + name), UInt64(info.st_ino) == region.inode,
+            guard case .success(let info) = try procStat("fd/" + name), UInt64(info.st_ino) == region.inode,
                   DeviceNumber(UInt64(info.st_dev)) == DeviceNumber(major: region.deviceMajor, minor: region.deviceMinor)
             else { continue }
-            let copy: CInt
-            switch Sys.pidfdGetfd(fds.pidfd, number) {
+            let copy: FileDescriptor
+            switch try copyTargetDescriptor(number) {
             case .success(let fd): copy = fd
             case .failure(let error):
                 refusals.append("pidfd_getfd(\(number)): \(error)")
                 if error == .notPermitted || error == .permissionDenied { denied = true }
                 continue
             }
-            guard case .success(let status) = Sys.statusFlags(copy), status & O_ACCMODE != flags else { return .success(copy) }
+            guard case .success(let status) = copy.statusFlags(), status & O_ACCMODE != flags else { return .success(copy) }
             // Another access mode: a new open file description through the duplicate, checked
             // against the inode's permissions (an access mode cannot be changed in place).
-            defer { Sys.close(copy) }
-            switch Sys.openat(AT_FDCWD, "/proc/self/fd/\(copy)", flags) {
+            defer { copy.closeQuietly() }
+            switch FileDescriptor.open(path: "/proc/self/fd/\(copy.rawValue)", flags) {
             case .success(let reopened): return .success(reopened)
             case .failure(let error):
                 refusals.append("reopening descriptor \(number) of the target: \(error)")

@@ -36,7 +36,7 @@ extension ProcessHandle {
     ///
     /// Linux says only `EFAULT` (process_vm_readv) or `EIO` (/proc/PID/mem) for every inaccessible
     /// address; the map, the backing file's size and pagemap's guard bit tell the cases apart.
-    package func classify(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
+    func classify(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
                   stop: RawStop) -> ProcessMemoryError {
         classifyWithSpan(fds, at: address, kind: kind, transferred: transferred, stop: stop).error
     }
@@ -44,7 +44,7 @@ extension ProcessHandle {
     /// As ``classify(_:at:kind:transferred:stop:)``, plus the address range over which the same
     /// verdict holds (the hole up to the next mapping, the whole PROT_NONE region, …), so a batch can
     /// classify many failing entries with one look at the map. `nil` when it holds for `address` only.
-    package func classifyWithSpan(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
+    func classifyWithSpan(_ fds: HandleDescriptors, at address: UInt64, kind: AccessKind, transferred: Int,
                           stop: RawStop) -> (error: ProcessMemoryError, span: Range<UInt64>?) {
         func error(_ code: ProcessMemoryError.Code, _ message: String, denial: AccessDenialReason? = nil,
                    span: Range<UInt64>? = nil) -> (error: ProcessMemoryError, span: Range<UInt64>?) {

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// Works out why the kernel's ptrace access check refused us, from what `/proc` shows.
 package enum AccessDiagnosis {
@@ -50,5 +51,12 @@ extension String {
         while let first = view.first, first.isWhitespace { view.removeFirst() }
         while let last = view.last, last.isWhitespace { view.removeLast() }
         return String(view)
+    }
+}
+
+extension AccessDiagnosis {
+    /// ``diagnose(pid:procDir:)`` with a typed `/proc/PID` directory descriptor.
+    package static func diagnose(pid: Int32, procDirectory: FileDescriptor) -> AccessDenialReason {
+        diagnose(pid: pid, procDir: procDirectory.rawValue)
     }
 }

@@ -18,15 +18,15 @@ public final class ProcessHandle: Sendable {
     public let pid: Int32
     /// The rights this handle carries.
     public let rights: AccessRights
-    package let box: DescriptorBox
+    let box: DescriptorBox
     /// Whether `process_vm_readv(2)` was allowed at open time (seccomp or a container can forbid it
     /// while `/proc/PID/mem` works).
-    package let vmReadvAllowed: Bool
+    let vmReadvAllowed: Bool
     /// `AddressSpace.userLimit`, kept here so that every read's argument check is a compare, not
     /// a call into the lazy global's initialiser check.
     let userLimit: UInt64
 
-    package init(pid: Int32, rights: AccessRights, descriptors: HandleDescriptors, vmReadvAllowed: Bool) {
+    init(pid: Int32, rights: AccessRights, descriptors: HandleDescriptors, vmReadvAllowed: Bool) {
         self.pid = pid
         self.rights = rights
         self.box = DescriptorBox(descriptors)
@@ -232,7 +232,7 @@ public final class ProcessHandle: Sendable {
     }
 
     /// The state, computed from the descriptors; records an exec so later operations fail.
-    package func liveState(_ fds: HandleDescriptors) -> ProcessState {
+    func liveState(_ fds: HandleDescriptors) -> ProcessState {
         if processExited(fds) { return stateAfterExit(fds) }
         if AddressSpaceProbe.probe(fds.mem) == .alive { return .alive }
         // Our address space is gone but the process is not: an exec, or the window in which an
@@ -247,14 +247,14 @@ public final class ProcessHandle: Sendable {
         return processExited(fds) ? stateAfterExit(fds) : .exiting
     }
 
-    package func processExited(_ fds: HandleDescriptors) -> Bool {
+    func processExited(_ fds: HandleDescriptors) -> Bool {
         switch Sys.pollNow(fds.pidfd) {
         case .success(let events): return events != 0
         case .failure: return true
         }
     }
 
-    package func stateAfterExit(_ fds: HandleDescriptors) -> ProcessState {
+    func stateAfterExit(_ fds: HandleDescriptors) -> ProcessState {
         if case .success(let bytes) = Sys.readFile(fds.procDir, "stat"), let stat = ProcStat.parse(bytes),
            stat.state == "Z" {
             return .zombie

@@ -42,7 +42,7 @@ extension ProcessHandle {
         }
     }
 
-    package func readMap(_ fds: HandleDescriptors) throws(ProcessMemoryError) -> MemoryMap {
+    func readMap(_ fds: HandleDescriptors) throws(ProcessMemoryError) -> MemoryMap {
         var bytes: [UInt8] = []
         var chunk = 1 << 16
         while true {
@@ -71,7 +71,7 @@ extension ProcessHandle {
         }
     }
 
-    package func lookUpRegion(_ fds: HandleDescriptors, _ address: UInt64) throws(ProcessMemoryError) -> MemoryRegion? {
+    func lookUpRegion(_ fds: HandleDescriptors, _ address: UInt64) throws(ProcessMemoryError) -> MemoryRegion? {
         switch Self.procmapQuery(fds.maps, address) {
         case .found(let region): return region
         case .none: return nil
@@ -123,7 +123,7 @@ extension ProcessHandle {
 
     /// The size of the file or object behind a region, from `/proc/PID/map_files` (root or
     /// `CAP_CHECKPOINT_RESTORE`), else from the path when its device and inode still match.
-    package func backingObjectSize(_ fds: HandleDescriptors, _ region: MemoryRegion) -> UInt64? {
+    func backingObjectSize(_ fds: HandleDescriptors, _ region: MemoryRegion) -> UInt64? {
         let name = String(region.start, radix: 16) + "-" + String(region.end, radix: 16)
         if case .success(let info) = Sys.stat(fds.procDir, "map_files/" + name) {
             return UInt64(info.st_size)
@@ -136,7 +136,7 @@ extension ProcessHandle {
     }
 
     /// Whether `/proc/PID/pagemap` marks the page at `address` as a guard region (bit 58).
-    package func isGuardPage(_ fds: HandleDescriptors, _ address: UInt64) -> Bool {
+    func isGuardPage(_ fds: HandleDescriptors, _ address: UInt64) -> Bool {
         guard case .success(let fd) = Sys.openat(fds.procDir, "pagemap", O_RDONLY) else { return false }
         defer { Sys.close(fd) }
         var entry: UInt64 = 0

@@ -156,12 +156,13 @@ extension ProcessHandle {
     /// mmap(2) of the size, released at once (a malloc/free pair would be optimised away).
     func ensureAllocatable(_ count: Int, address: UInt64) throws(ProcessMemoryError) {
         guard count >= 1 << 20 else { return }
-        let probe = mmap(nil, count, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let probe, probe != MAP_FAILED else {
-            throw ProcessMemoryError(.noMemory, pid: pid, address: address, systemCall: SystemCall(.mmap), errno: .current,
+        switch Sys.mmap(count, protection: PROT_NONE, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, offset: 0) {
+        case .success(let probe):
+            Sys.munmap(probe, count)
+        case .failure(let error):
+            throw ProcessMemoryError(.noMemory, pid: pid, address: address, systemCall: SystemCall(.mmap), errno: error,
                                      message: "this process cannot allocate \(count) bytes for the result; read into your own buffer with read(from:into:) in smaller pieces")
         }
-        munmap(probe, count)
     }
 
     /// Checks a range before any system call (issue: size 0, null buffer, wrap, outside user space).
@@ -208,7 +209,7 @@ extension ProcessHandle {
     }
 
     /// The transfer loop: chunks of at most 1 GiB, stopping at the first short count or error.
-    package func rawRead(_ fds: HandleDescriptors, address: UInt64, into base: UnsafeMutableRawPointer, count: Int,
+    func rawRead(_ fds: HandleDescriptors, address: UInt64, into base: UnsafeMutableRawPointer, count: Int,
                  mode: ReadMode) -> (Int, RawStop?) {
         var done = 0
         var stop: RawStop?

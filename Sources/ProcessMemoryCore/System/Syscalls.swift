@@ -5,79 +5,79 @@ import SystemPackage
 /// Thin wrappers, one per system call, each returning `Result<_, Errno>` with `EINTR` retried.
 ///
 /// Nothing here interprets an errno; `ErrnoMapping.swift` does that in one place.
-package enum Sys {
+enum Sys {
     /// process_vm_readv(2) with one local and one remote iovec.
-    package static func processVMRead(pid: Int32, local: UnsafeMutableRawPointer, remote: UInt64, count: Int) -> Result<Int, Errno> {
+    static func processVMRead(pid: Int32, local: UnsafeMutableRawPointer, remote: UInt64, count: Int) -> Result<Int, Errno> {
         var localIOV = iovec(iov_base: local, iov_len: count)
         var remoteIOV = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(remote)), iov_len: count)
         return valueOrErrno { CProcessMemory_process_vm_readv(pid, &localIOV, 1, &remoteIOV, 1, 0) }
     }
 
     /// process_vm_readv(2) with caller-built iovec arrays (batched gathers).
-    package static func processVMReadv(pid: Int32, local: UnsafePointer<iovec>?, localCount: Int,
+    static func processVMReadv(pid: Int32, local: UnsafePointer<iovec>?, localCount: Int,
                                remote: UnsafePointer<iovec>?, remoteCount: Int) -> Result<Int, Errno> {
         valueOrErrno { CProcessMemory_process_vm_readv(pid, local, UInt(localCount), remote, UInt(remoteCount), 0) }
     }
 
     /// pread(2).
-    package static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int, at offset: UInt64) -> Result<Int, Errno> {
+    static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int, at offset: UInt64) -> Result<Int, Errno> {
         valueOrErrno { Glibc.pread(fd, buffer, count, off_t(Int64(bitPattern: offset))) }
     }
 
     /// pwrite(2).
-    package static func pwrite(_ fd: CInt, _ buffer: UnsafeRawPointer, _ count: Int, at offset: UInt64) -> Result<Int, Errno> {
+    static func pwrite(_ fd: CInt, _ buffer: UnsafeRawPointer, _ count: Int, at offset: UInt64) -> Result<Int, Errno> {
         valueOrErrno { Glibc.pwrite(fd, buffer, count, off_t(Int64(bitPattern: offset))) }
     }
 
     /// read(2).
-    package static func read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Result<Int, Errno> {
+    static func read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Result<Int, Errno> {
         valueOrErrno { Glibc.read(fd, buffer, count) }
     }
 
     /// lseek(2) to an absolute offset.
-    package static func seek(_ fd: CInt, to offset: Int64) -> Result<Int64, Errno> {
+    static func seek(_ fd: CInt, to offset: Int64) -> Result<Int64, Errno> {
         valueOrErrno(retryOnInterrupt: false) { Int64(Glibc.lseek(fd, off_t(offset), SEEK_SET)) }
     }
 
     /// openat(2), always with `O_CLOEXEC`.
-    package static func openat(_ dirfd: CInt, _ path: String, _ flags: CInt) -> Result<CInt, Errno> {
+    static func openat(_ dirfd: CInt, _ path: String, _ flags: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.openat(dirfd, path, flags | O_CLOEXEC) }
     }
 
     /// pidfd_open(2).
-    package static func pidfdOpen(_ pid: Int32, flags: UInt32 = 0) -> Result<CInt, Errno> {
+    static func pidfdOpen(_ pid: Int32, flags: UInt32 = 0) -> Result<CInt, Errno> {
         valueOrErrno { CProcessMemory_pidfd_open(pid, flags) }
     }
 
     /// poll(2) on one descriptor with a zero timeout; returns the revents.
-    package static func pollNow(_ fd: CInt, events: Int16 = Int16(POLLIN)) -> Result<Int16, Errno> {
+    static func pollNow(_ fd: CInt, events: Int16 = Int16(POLLIN)) -> Result<Int16, Errno> {
         var entry = pollfd(fd: fd, events: events, revents: 0)
         return valueOrErrno { Glibc.poll(&entry, 1, 0) }.map { $0 > 0 ? entry.revents : 0 }
     }
 
     /// fcntl(2) `F_DUPFD_CLOEXEC`.
-    package static func duplicate(_ fd: CInt) -> Result<CInt, Errno> {
+    static func duplicate(_ fd: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.fcntl(fd, F_DUPFD_CLOEXEC, 0) }
     }
 
     /// fstatat(2) following links (`map_files` entries are symbolic links to the mapped file).
-    package static func stat(_ dirfd: CInt, _ path: String) -> Result<stat, Errno> {
+    static func stat(_ dirfd: CInt, _ path: String) -> Result<stat, Errno> {
         var info = Glibc.stat()
         return valueOrErrno { Glibc.fstatat(dirfd, path, &info, 0) }.map { _ in info }
     }
 
     /// ioctl(2) PROCMAP_QUERY on a /proc/PID/maps descriptor (Linux 6.11+).
-    package static func procmapQuery(_ fd: CInt, _ query: inout CProcessMemory_procmap_query) -> Result<CInt, Errno> {
+    static func procmapQuery(_ fd: CInt, _ query: inout CProcessMemory_procmap_query) -> Result<CInt, Errno> {
         valueOrErrno { CProcessMemory_ioctl_procmap_query(fd, &query) }
     }
 
     /// close(2); never retried, as retrying close on Linux can close a descriptor another thread opened.
-    package static func close(_ fd: CInt) {
+    static func close(_ fd: CInt) {
         _ = Glibc.close(fd)
     }
 
     /// Reads a whole (small, /proc) file relative to a directory descriptor.
-    package static func readFile(_ dirfd: CInt, _ path: String, limit: Int = 64 << 20) -> Result<[UInt8], Errno> {
+    static func readFile(_ dirfd: CInt, _ path: String, limit: Int = 64 << 20) -> Result<[UInt8], Errno> {
         switch openat(dirfd, path, O_RDONLY) {
         case .failure(let error): return .failure(error)
         case .success(let fd):
@@ -87,7 +87,7 @@ package enum Sys {
     }
 
     /// Reads a descriptor from its current position to EOF (at most `limit` bytes).
-    package static func readAll(_ fd: CInt, limit: Int = 1 << 30) -> Result<[UInt8], Errno> {
+    static func readAll(_ fd: CInt, limit: Int = 1 << 30) -> Result<[UInt8], Errno> {
         var bytes: [UInt8] = []
         var chunk = 16384
         while bytes.count < limit {
@@ -114,49 +114,49 @@ package enum Sys {
 
 extension Sys {
     /// memfd_create(2).
-    package static func memfdCreate(_ name: String, flags: UInt32) -> Result<CInt, Errno> {
+    static func memfdCreate(_ name: String, flags: UInt32) -> Result<CInt, Errno> {
         valueOrErrno { name.withCString { CProcessMemory_memfd_create($0, flags) } }
     }
 
     /// ftruncate(2).
-    package static func ftruncate(_ fd: CInt, _ length: Int64) -> Result<CInt, Errno> {
+    static func ftruncate(_ fd: CInt, _ length: Int64) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.ftruncate(fd, off_t(length)) }
     }
 
     /// fstat(2).
-    package static func fstat(_ fd: CInt) -> Result<stat, Errno> {
+    static func fstat(_ fd: CInt) -> Result<stat, Errno> {
         var info = Glibc.stat()
         return valueOrErrno { Glibc.fstat(fd, &info) }.map { _ in info }
     }
 
     /// fcntl(2) `F_GET_SEALS`.
-    package static func getSeals(_ fd: CInt) -> Result<CInt, Errno> {
+    static func getSeals(_ fd: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.fcntl(fd, CProcessMemory_F_GET_SEALS) }
     }
 
     /// fcntl(2) `F_ADD_SEALS`.
-    package static func addSeals(_ fd: CInt, _ seals: CInt) -> Result<CInt, Errno> {
+    static func addSeals(_ fd: CInt, _ seals: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.fcntl(fd, CProcessMemory_F_ADD_SEALS, seals) }
     }
 
     /// fcntl(2) `F_GETFL`: the access mode and status flags of the open file description.
-    package static func statusFlags(_ fd: CInt) -> Result<CInt, Errno> {
+    static func statusFlags(_ fd: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.fcntl(fd, F_GETFL) }
     }
 
     /// fcntl(2) `F_DUPFD` (without `FD_CLOEXEC`, so the copy survives execve(2)).
-    package static func duplicateInheritable(_ fd: CInt) -> Result<CInt, Errno> {
+    static func duplicateInheritable(_ fd: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.fcntl(fd, F_DUPFD, 0) }
     }
 
     /// pidfd_getfd(2): a duplicate of descriptor `targetFD` of the process behind `pidfd`
     /// (the kernel sets `FD_CLOEXEC` on it).
-    package static func pidfdGetfd(_ pidfd: CInt, _ targetFD: CInt) -> Result<CInt, Errno> {
+    static func pidfdGetfd(_ pidfd: CInt, _ targetFD: CInt) -> Result<CInt, Errno> {
         valueOrErrno { CProcessMemory_pidfd_getfd(pidfd, targetFD, 0) }
     }
 
     /// readlinkat(2).
-    package static func readLink(_ dirfd: CInt, _ path: String) -> Result<String, Errno> {
+    static func readLink(_ dirfd: CInt, _ path: String) -> Result<String, Errno> {
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
         return buffer.withUnsafeMutableBytes { raw in
             valueOrErrno { Glibc.readlinkat(dirfd, path, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count - 1) }
@@ -164,7 +164,7 @@ extension Sys {
     }
 
     /// The names in a directory (without `.` and `..`), through openat(2), fdopendir(3) and readdir(3).
-    package static func listDirectory(_ dirfd: CInt, _ path: String) -> Result<[String], Errno> {
+    static func listDirectory(_ dirfd: CInt, _ path: String) -> Result<[String], Errno> {
         let fd: CInt
         switch openat(dirfd, path, O_RDONLY | O_DIRECTORY) {
         case .success(let opened): fd = opened
@@ -187,20 +187,20 @@ extension Sys {
     }
 
     /// mmap(2) of a descriptor.
-    package static func mmap(_ length: Int, protection: CInt, flags: CInt, _ fd: CInt, offset: UInt64) -> Result<UnsafeMutableRawPointer, Errno> {
+    static func mmap(_ length: Int, protection: CInt, flags: CInt, _ fd: CInt, offset: UInt64) -> Result<UnsafeMutableRawPointer, Errno> {
         let address = Glibc.mmap(nil, length, protection, flags, fd, off_t(Int64(bitPattern: offset)))
         guard let address, address != MAP_FAILED else { return .failure(Errno.current) }
         return .success(address)
     }
 
     /// munmap(2).
-    package static func munmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
+    static func munmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
         _ = Glibc.munmap(address, length)
     }
 
     /// sendmsg(2) of `payload` with one `SCM_RIGHTS` control message carrying `fd`; `MSG_NOSIGNAL`,
     /// so a closed peer gives `EPIPE` rather than `SIGPIPE`.
-    package static func sendDescriptor(_ socket: CInt, _ fd: CInt, payload: [UInt8]) -> Result<Int, Errno> {
+    static func sendDescriptor(_ socket: CInt, _ fd: CInt, payload: [UInt8]) -> Result<Int, Errno> {
         var data = payload
         let space = CProcessMemory_CMSG_SPACE(MemoryLayout<CInt>.size)
         let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: MemoryLayout<cmsghdr>.alignment)
@@ -226,15 +226,15 @@ extension Sys {
 
     /// What one recvmsg(2) delivered: the payload's length, the descriptors of every `SCM_RIGHTS`
     /// message (already owned by this process, `FD_CLOEXEC` set), and whether control data was lost.
-    package struct ReceivedDescriptors {
-        package var payloadLength: Int
-        package var descriptors: [CInt]
-        package var controlTruncated: Bool
+    struct ReceivedDescriptors {
+        var payloadLength: Int
+        var descriptors: [CInt]
+        var controlTruncated: Bool
     }
 
     /// recvmsg(2) of up to `payloadCapacity` bytes and up to `maxDescriptors` descriptors, with
     /// `MSG_CMSG_CLOEXEC`.
-    package static func receiveDescriptors(_ socket: CInt, payloadCapacity: Int = 64, maxDescriptors: Int = 8) -> Result<ReceivedDescriptors, Errno> {
+    static func receiveDescriptors(_ socket: CInt, payloadCapacity: Int = 64, maxDescriptors: Int = 8) -> Result<ReceivedDescriptors, Errno> {
         var data = [UInt8](repeating: 0, count: max(1, payloadCapacity))
         let space = CProcessMemory_CMSG_SPACE(MemoryLayout<CInt>.size * maxDescriptors)
         let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: MemoryLayout<cmsghdr>.alignment)
@@ -272,35 +272,41 @@ extension Sys {
 // Dumps (Dumps/): stopping a process, reading its registers, creating output.
 extension Sys {
     /// ptrace(2) with an address and a data pointer.
-    package static func ptrace(_ request: CInt, _ tid: Int32, address: UInt = 0, data: UnsafeMutableRawPointer? = nil) -> Result<Int, Errno> {
+    static func ptrace(_ request: CInt, _ tid: Int32, address: UInt = 0, data: UnsafeMutableRawPointer? = nil) -> Result<Int, Errno> {
         valueOrErrno { CProcessMemory_ptrace(request, tid, UnsafeMutableRawPointer(bitPattern: address), data) }
     }
 
     /// ptrace(2) `PTRACE_GETREGSET` of register set `type` into `buffer`; returns the bytes filled.
-    package static func getRegset(_ tid: Int32, _ type: CInt, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+    static func getRegset(_ tid: Int32, _ type: CInt, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
         var vector = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
         return valueOrErrno { CProcessMemory_ptrace(CProcessMemory_PTRACE_GETREGSET, tid, UnsafeMutableRawPointer(bitPattern: UInt(type)), &vector) }
             .map { _ in vector.iov_len }
     }
 
+    /// waitpid(2) with `WNOHANG` in `flags`: the status, or `nil` when the thread has not changed state.
+    static func waitpidIfChanged(_ tid: Int32, flags: CInt) -> Result<CInt?, Errno> {
+        var status: CInt = 0
+        return valueOrErrno { Glibc.waitpid(tid, &status, flags | WNOHANG) }.map { $0 == 0 ? nil : status }
+    }
+
     /// waitpid(2) for one thread; returns the wait status.
-    package static func waitpid(_ tid: Int32, flags: CInt) -> Result<CInt, Errno> {
+    static func waitpid(_ tid: Int32, flags: CInt) -> Result<CInt, Errno> {
         var status: CInt = 0
         return valueOrErrno { Glibc.waitpid(tid, &status, flags) }.map { _ in status }
     }
 
     /// pidfd_send_signal(2) without siginfo.
-    package static func pidfdSendSignal(_ pidfd: CInt, _ signal: CInt) -> Result<CInt, Errno> {
+    static func pidfdSendSignal(_ pidfd: CInt, _ signal: CInt) -> Result<CInt, Errno> {
         valueOrErrno { CProcessMemory_pidfd_send_signal(pidfd, signal, 0) }
     }
 
     /// mkdirat(2).
-    package static func mkdirat(_ dirfd: CInt, _ path: String, mode: mode_t = 0o755) -> Result<CInt, Errno> {
+    static func mkdirat(_ dirfd: CInt, _ path: String, mode: mode_t = 0o755) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.mkdirat(dirfd, path, mode) }
     }
 
     /// openat(2) with `O_CLOEXEC` and a creation mode.
-    package static func create(_ dirfd: CInt, _ path: String, _ flags: CInt, mode: mode_t = 0o644) -> Result<CInt, Errno> {
+    static func create(_ dirfd: CInt, _ path: String, _ flags: CInt, mode: mode_t = 0o644) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.openat(dirfd, path, flags | O_CLOEXEC, mode) }
     }
 }

@@ -10,7 +10,7 @@ extension Errno {
 ///
 /// This is the only place the library reads `errno` after a call; every wrapper goes through it.
 @inline(__always)
-package func valueOrErrno<I: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ call: () -> I) -> Result<I, Errno> {
+func valueOrErrno<I: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ call: () -> I) -> Result<I, Errno> {
     while true {
         let value = call()
         if value != -1 { return .success(value) }

@@ -74,16 +74,8 @@ final class RegionStream: @unchecked Sendable {
     /// Reads every region in order and calls `consume` with each chunk on the calling thread;
     /// `consume` returns false to stop early. Returns once the reader thread has finished.
     func run(_ consume: (StreamChunk) -> Bool) {
-        // A thread of its own (pthread_create(3)): a pooled queue could be starved by its callers.
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&thread, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<RegionStream>.fromOpaque(context).takeRetainedValue().produce()
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<RegionStream>.fromOpaque(context).release()
+        // A thread of its own: a pooled queue could be starved by its callers.
+        guard let thread = HelperThread.start({ [self] in self.produce() }) else {
             // No thread to be had: read and match alternately on this one.
             forEachChunk(slot: { _ in 0 }) { chunk in chunk.map(consume) ?? false }
             return
@@ -99,7 +91,7 @@ final class RegionStream: @unchecked Sendable {
             }
             empty.signal()
         }
-        pthread_join(thread, nil)
+        thread.join()
     }
 
     /// The reader thread: fills slots in sequence, then posts the end marker (nil).
@@ -184,11 +176,8 @@ final class RegionStream: @unchecked Sendable {
     private func resumeAddress(after failedAt: UInt64, in region: MemoryRegion, stop: ProcessMemoryError) -> UInt64 {
         let pageEnd = AddressSpace.pageStart(failedAt) + AddressSpace.pageSize
         var next = pageEnd
-        let pid = handle.pid
         let raw = RawStop(systemCall: stop.systemCall ?? .processVMReadv, errno: stop.errno)
-        let span = try? handle.box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> Range<UInt64>? in
-            handle.classifyWithSpan(fds, at: failedAt, kind: .read(.respectingProtections), transferred: 0, stop: raw).span
-        }
+        let span = try? handle.classifyStop(at: failedAt, kind: .read(.respectingProtections), transferred: 0, stop: raw).span
         if let span = span ?? nil, span.contains(failedAt) { next = max(next, span.upperBound) }
         return min(region.end, next)
     }

@@ -9,20 +9,16 @@ import ProcessMemoryCore
 /// Without `CAP_SYS_ADMIN` the kernel still reports the present and swapped bits (it hides only the
 /// frame numbers), so this works for any reader that may read the process.
 final class ResidencyFilter {
-    private let fd: CInt
+    private let fd: FileDescriptor
     private var entries: [UInt64] = []
 
     /// Opens the pagemap through the handle's `/proc/PID` descriptor; nil when it cannot be opened.
     init?(handle: ProcessHandle) {
-        let opened = try? handle.box.use(pid: handle.pid) { (fds) throws(ProcessMemoryError) -> CInt? in
-            guard case .success(let fd) = Sys.openat(fds.procDir, "pagemap", O_RDONLY | O_CLOEXEC) else { return nil }
-            return fd
-        }
-        guard let fd = opened else { return nil }
+        guard case .success(let fd)? = try? handle.openProcFile("pagemap") else { return nil }
         self.fd = fd
     }
 
-    deinit { Sys.close(fd) }
+    deinit { fd.closeQuietly() }
 
     /// Whether any page of `count` bytes at `address` is present or swapped (true when unknown).
     ///
@@ -34,7 +30,7 @@ final class ResidencyFilter {
         if entries.count < pages { entries = [UInt64](repeating: 0, count: pages) }
         let result = entries.withUnsafeMutableBytes { raw -> Result<Int, Errno> in
             guard let base = raw.baseAddress else { return .success(0) }
-            return Sys.pread(fd, base, pages * 8, at: first * 8)
+            return fd.pread(base, pages * 8, at: first * 8)
         }
         guard case .success(let bytes) = result, bytes == pages * 8 else { return true }
         for index in 0..<pages where entries[index] & (3 << 62) != 0 { return true }

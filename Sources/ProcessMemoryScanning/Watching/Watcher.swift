@@ -149,9 +149,7 @@ public final class Watcher {
         var remaining = max(0, Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000))
         while remaining > 0 && !stop() {
             let slice = min(remaining, 50_000_000)
-            var request = timespec(tv_sec: 0, tv_nsec: Int(slice))
-            var left = timespec()
-            while nanosleep(&request, &left) == -1 && errno == EINTR { request = left }
+            Sleep.nanoseconds(slice)
             remaining -= slice
         }
     }

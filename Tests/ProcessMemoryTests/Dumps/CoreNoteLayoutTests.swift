@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SystemPackage
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -103,7 +104,7 @@ struct CoreNoteLayoutTests {
         let general = [UInt8](repeating: 1, count: Self.aarch64RegistersSize)
         let registers = [ThreadRegisters(tid: me, general: general, floatingPoint: [UInt8](repeating: 2, count: Self.aarch64FPSIMDSize)),
                          ThreadRegisters(tid: me + 1, general: general, floatingPoint: nil)]
-        let notes = CoreNotes.build(architecture: .aarch64, pid: me, procDir: procDir, threads: [me, me + 1, me + 2],
+        let notes = CoreNotes.build(architecture: .aarch64, pid: me, procDir: FileDescriptor(rawValue: procDir), threads: [me, me + 1, me + 2],
                                     registers: registers, absent: [.init(tid: me + 2, reason: "test")], map: map)
         let parsed = Self.parse(notes)
         #expect(parsed.map(\.type) == [1, 3, 6, 0x4649_4c45, 2, 1, 1])
@@ -150,7 +151,7 @@ struct CoreNoteLayoutTests {
         var general = ELFBytes()
         words.forEach { general.u64($0) }
         let me = getpid()
-        let notes = CoreNotes.build(architecture: .aarch64, pid: me, procDir: procDir, threads: [me],
+        let notes = CoreNotes.build(architecture: .aarch64, pid: me, procDir: FileDescriptor(rawValue: procDir), threads: [me],
                                     registers: [ThreadRegisters(tid: me, general: general.bytes, floatingPoint: nil)],
                                     map: MemoryMap(regions: []))
         let page: UInt64 = 4096
