@@ -160,6 +160,12 @@ const int CProcessMemory_PTRACE_DETACH = PTRACE_DETACH;
 const int CProcessMemory_PTRACE_GETREGSET = PTRACE_GETREGSET;
 const int CProcessMemory_NT_PRSTATUS = NT_PRSTATUS;
 const int CProcessMemory_NT_PRFPREG = NT_PRFPREG;
+const int CProcessMemory_PTRACE_GETSIGINFO = PTRACE_GETSIGINFO;
+#if defined(NT_X86_XSTATE)
+const int CProcessMemory_NT_X86_XSTATE = NT_X86_XSTATE;
+#else
+const int CProcessMemory_NT_X86_XSTATE = 0;
+#endif
 const int CProcessMemory___WALL = __WALL;
 #if defined(__x86_64__)
 const size_t CProcessMemory_user_regs_size = sizeof(struct user_regs_struct);
@@ -173,3 +179,17 @@ const size_t CProcessMemory_user_fpregs_size = 0;
 #endif
 
 #endif // __linux__
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+int CProcessMemory_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int *eax, unsigned int *ebx,
+                         unsigned int *ecx, unsigned int *edx) {
+    return __get_cpuid_count(leaf, subleaf, eax, ebx, ecx, edx);
+}
+#else
+int CProcessMemory_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int *eax, unsigned int *ebx,
+                         unsigned int *ecx, unsigned int *edx) {
+    (void)leaf; (void)subleaf; *eax = *ebx = *ecx = *edx = 0;
+    return 0;
+}
+#endif

@@ -3,14 +3,16 @@ import ProcessMemoryCore
 import SystemPackage
 
 /// The PT_NOTE segment of a core file, as the kernel writes it (`fs/binfmt_elf.c`): for the main
-/// thread `NT_PRSTATUS`, `NT_PRPSINFO`, `NT_AUXV`, `NT_FILE`, `NT_PRFPREG`; then `NT_PRSTATUS` and
-/// `NT_PRFPREG` for every other thread. gdb takes the first `NT_PRSTATUS` as the current thread.
+/// thread `NT_PRSTATUS`, `NT_PRPSINFO`, `NT_AUXV`, `NT_FILE`, `NT_SIGINFO`, `NT_PRFPREG`,
+/// `NT_X86_XSTATE`; then `NT_PRSTATUS`, `NT_SIGINFO` and the register sets for every other thread. gdb takes the first `NT_PRSTATUS` as the current thread.
 enum CoreNotes {
     static let ntPRStatus: UInt32 = 1
     static let ntPRFPReg: UInt32 = 2
     static let ntPRPSInfo: UInt32 = 3
     static let ntAuxv: UInt32 = 6
     static let ntFile: UInt32 = 0x4649_4c45  // "FILE"
+    static let ntSigInfo: UInt32 = 0x5349_4749  // "SIGI"
+    static let ntX86XState: UInt32 = 0x202
 
     /// The fields of `/proc/PID/task/TID/stat` a core needs.
     struct TaskStat {
@@ -79,8 +81,14 @@ enum CoreNotes {
             notes += ELF.note(name: "CORE", type: ntPRStatus,
                               descriptor: prstatus(architecture: architecture, tid: tid, stat: stat, registers: regs))
             processNotes()
+            // As the kernel's dumper: siginfo (what `p $_siginfo` shows: the kernel's, or zeros,
+            // si_signo 0, for a thread stopped without a signal), then the register sets.
+            notes += ELF.note(name: "CORE", type: ntSigInfo, descriptor: regs.signalInfo ?? [UInt8](repeating: 0, count: 128))
             if let float = regs.floatingPoint {
                 notes += ELF.note(name: "CORE", type: ntPRFPReg, descriptor: float)
+            }
+            if let extended = regs.extendedState, architecture == .x86_64 {
+                notes += ELF.note(name: "LINUX", type: ntX86XState, descriptor: extended)
             }
         }
         if !missing.isEmpty {

@@ -44,6 +44,7 @@ struct DumpEngine {
                              offset: region.offset, processedUpTo: region.start)
         }
         var outcome = Outcome(regions: [])
+        let pagemap = options.sparse ? Pagemap(handle: handle) : nil
         for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
             if let reason = excluded[region.start] {
                 entries[index].excluded = reason
@@ -51,13 +52,14 @@ struct DumpEngine {
                 options.progress?(region.size)
                 continue
             }
-            try dumpRegion(region, entry: &entries[index], buffers: buffers, ahead: ahead, sink: &sink, outcome: &outcome)
+            let holes = pagemap.flatMap { Self.neverPopulated(region, pagemap: $0) } ?? []
+            try dumpRegion(region, entry: &entries[index], holes: holes, buffers: buffers, ahead: ahead, sink: &sink, outcome: &outcome)
         }
         outcome.regions = entries
         return outcome
     }
 
-    private func dumpRegion<Sink: DumpSink>(_ region: MemoryRegion, entry: inout DumpIndex.Region,
+    private func dumpRegion<Sink: DumpSink>(_ region: MemoryRegion, entry: inout DumpIndex.Region, holes: [Range<UInt64>],
                                             buffers: Buffers, ahead: ReadAhead?, sink: inout Sink,
                                             outcome: inout Outcome) throws(ProcessMemoryError) {
         // [vsyscall] lies above the user address space; /proc/PID/mem cannot reach it.
@@ -82,12 +84,30 @@ struct DumpEngine {
         var pending: (address: UInt64, count: Int, slot: Int)?
         defer { if pending != nil { _ = ahead?.finish() } }
         var slot = 0
+        var nextHole = 0
         while cursor < region.end {
             if options.shouldCancel?() == true {
                 outcome.partialReason = "interrupted"
                 break
             }
-            let want = Int(min(UInt64(buffers.chunkSize), region.end - cursor))
+            // A never-populated range: nothing to read, a hole in the open segment (zeros).
+            while nextHole < holes.count && holes[nextHole].upperBound <= cursor { nextHole += 1 }
+            if nextHole < holes.count && holes[nextHole].contains(cursor) {
+                let hole = holes[nextHole]
+                if open == nil {
+                    let placed = try sink.openSegment(at: cursor, in: region)
+                    open = (cursor, placed.file, placed.offset)
+                }
+                if pending != nil { _ = ahead?.finish() }
+                pending = nil
+                entry.neverPopulated = entry.neverPopulated ?? []
+                entry.neverPopulated?.append(.init(start: cursor, end: hole.upperBound))
+                options.progress?(hole.upperBound - cursor)
+                cursor = hole.upperBound
+                continue
+            }
+            let limit = nextHole < holes.count ? holes[nextHole].lowerBound : region.end
+            let want = Int(min(UInt64(buffers.chunkSize), limit - cursor))
             let done: Int, stop: RawStop?
             if let started = pending, started.address == cursor, started.count == want,
                let result = ahead?.finish() {
@@ -103,8 +123,8 @@ struct DumpEngine {
             let buffer = UnsafeMutableRawBufferPointer(start: buffers[slot], count: done)
             // Read the next chunk of this region while this one is written.
             let following = cursor + UInt64(done)
-            if stop == nil, following < region.end, let ahead {
-                let nextWant = Int(min(UInt64(buffers.chunkSize), region.end - following))
+            if stop == nil, following < limit, let ahead {
+                let nextWant = Int(min(UInt64(buffers.chunkSize), limit - following))
                 ahead.start(address: following, into: buffers[1 - slot], count: nextWant)
                 pending = (following, nextWant, 1 - slot)
             }
@@ -115,7 +135,7 @@ struct DumpEngine {
                     open = (cursor, placed.file, placed.offset)
                 }
                 if let segment = open {
-                    try sink.write(UnsafeRawBufferPointer(buffer), at: segment.offset + (cursor - segment.start))
+                    try write(UnsafeRawBufferPointer(buffer), at: segment.offset + (cursor - segment.start), to: &sink)
                 }
                 cursor += UInt64(done)
                 options.progress?(UInt64(done))
@@ -146,6 +166,63 @@ struct DumpEngine {
 }
 
 extension DumpEngine {
+    /// The never-populated ranges of a private anonymous mapping (heap, stack, anonymous): pages
+    /// neither present nor swapped, which read as zeros. Other mappings have none: an untouched page
+    /// of a file or shared mapping reads the file or the shared object, not zeros.
+    static func neverPopulated(_ region: MemoryRegion, pagemap: Pagemap) -> [Range<UInt64>]? {
+        switch region.kind {
+        case .anonymous, .namedAnonymous, .heap, .stack: break
+        default: return nil
+        }
+        guard !region.isShared, let populated = pagemap.populatedRuns(in: region.start..<region.end) else { return nil }
+        var holes: [Range<UInt64>] = []
+        var position = region.start
+        for run in populated {
+            if run.lowerBound > position { holes.append(position..<run.lowerBound) }
+            position = max(position, run.upperBound)
+        }
+        if position < region.end { holes.append(position..<region.end) }
+        return holes
+    }
+
+    /// Writes `bytes` at `offset`, leaving out the pages that hold only zeros when the dump is
+    /// sparse: the output's holes read as zeros (the sink extends each file over trailing holes).
+    func write<Sink: DumpSink>(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, to sink: inout Sink) throws(ProcessMemoryError) {
+        guard options.sparse, bytes.count > 0 else {
+            try sink.write(bytes, at: offset)
+            return
+        }
+        let page = Int(AddressSpace.pageSize)
+        var runStart: Int?
+        var position = 0
+        while position < bytes.count {
+            let end = min(bytes.count, position + page)
+            let zero = Self.isZero(UnsafeRawBufferPointer(rebasing: bytes[position..<end]))
+            if !zero && runStart == nil { runStart = position }
+            if zero, let start = runStart {
+                try sink.write(UnsafeRawBufferPointer(rebasing: bytes[start..<position]), at: offset + UInt64(start))
+                runStart = nil
+            }
+            position = end
+        }
+        if let start = runStart {
+            try sink.write(UnsafeRawBufferPointer(rebasing: bytes[start..<bytes.count]), at: offset + UInt64(start))
+        }
+    }
+
+    /// Whether every byte is zero (eight at a time).
+    static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let words = bytes.count / 8
+        var index = 0
+        while index < words {
+            if base.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) != 0 { return false }
+            index += 1
+        }
+        for tail in (words * 8)..<bytes.count where bytes[tail] != 0 { return false }
+        return true
+    }
+
     /// The two chunk buffers a dump alternates between (page-aligned, allocated once).
     struct Buffers {
         let chunkSize: Int

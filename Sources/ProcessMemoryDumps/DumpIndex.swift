@@ -79,6 +79,9 @@ public struct DumpIndex: Codable, Sendable, Hashable {
         /// Why the whole mapping was left out by ``DumpSelection/coredumpFilter(_:)`` (not read, no
         /// data, not a failure), or `nil` when it was dumped.
         public var excluded: String? = nil
+        /// The ranges that were never populated (private anonymous pages neither present nor
+        /// swapped): not read, and holes in the output, which read as zeros. `nil` when none.
+        public var neverPopulated: [AddressRange]? = nil
 
         /// Creates a region entry.
         public init(start: UInt64, end: UInt64, permissions: String, path: String?, kind: MemoryRegion.Kind,
@@ -112,6 +115,20 @@ public struct DumpIndex: Codable, Sendable, Hashable {
             self.end = end
             self.file = file
             self.fileOffset = fileOffset
+        }
+    }
+
+    /// A range of addresses.
+    public struct AddressRange: Codable, Sendable, Hashable {
+        /// First address.
+        @Hex public var start: UInt64
+        /// One past the last address.
+        @Hex public var end: UInt64
+
+        /// Creates a range.
+        public init(start: UInt64, end: UInt64) {
+            self.start = start
+            self.end = end
         }
     }
 

@@ -19,6 +19,13 @@ public struct DumpOptions {
     /// Which mappings are dumped: every readable byte (default), or only those the kernel's core
     /// dumper and gdb's `gcore` would write under a `coredump_filter` (see ``DumpSelection``).
     public var selection: DumpSelection = .everyReadableByte
+    /// Leave pages that hold only zeros out of the output files as holes (`true`, the default):
+    /// pages of private anonymous mappings that were never populated (neither present nor swapped
+    /// in `/proc/PID/pagemap`) are not even read, and read pages that are all zeros are not
+    /// written. Holes read back as zeros, which is what the process reads there, so gdb and
+    /// ``SnapshotDiff`` see the same bytes; the index lists the never-populated ranges. `false`
+    /// reads and writes every byte.
+    public var sparse: Bool = true
 
     /// Creates options; `chunkSize` is raised to at least one page.
     public init(stopMethod: StopMethod = .ptrace, readMode: ReadMode = .debugger, chunkSize: Int = 8 << 20,

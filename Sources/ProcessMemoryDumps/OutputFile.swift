@@ -36,6 +36,14 @@ struct OutputFile {
         try result.get()
     }
 
+    /// Makes the file at least `length` bytes long (`ftruncate(2)`), so trailing holes read as zeros.
+    func extend(to length: UInt64) throws(ProcessMemoryError) {
+        guard case .success(let info) = fd.status(), UInt64(info.st_size) < length else { return }
+        if case .failure(let error) = fd.truncate(to: Int64(length)) {
+            throw OutputFile.localError(error, SystemCall(.ftruncate, name))
+        }
+    }
+
     func close() { fd.closeQuietly() }
 
     /// An error of our own output (disk full, permissions), not of the target.

@@ -109,10 +109,9 @@ enum PtraceStopper {
             case .stopped(let pending):
                 signal = pending
             }
-            switch StoppedProcess.regset(tid, CProcessMemory_NT_PRSTATUS, size: CProcessMemory_user_regs_size) {
-            case .success(let general):
-                let float = try? StoppedProcess.regset(tid, CProcessMemory_NT_PRFPREG, size: CProcessMemory_user_fpregs_size).get()
-                capture.registers.append(ThreadRegisters(tid: tid, general: general, floatingPoint: float))
+            switch StoppedProcess.readRegisters(tid) {
+            case .success(let registers):
+                capture.registers.append(registers)
             case .failure(let error):
                 capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
             }

@@ -71,6 +71,8 @@ struct DirectorySink: DumpSink {
     }
 
     mutating func closeSegment(length: UInt64) throws(ProcessMemoryError) {
+        // Pages left as holes at the end of the run still belong to the file.
+        try current?.extend(to: length)
         current?.close()
         current = nil
     }

@@ -31,6 +31,20 @@ public struct ThreadRegisters: Sendable, Hashable {
     public var general: [UInt8]
     /// The floating-point registers, when the kernel gave them.
     public var floatingPoint: [UInt8]?
+    /// The extended register state (`NT_X86_XSTATE` on x86_64: AVX, AVX-512), when the kernel gave it.
+    public var extendedState: [UInt8]? = nil
+    /// The thread's `siginfo_t` (`PTRACE_GETSIGINFO`), when it is in a signal-delivery stop;
+    /// `nil` in a group stop or a `PTRACE_INTERRUPT` stop, where the kernel has none.
+    public var signalInfo: [UInt8]? = nil
+
+    /// Registers as the kernel gave them.
+    public init(tid: Int32, general: [UInt8], floatingPoint: [UInt8]?, extendedState: [UInt8]? = nil, signalInfo: [UInt8]? = nil) {
+        self.tid = tid
+        self.general = general
+        self.floatingPoint = floatingPoint
+        self.extendedState = extendedState
+        self.signalInfo = signalInfo
+    }
 }
 
 /// The registers ``StoppedProcess/registerCapture()`` could read, and the threads whose registers

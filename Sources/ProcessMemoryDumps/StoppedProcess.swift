@@ -113,15 +113,31 @@ public final class StoppedProcess: @unchecked Sendable {
         }
         var capture = RegisterCapture(registers: [], absent: [])
         for tid in threads {
-            switch Self.regset(tid, CProcessMemory_NT_PRSTATUS, size: CProcessMemory_user_regs_size) {
-            case .success(let general):
-                let float = try? Self.regset(tid, CProcessMemory_NT_PRFPREG, size: CProcessMemory_user_fpregs_size).get()
-                capture.registers.append(ThreadRegisters(tid: tid, general: general, floatingPoint: float))
+            switch Self.readRegisters(tid) {
+            case .success(let registers): capture.registers.append(registers)
             case .failure(let error):
                 capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
             }
         }
         return capture
+    }
+
+    /// Every register set of a ptrace-stopped thread that a core holds: `PTRACE_GETREGSET` of
+    /// `NT_PRSTATUS` (required), `NT_PRFPREG` and, on x86_64, `NT_X86_XSTATE` (sized by the
+    /// kernel), and `PTRACE_GETSIGINFO`.
+    static func readRegisters(_ tid: Int32) -> Result<ThreadRegisters, Errno> {
+        regset(tid, CProcessMemory_NT_PRSTATUS, size: CProcessMemory_user_regs_size).map { general in
+            let float = try? regset(tid, CProcessMemory_NT_PRFPREG, size: CProcessMemory_user_fpregs_size).get()
+            let extended = CoreArchitecture.current == .x86_64
+                ? (try? regset(tid, CProcessMemory_NT_X86_XSTATE, size: 1 << 16).get()).map(XSaveLayout.standardized) : nil
+            var signal = [UInt8](repeating: 0, count: 128)
+            let info = signal.withUnsafeMutableBytes { raw in
+                Ptrace.request(CProcessMemory_PTRACE_GETSIGINFO, tid, data: raw.baseAddress)
+            }
+            if case .failure = info { signal = [] }
+            return ThreadRegisters(tid: tid, general: general, floatingPoint: float, extendedState: extended,
+                                   signalInfo: signal.isEmpty ? nil : signal)
+        }
     }
 
     /// One register set of a ptrace-stopped thread, `PTRACE_GETREGSET`.

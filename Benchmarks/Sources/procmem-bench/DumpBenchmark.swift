@@ -63,7 +63,7 @@ func dumpRows(pid: Int32, fixturePath: String, repetitions: Int) throws -> [Row]
 }
 
 /// Runs `gcore -o PREFIX PID` (posix_spawn), quietly, and waits for it.
-private func runGcore(_ gcore: String, prefix: String, pid: Int32) throws {
+func runGcore(_ gcore: String, prefix: String, pid: Int32) throws {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

@@ -123,12 +123,21 @@ extern const int CProcessMemory_PTRACE_DETACH;
 extern const int CProcessMemory_PTRACE_GETREGSET;
 extern const int CProcessMemory_NT_PRSTATUS;
 extern const int CProcessMemory_NT_PRFPREG;
+/// PTRACE_GETSIGINFO: the siginfo of a thread in a signal-delivery stop (a core's NT_SIGINFO).
+extern const int CProcessMemory_PTRACE_GETSIGINFO;
+/// NT_X86_XSTATE (0x202): the XSAVE area (AVX, AVX-512) through PTRACE_GETREGSET; 0 off x86_64.
+extern const int CProcessMemory_NT_X86_XSTATE;
 /// __WALL for waitpid(2): wait for every thread, not only the thread-group leader.
 extern const int CProcessMemory___WALL;
 /// sizeof(struct user_regs_struct) (x86_64) / sizeof(struct user_pt_regs) (arm64): the NT_PRSTATUS regset.
 extern const size_t CProcessMemory_user_regs_size;
 /// sizeof(struct user_fpregs_struct): the NT_PRFPREG regset.
 extern const size_t CProcessMemory_user_fpregs_size;
+
+/// cpuid(leaf, subleaf) (`__get_cpuid_count`); returns 0 when the leaf is not supported or not on
+/// x86_64. Leaf 0xD gives each XSAVE component's size and offset (a core's NT_X86_XSTATE layout).
+int CProcessMemory_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int *eax, unsigned int *ebx,
+                         unsigned int *ecx, unsigned int *edx);
 
 #endif // __linux__
 #endif // C_PROCESS_MEMORY_H

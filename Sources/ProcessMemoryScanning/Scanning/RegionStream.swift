@@ -49,11 +49,11 @@ final class RegionStream: @unchecked Sendable {
     // initial value.
     private let empty = DispatchSemaphore(value: 0)
     private let cancelled = Atomic<Bool>(false)
-    private let residency: ResidencyFilter?
+    private let residency: Pagemap?
 
     init(handle: ProcessHandle, regions: [MemoryRegion], chunkSize: Int, overlap: Int, residentOnly: Bool = false) {
         self.handle = handle
-        self.residency = residentOnly ? ResidencyFilter(handle: handle) : nil
+        self.residency = residentOnly ? Pagemap(handle: handle) : nil
         self.regions = regions
         self.chunkSize = max(4096, chunkSize)
         self.overlap = max(0, overlap)

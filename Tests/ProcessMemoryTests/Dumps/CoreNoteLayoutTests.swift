@@ -107,16 +107,18 @@ struct CoreNoteLayoutTests {
         let notes = CoreNotes.build(architecture: .aarch64, pid: me, procDir: FileDescriptor(rawValue: procDir), threads: [me, me + 1, me + 2],
                                     registers: registers, absent: [.init(tid: me + 2, reason: "test")], map: map)
         let parsed = Self.parse(notes)
-        #expect(parsed.map(\.type) == [1, 3, 6, 0x4649_4c45, 2, 1, 1])
-        #expect(parsed.map(\.name) == ["CORE", "CORE", "CORE", "CORE", "CORE", "CORE", "PROCMEM"])
+        // NT_SIGINFO ("SIGI", 128 bytes) follows each thread's NT_PRSTATUS and the process notes.
+        #expect(parsed.map(\.type) == [1, 3, 6, 0x4649_4c45, 0x5349_4749, 2, 1, 0x5349_4749, 1])
+        #expect(parsed.map(\.name) == ["CORE", "CORE", "CORE", "CORE", "CORE", "CORE", "CORE", "CORE", "PROCMEM"])
         #expect(parsed[0].size == Self.aarch64PRStatusSize)
         #expect(parsed[1].size == Self.prpsinfoSize)
-        #expect(parsed[4].size == Self.aarch64FPSIMDSize)
-        #expect(parsed[5].size == Self.aarch64PRStatusSize)
-        #expect(Self.u32(notes, parsed[5].offset + 32) == UInt32(me + 1))
+        #expect(parsed[4].size == 128)
+        #expect(parsed[5].size == Self.aarch64FPSIMDSize)
+        #expect(parsed[6].size == Self.aarch64PRStatusSize)
+        #expect(Self.u32(notes, parsed[6].offset + 32) == UInt32(me + 1))
         // The second thread has no NT_PRFPREG, and its pr_fpvalid says so.
-        #expect(Self.u32(notes, parsed[5].offset + Self.aarch64FPValidOffset) == 0)
-        #expect(String(decoding: notes[parsed[6].offset..<(parsed[6].offset + parsed[6].size)], as: UTF8.self) == "\(me + 2) test\n")
+        #expect(Self.u32(notes, parsed[6].offset + Self.aarch64FPValidOffset) == 0)
+        #expect(String(decoding: notes[parsed[8].offset..<(parsed[8].offset + parsed[8].size)], as: UTF8.self) == "\(me + 2) test\n")
     }
 
     @Test("the ELF header of an arm64 core: ELFCLASS64, little endian, ET_CORE, EM_AARCH64")
