@@ -22,8 +22,11 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
-        // Thin C wrappers for the Linux calls Glibc does not import without _GNU_SOURCE. No logic.
+        // Thin C wrappers for the library's Linux calls that Glibc does not import without _GNU_SOURCE. No logic.
         .target(name: "CProcessMemory"),
+        // The same kind of wrappers for calls only the fixture, the fault matrix and the tests make
+        // (clone3 set_tid, memfd_secret, prctl, ...), kept out of the shim the library links.
+        .target(name: "CProcessMemoryTestSupport"),
         .target(
             name: "ProcessMemory",
             dependencies: [
@@ -50,15 +53,15 @@ let package = Package(
         // The process that tests, benchmarks and the README demo read: a known memory layout.
         .executableTarget(
             name: "procmem-fixture",
-            dependencies: ["CProcessMemory"],
+            dependencies: ["CProcessMemoryTestSupport"],
             swiftSettings: strictSettings
         ),
         // The fault matrix (issue 6): races, lifecycle, limits; prints a summary table.
-        .executableTarget(name: "procmem-faults", dependencies: ["ProcessMemory", "CProcessMemory"], swiftSettings: strictSettings),
+        .executableTarget(name: "procmem-faults", dependencies: ["ProcessMemory", "CProcessMemoryTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
-                "ProcessMemory", "ProcessMemoryInterfaces", "CProcessMemory",
+                "ProcessMemory", "ProcessMemoryInterfaces", "CProcessMemoryTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings

@@ -26,7 +26,7 @@
 //
 // The huge-maps case raises vm.max_map_count (when below 262144) for its run and restores it.
 
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Glibc
 
 /// One line on stderr (unbuffered).
@@ -92,7 +92,7 @@ signal(SIGPIPE, SIG_IGN)
 
 // Child mode: run one case in this process and print its result line.
 if let name = singleCase {
-    _ = CProcessMemory_prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)  // die with the runner
+    _ = CProcessMemoryTestSupport_prctl(CProcessMemoryTestSupport_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)  // die with the runner
     guard let faultCase = allCases.first(where: { $0.name == name }) else { usageAndExit("no case named \(name)") }
     let tally = Tally()
     do {
