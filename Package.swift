@@ -13,8 +13,9 @@ let package = Package(
         .library(name: "ProcessMemory", targets: ["ProcessMemory"]),
         .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
         .executable(name: "procmem", targets: ["procmem"]),
-        .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
-        .executable(name: "procmem-faults", targets: ["procmem-faults"]),
+        // procmem-fixture and procmem-faults are executable targets, not products: nothing outside
+        // this package should depend on them. `swift build --product NAME` still builds them, since
+        // SwiftPM gives each executable target of the root package a product of its own.
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
