@@ -58,16 +58,30 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The fault matrix (issue 6): races, lifecycle, limits; prints a summary table.
-        .executableTarget(name: "procmem-faults", dependencies: ["ProcessMemory", "CProcessMemoryTestSupport"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "procmem-faults",
+            dependencies: ["ProcessMemory", "ProcessMemoryTestSupport", "CProcessMemoryTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // Not products. The fixture launcher and its Codable layout, for the tests and the fault matrix
+        // (so no Testing here: an executable links it) ...
+        .target(name: "ProcessMemoryTestSupport", swiftSettings: strictSettings),
+        // ... and the traits that skip a test that cannot run here, for the test targets only.
+        .target(name: "ProcessMemoryTestTraits", swiftSettings: strictSettings),
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
                 "ProcessMemory", "ProcessMemoryInterfaces", "CProcessMemoryTestSupport",
+                "ProcessMemoryTestSupport", "ProcessMemoryTestTraits",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings
         ),
         // Runs the built procmem and procmem-fixture binaries and checks output and exit codes.
-        .testTarget(name: "ProcMemCLITests", dependencies: [], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ProcMemCLITests",
+            dependencies: ["ProcessMemoryTestSupport", "ProcessMemoryTestTraits"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -28,6 +28,7 @@
 
 import CProcessMemoryTestSupport
 import Glibc
+import ProcessMemoryTestSupport
 
 /// One line on stderr (unbuffered).
 func printErr(_ text: String) {
@@ -125,7 +126,7 @@ for faultCase in selected {
     let t0 = now()
     var row = CaseRow(name: faultCase.name)
     do {
-        let child = try Spawned(argv, keepStderr: true, processGroup: true)
+        let child = try ChildProcess(argv, keepStderr: true, processGroup: true)
         let timeout = faultCase.timeout * (config.iterations != nil ? 2 : 1)
         var resultLine: String?
         var failure: String?

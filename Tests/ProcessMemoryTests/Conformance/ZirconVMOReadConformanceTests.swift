@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import ProcessMemory
 import SystemPackage
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryInterfaces
 

@@ -4,6 +4,7 @@ import Glibc
 import ProcessMemory
 import ProcessMemoryInterfaces
 import SystemPackage
+import ProcessMemoryTestSupport
 import Testing
 
 // The rest of the Zircon VMO surface: zx_vmo_write (with the statuses of its document), zx_vmo_create,
