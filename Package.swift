@@ -1,4 +1,6 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.3
+// 6.3, not 6.0: the tests' exit tests capture values ([pid = pid as Int32] in ...), which Swift Testing
+// has only since Swift 6.3 (ST-0012).
 // swift-process-memory: read and write the memory of other live Linux processes.
 import PackageDescription
 
