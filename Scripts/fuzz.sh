@@ -9,30 +9,37 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 out=.build-fuzz
-mkdir -p "$out/src"
-# The harnesses compile the pure parsers straight from the sources, as one module.
-sed '/^import ProcessMemory$/d' Sources/procmem/Support/AddressExpression.swift > "$out/src/AddressExpression.swift"
+mkdir -p "$out"
+# The harnesses compile the pure parsers straight from the sources, as one module named ProcessMemory,
+# with their own imports (the CLI's `import ProcessMemory` is then its own module: swiftc ignores it).
+# SystemPackage, which ProcessMemoryError imports for Errno, is the package's own release build of
+# swift-system: its module and objects are linked in, uninstrumented.
+if ! swift build -c release --target SystemPackage >"$out/build-system.log" 2>&1; then
+    tail -30 "$out/build-system.log"
+    exit 1
+fi
+bin=$(swift build -c release --show-bin-path)
+system=(-I "$bin/Modules" -Xcc -fmodule-map-file="$bin/../../checkouts/swift-system/Sources/CSystem/include/module.modulemap"
+        "$bin"/SystemPackage.build/*.o "$bin"/CSystem.build/*.o)
 parsers=(Sources/ProcessMemory/Map/MapsParser.swift Sources/ProcessMemory/Map/MemoryRegion.swift
          Sources/ProcessMemory/Map/MemoryMap.swift Sources/ProcessMemory/Map/RegionDetails.swift
          Sources/ProcessMemory/Handle/ProcFiles.swift)
 build() { # name, harness, sources...
     local name=$1; shift
-    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ProcessMemory -o "$out/$name" "$@" \
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ProcessMemory -o "$out/$name" "$@" "${system[@]}" \
             >"$out/build-$name.log" 2>&1; then
         grep -v 'ld.gold: warning' "$out/build-$name.log" | tail -30
         exit 1
     fi
 }
 build maps-parser Fuzz/MapsParserFuzz.swift "${parsers[@]}"
-build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" "$out/src/AddressExpression.swift" \
+build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" Sources/procmem/Support/AddressExpression.swift \
     Sources/procmem/Support/Format.swift
 scan=(Sources/ProcessMemory/Scanning/ScanValue.swift Sources/ProcessMemory/Scanning/BytePattern.swift
       Sources/ProcessMemory/Scanning/MatchSet.swift Sources/ProcessMemory/Scanning/MatchFileFormat.swift
       Sources/ProcessMemory/Scanning/SnapshotFileFormat.swift)
 build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
-# The dump-index reader: ProcessMemoryError only stores an Errno, so a stand-in replaces swift-system.
-sed '/^import SystemPackage$/d' Sources/ProcessMemory/Errors/ProcessMemoryError.swift > "$out/src/ProcessMemoryError.swift"
-build dump-index Fuzz/DumpIndexFuzz.swift Fuzz/Support/ErrnoStub.swift "${parsers[@]}" "$out/src/ProcessMemoryError.swift" \
+build dump-index Fuzz/DumpIndexFuzz.swift "${parsers[@]}" Sources/ProcessMemory/Errors/ProcessMemoryError.swift \
     Sources/ProcessMemory/Errors/AccessDenialReason.swift Sources/ProcessMemory/Reads/ReadMode.swift Sources/ProcessMemory/Handle/AccessRights.swift \
     Sources/ProcessMemory/Dumps/StopMethod.swift Sources/ProcessMemory/Dumps/DumpSelection.swift Sources/ProcessMemory/Dumps/DumpIndex.swift
 # Seed the corpora with real input from this machine.
