@@ -69,7 +69,7 @@ let package = Package(
         // (so no Testing here: an executable links it) ...
         .target(name: "ProcessMemoryTestSupport", swiftSettings: strictSettings),
         // ... and the traits that skip a test that cannot run here, for the test targets only.
-        .target(name: "ProcessMemoryTestTraits", swiftSettings: strictSettings),
+        .target(name: "ProcessMemoryTestTraits", dependencies: ["CProcessMemoryTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [

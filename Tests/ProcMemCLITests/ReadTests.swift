@@ -1,5 +1,6 @@
 import Foundation
 import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 
 @Suite("procmem read")
@@ -110,13 +111,11 @@ struct ReadTests {
         }
     }
 
-    @Test("[anon:procmem-pattern]+0x10 resolves to the named region")
+    @Test("[anon:procmem-pattern]+0x10 resolves to the named region", .requiresAnonymousVMANames)
     func namedRegion() throws {
         try withFixture { fixture in
             let maps = try procmem("maps", fixture.pidArgument)
-            guard maps.text.contains("[anon:procmem-pattern]") else {
-                try Test.cancel("the kernel does not show anonymous VMA names (CONFIG_ANON_VMA_NAME)")
-            }
+            #expect(maps.text.contains("[anon:procmem-pattern]"), "\(maps.text)")
             let result = try procmem("read", fixture.pidArgument, "[anon:procmem-pattern]+0x10", "16", "--raw")
             #expect(result.status == 0)
             #expect(result.stdout == Array(patternBytes(count: 32)[16..<32]))
