@@ -1,4 +1,6 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.3
+// 6.3, not 6.0: the tests' exit tests capture values ([pid = pid as Int32] in ...), which Swift Testing
+// has only since Swift 6.3 (ST-0012).
 // swift-process-memory: read and write the memory of other live Linux processes.
 import PackageDescription
 
@@ -14,8 +16,9 @@ let package = Package(
         .library(name: "ProcessMemoryCore", targets: ["ProcessMemoryCore"]),
         .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
         .executable(name: "procmem", targets: ["procmem"]),
-        .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
-        .executable(name: "procmem-faults", targets: ["procmem-faults"]),
+        // procmem-fixture and procmem-faults are executable targets, not products: nothing outside
+        // this package should depend on them. `swift build --product NAME` still builds them, since
+        // SwiftPM gives each executable target of the root package a product of its own.
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
@@ -23,8 +26,11 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
-        // Thin C wrappers for the Linux calls Glibc does not import without _GNU_SOURCE. No logic.
+        // Thin C wrappers for the library's Linux calls that Glibc does not import without _GNU_SOURCE. No logic.
         .target(name: "CProcessMemory"),
+        // The same kind of wrappers for calls only the fixture, the fault matrix and the tests make
+        // (clone3 set_tid, memfd_secret, prctl, ...), kept out of the shim the library links.
+        .target(name: "CProcessMemoryTestSupport"),
         // The core a sampling profiler links: system calls, handle, errors, maps, reads, batches,
         // writes. Glibc, Synchronization and SystemPackage only: no Foundation, no Dispatch.
         .target(
@@ -69,21 +75,35 @@ let package = Package(
         // The process that tests, benchmarks and the README demo read: a known memory layout.
         .executableTarget(
             name: "procmem-fixture",
-            dependencies: ["CProcessMemory"],
+            dependencies: ["CProcessMemoryTestSupport"],
             swiftSettings: strictSettings
         ),
         // The fault matrix (issue 6): races, lifecycle, limits; prints a summary table.
-        .executableTarget(name: "procmem-faults", dependencies: ["ProcessMemory", "CProcessMemory"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "procmem-faults",
+            dependencies: ["ProcessMemory", "ProcessMemoryTestSupport", "CProcessMemoryTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // Not products. The fixture launcher and its Codable layout, for the tests and the fault matrix
+        // (so no Testing here: an executable links it) ...
+        .target(name: "ProcessMemoryTestSupport", swiftSettings: strictSettings),
+        // ... and the traits that skip a test that cannot run here, for the test targets only.
+        .target(name: "ProcessMemoryTestTraits", dependencies: ["CProcessMemoryTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
                 "ProcessMemory", "ProcessMemoryCore", "ProcessMemoryObjects", "ProcessMemoryScanning", "ProcessMemoryDumps",
-                "ProcessMemoryInterfaces", "CProcessMemory",
+                "ProcessMemoryInterfaces", "CProcessMemory", "CProcessMemoryTestSupport",
+                "ProcessMemoryTestSupport", "ProcessMemoryTestTraits",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings
         ),
         // Runs the built procmem and procmem-fixture binaries and checks output and exit codes.
-        .testTarget(name: "ProcMemCLITests", dependencies: [], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ProcMemCLITests",
+            dependencies: ["ProcessMemoryTestSupport", "ProcessMemoryTestTraits"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -1,4 +1,5 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.3
+// 6.3 like the package it measures (../Package.swift), which needs it for its tests.
 // Benchmarks for swift-process-memory: our API and a raw C baseline doing the same work against the
 // same fixture process, in one run. Run with ./run.sh from this folder (it builds the fixture first).
 import PackageDescription

@@ -10,39 +10,47 @@ seconds=${1:-30}
 shift || true
 out=.build-fuzz
 mkdir -p "$out/src"
-# The harnesses compile the pure parsers straight from the sources, as one module.
-sed '/^import ProcessMemory$/d' Sources/procmem/Support/AddressExpression.swift > "$out/src/AddressExpression.swift"
+# The harnesses compile the pure parsers straight from the sources, as one module named ProcessMemory,
+# with their own imports; only the imports of the package's own modules go, since those modules are
+# compiled here as one (the CLI's `import ProcessMemory` is then its own module: swiftc ignores it).
+# SystemPackage, which ProcessMemoryError imports for Errno, is the package's own release build of
+# swift-system: its module and objects are linked in, uninstrumented.
+if ! swift build -c release --target SystemPackage >"$out/build-system.log" 2>&1; then
+    tail -30 "$out/build-system.log"
+    exit 1
+fi
+bin=$(swift build -c release --show-bin-path)
+system=(-I "$bin/Modules" -Xcc -fmodule-map-file="$bin/../../checkouts/swift-system/Sources/CSystem/include/module.modulemap"
+        "$bin"/SystemPackage.build/*.o "$bin"/CSystem.build/*.o)
 parsers=(Sources/ProcessMemoryCore/Map/MapsParser.swift Sources/ProcessMemoryCore/Map/MemoryRegion.swift
          Sources/ProcessMemoryCore/Map/MemoryMap.swift Sources/ProcessMemoryCore/Map/RegionDetails.swift
          Sources/ProcessMemoryCore/Handle/ProcFiles.swift)
 build() { # name, harness, sources...
     local name=$1; shift
-    # The library's modules are compiled here as one: their imports of each other go.
     local sources=() file copy
     mkdir -p "$out/src/$name"
     for file in "$@"; do
         copy="$out/src/$name/$(basename "$file")"
-        sed -E '/^import ProcessMemory(Core|Objects|Scanning|Dumps)?$/d' "$file" > "$copy"
+        sed -E '/^import ProcessMemory(Core|Objects|Scanning|Dumps)$/d' "$file" > "$copy"
         sources+=("$copy")
     done
     if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ProcessMemory -package-name swift_process_memory \
-            -o "$out/$name" "${sources[@]}" \
+            -o "$out/$name" "${sources[@]}" "${system[@]}" \
             >"$out/build-$name.log" 2>&1; then
         grep -v 'ld.gold: warning' "$out/build-$name.log" | tail -30
         exit 1
     fi
 }
 build maps-parser Fuzz/MapsParserFuzz.swift "${parsers[@]}"
-build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" "$out/src/AddressExpression.swift" \
+build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" Sources/procmem/Support/AddressExpression.swift \
     Sources/procmem/Support/Format.swift
 scan=(Sources/ProcessMemoryScanning/Scanning/ScanValue.swift Sources/ProcessMemoryScanning/Scanning/BytePattern.swift
       Sources/ProcessMemoryScanning/Scanning/MatchSet.swift Sources/ProcessMemoryScanning/Scanning/MatchFileFormat.swift
       Sources/ProcessMemoryScanning/Scanning/SnapshotFileFormat.swift)
 build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
-# The dump-index reader: ProcessMemoryError only stores an Errno, so a stand-in replaces swift-system.
-sed '/^import SystemPackage$/d' Sources/ProcessMemoryCore/Errors/ProcessMemoryError.swift > "$out/src/ProcessMemoryError.swift"
-build dump-index Fuzz/DumpIndexFuzz.swift Fuzz/Support/ErrnoStub.swift "${parsers[@]}" "$out/src/ProcessMemoryError.swift" \
-    Sources/ProcessMemoryCore/Errors/SystemCall.swift Sources/ProcessMemoryCore/Errors/AccessDenialReason.swift Sources/ProcessMemoryCore/Reads/ReadMode.swift Sources/ProcessMemoryCore/Handle/AccessRights.swift \
+build dump-index Fuzz/DumpIndexFuzz.swift "${parsers[@]}" Sources/ProcessMemoryCore/Errors/ProcessMemoryError.swift \
+    Sources/ProcessMemoryCore/Errors/SystemCall.swift Sources/ProcessMemoryCore/Errors/AccessDenialReason.swift \
+    Sources/ProcessMemoryCore/Reads/ReadMode.swift Sources/ProcessMemoryCore/Handle/AccessRights.swift \
     Sources/ProcessMemoryDumps/StopMethod.swift Sources/ProcessMemoryDumps/DumpSelection.swift Sources/ProcessMemoryDumps/DumpIndex.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"

@@ -10,12 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -25,32 +22,19 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
-#ifndef SYS_memfd_secret
-#define SYS_memfd_secret 447
-#endif
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
-#endif
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
-#ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
-#define PR_SET_VMA_ANON_NAME 0
 #endif
 
 // _IOWR('f', 17, struct procmap_query): written out because Debian 12's linux/fs.h predates it.
 _Static_assert(sizeof(CProcessMemory_procmap_query) == 104, "struct procmap_query is 104 bytes");
-const unsigned long CProcessMemory_PROCMAP_QUERY = _IOWR('f', 17, CProcessMemory_procmap_query);
+static const unsigned long CProcessMemory_PROCMAP_QUERY = _IOWR('f', 17, CProcessMemory_procmap_query);
 const unsigned int CProcessMemory_MFD_CLOEXEC = MFD_CLOEXEC;
 const unsigned int CProcessMemory_MFD_ALLOW_SEALING = MFD_ALLOW_SEALING;
 const int CProcessMemory_F_ADD_SEALS = F_ADD_SEALS;
@@ -60,22 +44,11 @@ const int CProcessMemory_F_SEAL_SHRINK = F_SEAL_SHRINK;
 const int CProcessMemory_F_SEAL_GROW = F_SEAL_GROW;
 const int CProcessMemory_F_SEAL_WRITE = F_SEAL_WRITE;
 const int CProcessMemory_F_SEAL_FUTURE_WRITE = F_SEAL_FUTURE_WRITE;
-const int CProcessMemory_MADV_GUARD_INSTALL = MADV_GUARD_INSTALL;
-const int CProcessMemory_PR_SET_DUMPABLE = PR_SET_DUMPABLE;
-const int CProcessMemory_PR_GET_DUMPABLE = PR_GET_DUMPABLE;
-const int CProcessMemory_PR_SET_VMA = PR_SET_VMA;
-const int CProcessMemory_PR_SET_VMA_ANON_NAME = PR_SET_VMA_ANON_NAME;
 
 ssize_t CProcessMemory_process_vm_readv(pid_t pid, const struct iovec *local, unsigned long liovcnt,
                                         const struct iovec *remote, unsigned long riovcnt,
                                         unsigned long flags) {
     return process_vm_readv(pid, local, liovcnt, remote, riovcnt, flags);
-}
-
-ssize_t CProcessMemory_process_vm_writev(pid_t pid, const struct iovec *local, unsigned long liovcnt,
-                                         const struct iovec *remote, unsigned long riovcnt,
-                                         unsigned long flags) {
-    return process_vm_writev(pid, local, liovcnt, remote, riovcnt, flags);
 }
 
 int CProcessMemory_pidfd_open(pid_t pid, unsigned int flags) {
@@ -94,32 +67,8 @@ int CProcessMemory_memfd_create(const char *name, unsigned int flags) {
     return memfd_create(name, flags);
 }
 
-int CProcessMemory_memfd_secret(unsigned int flags) {
-    return (int)syscall(SYS_memfd_secret, flags);
-}
-
 long CProcessMemory_ptrace(int request, pid_t pid, void *addr, void *data) {
     return ptrace((enum __ptrace_request)request, pid, addr, data);
-}
-
-int CProcessMemory_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
-                         unsigned long arg5) {
-    return prctl(option, arg2, arg3, arg4, arg5);
-}
-
-int CProcessMemory_ioctl_ptr(int fd, unsigned long request, void *arg) {
-    return ioctl(fd, request, arg);
-}
-
-pid_t CProcessMemory_clone3_set_tid(uint64_t flags, uint64_t exit_signal, const pid_t *set_tid,
-                                    size_t set_tid_size) {
-    struct clone_args args;
-    memset(&args, 0, sizeof(args));
-    args.flags = flags;
-    args.exit_signal = exit_signal;
-    args.set_tid = (uint64_t)(uintptr_t)set_tid;
-    args.set_tid_size = set_tid_size;
-    return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
 int CProcessMemory_ioctl_procmap_query(int maps_fd, CProcessMemory_procmap_query *query) {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemory
 
 // Huge: a python3 target with 100,000+ regions (one mapping split by mprotect into rw/r/none pages);
@@ -33,8 +34,8 @@ def fail(what):
 """
 
 /// Runs a python3 target that prints "address [extra...]" and waits for a line on stdin.
-func pythonTarget(_ body: String, _ args: [String] = []) throws -> (Spawned, [Substring]) {
-    let python = try Spawned(["python3", "-c", pythonPrelude + body] + args)
+func pythonTarget(_ body: String, _ args: [String] = []) throws -> (ChildProcess, [Substring]) {
+    let python = try ChildProcess(["python3", "-c", pythonPrelude + body] + args)
     let line = try python.readLine(timeout: 120)
     let words = line.split(separator: " ")
     if words.first == "ERR" { python.kill(); python.reap(); throw HarnessError("python: \(line)") }

@@ -1,4 +1,5 @@
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemory
 
 // Lifecycle: the target exits, is killed, execs or forks while reads (both modes) and batches run;
@@ -112,7 +113,7 @@ func lifecycleRace(_ event: LifecycleEvent, iterations: Int, tally: Tally) throw
     defer { buffer.deallocate() }
     for iteration in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let fixture = try FixtureProcess()
+            let fixture = try FixtureProcess.quiet()
             defer { fixture.killAndReap() }
             let base = fixture.patternAddress
             let size = fixture.patternSize
@@ -205,7 +206,7 @@ func bigReadKill(iterations: Int, tally: Tally) throws {
     defer { buffer.deallocate() }
     for iteration in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let fixture = try FixtureProcess()
+            let fixture = try FixtureProcess.quiet()
             defer { fixture.killAndReap() }
             let base = try fixture.map(size)
             let handle = try ProcessHandle(pid: fixture.pid)
@@ -270,14 +271,14 @@ func bigReadKill(iterations: Int, tally: Tally) throws {
 /// Kill and reap the target, create a 0xcc process at the same pid (clone3 set_tid, through a helper
 /// fixture) with its pattern at the same address, then read through the old handle.
 func pidReuse(iterations: Int, tally: Tally) throws {
-    let helper = try FixtureProcess()
+    let helper = try FixtureProcess.quiet()
     defer { helper.stop() }
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
     defer { buffer.deallocate() }
     var confirmed = 0
     for _ in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let fixture = try FixtureProcess()
+            let fixture = try FixtureProcess.quiet()
             let pid = fixture.pid
             let base = fixture.patternAddress
             let size = fixture.patternSize

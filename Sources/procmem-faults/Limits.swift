@@ -1,4 +1,5 @@
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemory
 
 // Limits: file mappings with pages past EOF; deleted files; a low RLIMIT_NOFILE; EINTR storms.
@@ -23,13 +24,13 @@ let limitsCases: [FaultCase] = [
 ]
 
 func pastEOF(iterations: Int, tally: Tally) throws {
-    let fixture = try FixtureProcess()
+    let fixture = try FixtureProcess.quiet()
     defer { fixture.stop() }
     let page = fixture.pageSize
     for iteration in 0..<iterations {
         for name in ["truncatedFile", "memfd"] {
             tally.attempt { () throws -> String? in
-                guard let region = fixture.region(name), let fileSize = region.info["fileSize"] as? Int else {
+                guard let region = fixture.layout.regions[name], let fileSize = region.fileSize.map({ Int($0) }) else {
                     return "no \(name) region"
                 }
                 let first: UInt8 = name == "memfd" ? 0xC0 : 0xB0
@@ -38,7 +39,7 @@ func pastEOF(iterations: Int, tally: Tally) throws {
                 let handle = try ProcessHandle(pid: fixture.pid)
                 let start = (iteration * 97) % page
                 for mode in ReadMode.allCases {
-                    let t = try handle.readTransfer(from: region.address + UInt64(start), count: region.size - start, mode: mode)
+                    let t = try handle.readTransfer(from: region.address + UInt64(start), count: Int(region.size) - start, mode: mode)
                     for (i, b) in t.bytes.enumerated() where b != expected(start + i) {
                         tally.misread(1, "\(name) \(mode) byte \(start + i)")
                         break
@@ -83,9 +84,9 @@ extension ProcessHandle {
 func deletedFile(iterations: Int, tally: Tally) throws {
     for _ in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let fixture = try FixtureProcess()
+            let fixture = try FixtureProcess.quiet()
             defer { fixture.killAndReap() }
-            guard let region = fixture.region("truncatedFile"), let path = region.info["path"] as? String else { return "no file" }
+            guard let region = fixture.layout.regions["truncatedFile"], let path = region.path else { return "no file" }
             let handle = try ProcessHandle(pid: fixture.pid)
             guard unlink(path) == 0 else { return "unlink failed" }
             let map = try handle.memoryMap()
@@ -102,7 +103,7 @@ func deletedFile(iterations: Int, tally: Tally) throws {
 }
 
 func descriptorExhaustion(iterations: Int, tally: Tally) throws {
-    let fixture = try FixtureProcess()
+    let fixture = try FixtureProcess.quiet()
     defer { fixture.stop() }
     var original = rlimit()
     getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original)
@@ -152,7 +153,7 @@ func descriptorExhaustion(iterations: Int, tally: Tally) throws {
 nonisolated(unsafe) var signalsDelivered = 0
 
 func signalStorm(iterations: Int, tally: Tally) throws {
-    let fixture = try FixtureProcess()
+    let fixture = try FixtureProcess.quiet()
     defer { fixture.stop() }
     let size = 1 << 20
     let base = try fixture.map(size)
@@ -161,7 +162,12 @@ func signalStorm(iterations: Int, tally: Tally) throws {
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in signalsDelivered &+= 1 }
     action.sa_flags = 0
+    // Each signal blocks the other while its handler runs: a SIGALRM landing inside the SIGUSR1
+    // handler would otherwise modify the counter while it is being modified, which a debug build
+    // traps as an exclusivity violation ("Fatal access conflict detected").
     sigemptyset(&action.sa_mask)
+    sigaddset(&action.sa_mask, SIGUSR1)
+    sigaddset(&action.sa_mask, SIGALRM)
     sigaction(SIGUSR1, &action, nil)
     sigaction(SIGALRM, &action, nil)
     var timer = itimerval(it_interval: timeval(tv_sec: 0, tv_usec: 200), it_value: timeval(tv_sec: 0, tv_usec: 200))
@@ -242,7 +248,7 @@ func withAddressSpaceLimit<R>(headroom: Int, _ body: () throws -> R) throws -> R
 }
 
 func lowMemory(iterations: Int, arrayRead: Bool, tally: Tally) throws {
-    let fixture = try FixtureProcess()
+    let fixture = try FixtureProcess.quiet()
     defer { fixture.stop() }
     let size = 64 << 20
     let base = try fixture.map(size)

@@ -1,4 +1,5 @@
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemory
 import Synchronization
 
@@ -43,7 +44,7 @@ struct MarkedTarget {
     let markers: [UInt64]
 
     init(size: Int, markerCount: Int) throws {
-        fixture = try FixtureProcess()
+        fixture = try FixtureProcess.quiet()
         base = try fixture.map(size)
         self.size = size
         let spacing = size / markerCount

@@ -1,4 +1,5 @@
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemory
 
 // Mapping races: the target unmaps and mprotects pages of a region (driven through the fixture's
@@ -19,7 +20,7 @@ let mappingRaceCases: [FaultCase] = [
 ]
 
 func mappingRace(unmaps: Bool, iterations: Int, tally: Tally) throws {
-    let fixture = try FixtureProcess()
+    let fixture = try FixtureProcess.quiet()
     defer { fixture.stop() }
     let page = fixture.pageSize
     let pages = 64
@@ -165,7 +166,7 @@ func mappingRace(unmaps: Bool, iterations: Int, tally: Tally) throws {
             // Writes: bytes outside [writeStart, writeStart + maxWritten) must still be 0x33.
             for p in 0..<pages where !unmapped.contains(p) {
                 let address = base + UInt64(p * page)
-                guard let bytes = try fixture.selfRead(address, page) else { continue }
+                guard let bytes = try fixture.selfReadIfReadable(address, page) else { continue }
                 for (i, b) in bytes.enumerated() {
                     let a = address + UInt64(i)
                     let inPrefix = a >= writeStart && a < writeStart + UInt64(maxWritten)

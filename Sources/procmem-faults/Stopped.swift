@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemory
 
 // Stopped and traced targets: SIGSTOP; traced by gdb; in another PID namespace (read by host pid);
@@ -39,7 +40,7 @@ func readAllWays(_ handle: ProcessHandle, base: UInt64, size: Int, tally: Tally)
 func stoppedTarget(iterations: Int, tally: Tally) throws {
     for iteration in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let fixture = try FixtureProcess()
+            let fixture = try FixtureProcess.quiet()
             defer { fixture.killAndReap() }
             let handle = try ProcessHandle(pid: fixture.pid, rights: .readWrite)
             fixture.kill(SIGSTOP)
@@ -51,7 +52,7 @@ func stoppedTarget(iterations: Int, tally: Tally) throws {
             try handle.write(value, to: fixture.patternAddress + 64)
             if try handle.read(UInt64.self, from: fixture.patternAddress + 64) != value { tally.lost(8, "write to a stopped target") }
             fixture.kill(SIGCONT)
-            guard let back = try fixture.selfRead(fixture.patternAddress + 64, 8) else { return "fixture read failed" }
+            guard let back = try fixture.selfReadIfReadable(fixture.patternAddress + 64, 8) else { return "fixture read failed" }
             if back != withUnsafeBytes(of: value.littleEndian, Array.init) { tally.lost(8, "the target sees other bytes") }
             return nil
         }
@@ -65,10 +66,10 @@ func gdbTraced(iterations: Int, tally: Tally) throws {
     }
     for _ in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let fixture = try FixtureProcess()
+            let fixture = try FixtureProcess.quiet()
             defer { fixture.killAndReap() }
             let handle = try ProcessHandle(pid: fixture.pid)
-            let gdb = try Spawned(["gdb", "-nx", "-p", "\(fixture.pid)", "-batch", "-ex", "shell sleep 2"])
+            let gdb = try ChildProcess(["gdb", "-nx", "-p", "\(fixture.pid)", "-batch", "-ex", "shell sleep 2"])
             defer { if !gdb.reap(timeout: 10) { gdb.kill(); gdb.reap() } }
             guard waitUntil(8, { (procStatField(fixture.pid, "TracerPid") ?? "0") != "0" }) else {
                 return "gdb never attached"
@@ -102,14 +103,14 @@ func pidNamespace(iterations: Int, tally: Tally) throws {
         tally.attempt { () throws -> String? in
             let fixture: FixtureProcess
             do {
-                fixture = try FixtureProcess(wrapper: ["unshare", "--pid", "--fork", "--mount-proc"])
+                fixture = try FixtureProcess.quiet(wrapper: ["unshare", "--pid", "--fork", "--mount-proc"])
             } catch {
                 tally.skipped = "unshare failed here: \(error)"
                 return nil
             }
             defer { fixture.stop() }
             // The layout says the namespace pid; the host pid is unshare's only child.
-            let innerPid = (fixture.layout["pid"] as? Int) ?? -1
+            let innerPid = Int(fixture.layout.pid)
             guard let children = try? String(contentsOfFile: "/proc/\(fixture.pid)/task/\(fixture.pid)/children", encoding: .utf8),
                   let host = Int32(children.split(separator: " ").first ?? "") else { return "no host pid" }
             if innerPid == Int(host) { tally.note("fixture is not in a new pid namespace") }
@@ -118,7 +119,7 @@ func pidNamespace(iterations: Int, tally: Tally) throws {
             let map = try handle.memoryMap()
             if map.region(containing: fixture.patternAddress) == nil { return "map lacks the pattern" }
             try handle.writeExactly([0xab, 0xcd], to: fixture.patternAddress + 8)
-            if try fixture.selfRead(fixture.patternAddress + 8, 2) != [0xab, 0xcd] { tally.lost(2, "write into the namespace") }
+            if try fixture.selfReadIfReadable(fixture.patternAddress + 8, 2) != [0xab, 0xcd] { tally.lost(2, "write into the namespace") }
             // The namespace's pid means a different process (or none) on the host: never the fixture by accident.
             if innerPid > 0 && innerPid != Int(host), let other = try? ProcessHandle(pid: Int32(innerPid)) {
                 if let bytes = try? other.read(from: fixture.patternAddress, count: 16), bytes == (0..<16).map(patternByte) {
@@ -144,7 +145,7 @@ sys.stdin.readline()
 func manyThreads(iterations: Int, tally: Tally) throws {
     for _ in 0..<iterations {
         tally.attempt { () throws -> String? in
-            let python = try Spawned(["python3", "-c", threadsScript])
+            let python = try ChildProcess(["python3", "-c", threadsScript])
             defer { python.kill(); python.reap() }
             let words = try python.readLine(timeout: 60).split(separator: " ")
             guard let address = UInt64(words.first ?? ""), words.count > 300 else { return "python gave no address/threads" }

@@ -26,8 +26,9 @@
 //
 // The huge-maps case raises vm.max_map_count (when below 262144) for its run and restores it.
 
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Glibc
+import ProcessMemoryTestSupport
 
 /// One line on stderr (unbuffered).
 func printErr(_ text: String) {
@@ -92,7 +93,7 @@ signal(SIGPIPE, SIG_IGN)
 
 // Child mode: run one case in this process and print its result line.
 if let name = singleCase {
-    _ = CProcessMemory_prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)  // die with the runner
+    _ = CProcessMemoryTestSupport_prctl(CProcessMemoryTestSupport_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)  // die with the runner
     guard let faultCase = allCases.first(where: { $0.name == name }) else { usageAndExit("no case named \(name)") }
     let tally = Tally()
     do {
@@ -125,7 +126,7 @@ for faultCase in selected {
     let t0 = now()
     var row = CaseRow(name: faultCase.name)
     do {
-        let child = try Spawned(argv, keepStderr: true, processGroup: true)
+        let child = try ChildProcess(argv, keepStderr: true, processGroup: true)
         let timeout = faultCase.timeout * (config.iterations != nil ? 2 : 1)
         var resultLine: String?
         var failure: String?

@@ -1,4 +1,4 @@
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Glibc
 
 // Commands that create or become other processes: fork, spawn-at (clone3 with set_tid) and exec.
@@ -42,7 +42,7 @@ func spawnAt(_ args: [String]) throws -> JSON {
     var tid = pid
     let child = argv.withUnsafeBufferPointer { buffer -> pid_t in
         guard let base = buffer.baseAddress, let exe = buffer[0] else { return -1 }
-        let result = CProcessMemory_clone3_set_tid(0, UInt64(SIGCHLD), &tid, 1)
+        let result = CProcessMemoryTestSupport_clone3_set_tid(0, UInt64(SIGCHLD), &tid, 1)
         if result == 0 {
             redirectToDevNull(devNull)
             execv(exe, base)

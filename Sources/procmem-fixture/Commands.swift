@@ -1,4 +1,4 @@
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Glibc
 
 // The stdin command loop: one command per line, one JSON reply per command. Bad input never crashes.
@@ -99,7 +99,7 @@ struct CommandLoop {
         case "dumpable":
             try expect(args, 1, "dumpable 0|1")
             guard let value = parseNumber(args[0]), value <= 1 else { throw FixtureError(message: "dumpable expects 0 or 1") }
-            guard CProcessMemory_prctl(CProcessMemory_PR_SET_DUMPABLE, UInt(value), 0, 0, 0) == 0 else {
+            guard CProcessMemoryTestSupport_prctl(CProcessMemoryTestSupport_PR_SET_DUMPABLE, UInt(value), 0, 0, 0) == 0 else {
                 throw failure("prctl(PR_SET_DUMPABLE)")
             }
             return okReply()

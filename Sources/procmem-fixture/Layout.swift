@@ -1,4 +1,4 @@
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Glibc
 
 // Lays out the fixture's memory. Every region is its own mmap, placed in an `Arena`: one after another,
@@ -99,7 +99,7 @@ func mapMemory(_ size: Int, prot: Int32 = PROT_READ | PROT_WRITE,
 /// prctl(PR_SET_VMA_ANON_NAME); failures (no CONFIG_ANON_VMA_NAME) are ignored.
 func nameMapping(_ p: UnsafeMutableRawPointer, _ size: Int, _ name: String) {
     _ = name.withCString { cname in
-        CProcessMemory_prctl(CProcessMemory_PR_SET_VMA, UInt(CProcessMemory_PR_SET_VMA_ANON_NAME),
+        CProcessMemoryTestSupport_prctl(CProcessMemoryTestSupport_PR_SET_VMA, UInt(CProcessMemoryTestSupport_PR_SET_VMA_ANON_NAME),
                              UInt(bitPattern: p), UInt(size), UInt(bitPattern: cname))
     }
 }
@@ -263,7 +263,7 @@ func buildLayout(_ options: Options) throws -> Layout {
     layout.regions.append(("readOnlySharedFile", region(roMap, page)))
 
     // 10. memfd
-    let memfd = CProcessMemory_memfd_create("procmem-fixture", CProcessMemory_MFD_CLOEXEC)
+    let memfd = CProcessMemoryTestSupport_memfd_create("procmem-fixture", CProcessMemoryTestSupport_MFD_CLOEXEC)
     guard memfd >= 0 else { throw failure("memfd_create") }
     layout.openFDs.append(memfd)
     try writePages(memfd, pages: 4, pageSize: page, first: 0xC0, what: "memfd")
@@ -281,14 +281,14 @@ func buildLayout(_ options: Options) throws -> Layout {
     let guardMap = try map(3 * page, what: "guard")
     nameMapping(guardMap, 3 * page, "procmem-guard")
     for k in 0..<3 { fill(guardMap + k * page, 0x1A + UInt8(k), page) }
-    if madvise(guardMap + page, page, CProcessMemory_MADV_GUARD_INSTALL) == 0 {
+    if madvise(guardMap + page, page, CProcessMemoryTestSupport_MADV_GUARD_INSTALL) == 0 {
         layout.regions.append(("guard", region(guardMap, 3 * page, [("guardOffset", .size(page))])))
     } else {
         munmap(guardMap, 3 * page)
     }
 
     // 13. secret (omitted when memfd_secret is unavailable)
-    let secretFD = CProcessMemory_memfd_secret(0)
+    let secretFD = CProcessMemoryTestSupport_memfd_secret(0)
     if secretFD >= 0 {
         if ftruncate(secretFD, off_t(page)) == 0,
            let secret = try? map(page, flags: MAP_SHARED, fd: secretFD, what: "secret") {

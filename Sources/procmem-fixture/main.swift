@@ -1,4 +1,4 @@
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Glibc
 
 // procmem-fixture: a process with a known memory layout, read from outside by the tests, benchmarks
@@ -39,7 +39,7 @@ func runFixture() -> Never {
         }
     }
     if let dumpable = options.dumpable {
-        guard CProcessMemory_prctl(CProcessMemory_PR_SET_DUMPABLE, dumpable, 0, 0, 0) == 0 else {
+        guard CProcessMemoryTestSupport_prctl(CProcessMemoryTestSupport_PR_SET_DUMPABLE, dumpable, 0, 0, 0) == 0 else {
             die(failure("prctl(PR_SET_DUMPABLE, \(dumpable))").message)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import Testing
 
 /// Every option and positional argument of every subcommand, as `procmem --experimental-dump-help`
@@ -59,7 +60,7 @@ struct BadArgumentSweepTests {
     func sweep() throws {
         let fixture = try Fixture()
         defer { fixture.stop() }
-        let pid = fixture.pid
+        let pid = fixture.pidArgument
         let values = hex(try fixture.layout.region("values").address)
         let pattern = hex(try fixture.layout.region("pattern").address)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("procmem-sweep-\(UUID().uuidString)")

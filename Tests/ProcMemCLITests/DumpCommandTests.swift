@@ -1,11 +1,13 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 
 /// `procmem dump` and `procmem diff` against the fixture and against real programs, with gdb.
 @Suite("procmem dump and diff")
 struct DumpCommandTests {
-    static let gdb = ["/usr/bin/gdb", "/usr/local/bin/gdb", "/bin/gdb"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let gdb = ToolLookup.path(of: "gdb")
 
     static func scratch(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("procmem-cli-\(name)-\(UUID().uuidString)").path
@@ -51,23 +53,20 @@ struct DumpCommandTests {
         return try #require(object as? [String: Any])
     }
 
-    @Test("gdb loads a core of the fixture and shows its known values")
+    @Test("gdb loads a core of the fixture and shows its known values", .requiresTool("gdb"))
     func coreLoadsInGDB() throws {
-        guard let gdb = Self.gdb else {
-            print("skipped: gdb is not installed")
-            return
-        }
+        let gdb = try #require(Self.gdb)
         try withFixture { fixture in
             let core = Self.scratch("core")
             defer { Self.remove(core) }
-            let result = try procmem("dump", fixture.pid, "--core", core)
+            let result = try procmem("dump", fixture.pidArgument, "--core", core)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.isEmpty, "quiet when stderr is not a terminal: \(result.stderr)")
-            #expect(Self.isRunning(fixture.pid))
+            #expect(Self.isRunning(fixture.pidArgument))
             let u32 = try fixture.layout.value("u32")
             let cstring = try fixture.layout.value("cstring")
             let (status, output) = try Self.run(gdb, ["-batch", "-nx", "-ex", "x/4xw \(hex(u32))", "-ex", "x/s \(hex(cstring))",
-                                                      fixture.executable.path, core])
+                                                      fixture.executable, core])
             #expect(status == 0, "\(output)")
             #expect(output.contains("0xdeadbeef"), "\(output)")
             #expect(output.contains("\"procmem fixture says hello\""), "\(output)")
@@ -77,16 +76,11 @@ struct DumpCommandTests {
         }
     }
 
-    @Test("gdb loads a core of a Python process and shows a marker string at its address")
+    @Test("gdb loads a core of a Python process and shows a marker string at its address",
+          .requiresTool("gdb"), .requiresTool("python3"))
     func coreOfRealProgram() throws {
-        guard let gdb = Self.gdb else {
-            print("skipped: gdb is not installed")
-            return
-        }
-        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            print("skipped: python3 is not installed")
-            return
-        }
+        let gdb = try #require(Self.gdb)
+        let python = try #require(ToolLookup.path(of: "python3"))
         let marker = "procmem-core-marker-7f3a9c"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
@@ -148,7 +142,7 @@ struct DumpCommandTests {
             defer { Self.remove(directory) }
             let process = Process()
             process.executableURL = try Binaries.url("procmem")
-            process.arguments = ["dump", fixture.pid, "--output", directory]
+            process.arguments = ["dump", fixture.pidArgument, "--output", directory]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -162,7 +156,7 @@ struct DumpCommandTests {
             let index = try Self.index(directory + "/index.json")
             #expect(index["complete"] as? Bool == false)
             #expect(index["partialReason"] as? String == "interrupted")
-            #expect(Self.isRunning(fixture.pid))
+            #expect(Self.isRunning(fixture.pidArgument))
             #expect(try Self.command(fixture, "ping")["ok"] as? Bool == true)
         }
     }
@@ -176,10 +170,10 @@ struct DumpCommandTests {
                 Self.remove(first)
                 Self.remove(second)
             }
-            #expect(try procmem("dump", fixture.pid, "--output", first, "--stop", "signal").status == 0)
+            #expect(try procmem("dump", fixture.pidArgument, "--output", first, "--stop", "signal").status == 0)
             let u32 = try fixture.layout.value("u32")
-            #expect(try procmem("write", fixture.pid, hex(u32), "--as", "u32", "--value", "0x11223344").status == 0)
-            #expect(try procmem("dump", fixture.pid, "--output", second).status == 0)
+            #expect(try procmem("write", fixture.pidArgument, hex(u32), "--as", "u32", "--value", "0x11223344").status == 0)
+            #expect(try procmem("dump", fixture.pidArgument, "--output", second).status == 0)
             let diff = try procmem("diff", first, second, "--json")
             #expect(diff.status == 0, "\(diff.stderr)")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(diff.stdout)) as? [String: Any])
@@ -196,7 +190,7 @@ struct DumpCommandTests {
             #expect(changed.first?["end"] as? String == hex(u32 + 4))
             #expect((object["onlyInA"] as? [Any])?.isEmpty == true)
             #expect((object["onlyInB"] as? [Any])?.isEmpty == true)
-            let live = try procmem("diff", first, fixture.pid)
+            let live = try procmem("diff", first, fixture.pidArgument)
             #expect(live.status == 0)
             #expect(live.lines.contains("changed \(hex(u32))-\(hex(u32 + 4)) (4 bytes)"), "\(live.text)")
             #expect(live.lines.count <= 3, "at most the value and the two rseq cpu fields: \(live.text)")

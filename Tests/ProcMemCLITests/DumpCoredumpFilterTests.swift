@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 
 /// `procmem dump --core FILE --coredump-filter`: the regions gcore leaves out are marked excluded in
@@ -11,7 +13,7 @@ struct DumpCoredumpFilterTests {
         try withFixture { fixture in
             let core = DumpCommandTests.scratch("filtered")
             defer { DumpCommandTests.remove(core) }
-            let result = try procmem("dump", fixture.pid, "--core", core, "--coredump-filter", "--json")
+            let result = try procmem("dump", fixture.pidArgument, "--core", core, "--coredump-filter", "--json")
             #expect(result.status == 0, "\(result.stderr)")
             let summary = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any])
             #expect(summary["coredumpFilter"] as? String == "0x33", "the fixture inherits the default filter: \(result.text)")
@@ -23,16 +25,23 @@ struct DumpCoredumpFilterTests {
             #expect((entry["excluded"] as? String)?.contains("coredump_filter") == true, "\(entry)")
             #expect((entry["segments"] as? [Any])?.isEmpty == true)
             #expect((entry["failed"] as? [Any])?.isEmpty == true)
-            #expect(DumpCommandTests.isRunning(fixture.pid))
+            #expect(DumpCommandTests.isRunning(fixture.pidArgument))
+        }
+    }
 
-            guard let gdb = DumpCommandTests.gdb else {
-                print("skipped the gdb part: gdb is not installed")
-                return
-            }
+    @Test("gdb loads a filtered core and reads the left-out file mapping from the file", .requiresTool("gdb"))
+    func filteredCoreLoadsInGDB() throws {
+        let gdb = try #require(DumpCommandTests.gdb)
+        try withFixture { fixture in
+            let core = DumpCommandTests.scratch("filtered-gdb")
+            defer { DumpCommandTests.remove(core) }
+            let result = try procmem("dump", fixture.pidArgument, "--core", core, "--coredump-filter")
+            #expect(result.status == 0, "\(result.stderr)")
+            let truncated = try fixture.layout.region("truncatedFile")
             let u32 = try fixture.layout.value("u32")
             let (status, output) = try DumpCommandTests.run(gdb, ["-batch", "-nx", "-ex", "x/4xw \(hex(u32))",
                                                                   "-ex", "x/xb \(hex(truncated.address))",
-                                                                  fixture.executable.path, core])
+                                                                  fixture.executable, core])
             #expect(status == 0, "\(output)")
             #expect(output.contains("0xdeadbeef"), "\(output)")
             // The core has no bytes for it; gdb reads them from the file NT_FILE names, as it does for
@@ -46,11 +55,11 @@ struct DumpCoredumpFilterTests {
         try withFixture { fixture in
             let directory = DumpCommandTests.scratch("bits")
             defer { DumpCommandTests.remove(directory) }
-            let result = try procmem("dump", fixture.pid, "--output", directory, "--coredump-filter-bits", "0x3b", "--json")
+            let result = try procmem("dump", fixture.pidArgument, "--output", directory, "--coredump-filter-bits", "0x3b", "--json")
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.text.contains("\"coredumpFilter\":\"0x3b\"") || result.text.contains("\"coredumpFilter\": \"0x3b\""),
                     "\(result.text)")
-            let bad = try procmem("dump", fixture.pid, "--output", directory, "--coredump-filter-bits", "zz")
+            let bad = try procmem("dump", fixture.pidArgument, "--output", directory, "--coredump-filter-bits", "zz")
             #expect(bad.status != 0)
             #expect(bad.stderr.contains("hex mask"), "\(bad.stderr)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
 
 @Suite("procmem errors and exit codes")
@@ -28,7 +29,7 @@ struct ErrorTests {
     @Test("a malformed address is a usage error (64) with a clear message", arguments: ["0xZZ", "12abc", "[heap", "[heap]+zz"])
     func malformedAddress(_ address: String) throws {
         try withFixture { fixture in
-            let result = try procmem("read", fixture.pid, address, "4")
+            let result = try procmem("read", fixture.pidArgument, address, "4")
             #expect(result.status == 64)
             #expect(result.stdout.isEmpty)
             #expect(result.stderr.contains("invalid ADDRESS '\(address)'"))
@@ -38,10 +39,10 @@ struct ErrorTests {
     @Test("an unknown region name exits with notFound (16)")
     func unknownRegion() throws {
         try withFixture { fixture in
-            let result = try procmem("read", fixture.pid, "no-such-library.so+0x10", "4")
+            let result = try procmem("read", fixture.pidArgument, "no-such-library.so+0x10", "4")
             #expect(result.status == 16)
             #expect(result.stderr.contains("no region named no-such-library.so"))
-            #expect(result.stderr.contains("procmem maps \(fixture.pid)"))
+            #expect(result.stderr.contains("procmem maps \(fixture.pidArgument)"))
         }
     }
 
@@ -50,11 +51,11 @@ struct ErrorTests {
         try withFixture { fixture in
             let protNone = try fixture.layout.region("protNone")
             let page = UInt64(fixture.layout.pageSize)
-            let read = try procmem("read", fixture.pid, hex(protNone.address + page), "16", "--mode", "protect")
+            let read = try procmem("read", fixture.pidArgument, hex(protNone.address + page), "16", "--mode", "protect")
             #expect(read.status == 17)
-            let debugger = try procmem("read", fixture.pid, hex(protNone.address + page), "16", "--raw")
+            let debugger = try procmem("read", fixture.pidArgument, hex(protNone.address + page), "16", "--raw")
             #expect(debugger.stdout == [UInt8](repeating: 0x16, count: 16))
-            let vdso = try procmem("write", fixture.pid, "[vdso]", "--hex", "00")
+            let vdso = try procmem("write", fixture.pidArgument, "[vdso]", "--hex", "00")
             #expect(vdso.status == 11)
         }
     }

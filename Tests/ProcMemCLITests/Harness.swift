@@ -1,29 +1,13 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import Testing
 
-/// Where the built `procmem` and `procmem-fixture` executables are: next to the test binary, or in
-/// a directory above it when the tests run from a bundle.
+/// Where the built `procmem` executable is: next to the test binary, or in a directory above it
+/// when the tests run from a bundle.
 enum Binaries {
-    static let directory: URL? = {
-        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
-        var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<6 {
-            if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("procmem").path) {
-                return directory
-            }
-            directory = directory.deletingLastPathComponent()
-        }
-        return nil
-    }()
-
     static func url(_ name: String) throws -> URL {
-        // The fixture is the target, not the code under test: Scripts/sanitizers.sh runs an uninstrumented one.
-        if name == "procmem-fixture", let path = ProcessInfo.processInfo.environment["PROCMEM_FIXTURE_EXECUTABLE"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
-        }
-        let directory = try #require(directory, "procmem was not found next to the test binary")
-        return directory.appendingPathComponent(name)
+        URL(fileURLWithPath: try BuiltProducts.path(of: name))
     }
 }
 
@@ -117,74 +101,12 @@ func procmem(_ arguments: String...) throws -> RunResult { try procmem(arguments
 /// `0x…` for an address.
 func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
-/// The first line the fixture prints (only the fields these tests use).
-struct FixtureLayout: Decodable {
-    struct Region: Decodable {
-        var address: UInt64
-        var size: Int
-    }
-    struct Value: Decodable {
-        var address: UInt64
-    }
-    var pid: Int32
-    var pageSize: Int
-    var regions: [String: Region]
-    var values: [String: Value]
+/// A running `procmem-fixture` (the shared launcher of Sources/ProcessMemoryTestSupport).
+typealias Fixture = FixtureProcess
 
-    func region(_ name: String) throws -> Region { try #require(regions[name], "the fixture has no \(name) region") }
-    func value(_ name: String) throws -> UInt64 { try #require(values[name], "the fixture has no \(name) value").address }
-}
-
-/// A running `procmem-fixture`: started with pipes, its layout read from its first line, told to
-/// `exit` and waited for by ``stop()``.
-final class Fixture {
-    let process = Process()
-    let input = Pipe()
-    let output = Pipe()
-    let layout: FixtureLayout
-    let executable: URL
-
-    init() throws {
-        executable = try Binaries.url("procmem-fixture")
-        process.executableURL = executable
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        let first = Self.readLine(output)
-        do {
-            layout = try JSONDecoder().decode(FixtureLayout.self, from: Data(first))
-        } catch {
-            process.terminate()
-            process.waitUntilExit()
-            throw error
-        }
-    }
-
-    var pid: String { String(layout.pid) }
-
-    /// Reads from the fixture's stdout up to the end of its next line (the line, without the newline).
-    private static func readLine(_ pipe: Pipe) -> Data {
-        var data = Data()
-        while !data.contains(UInt8(ascii: "\n")) {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            data.append(chunk)
-        }
-        return Data(data.split(separator: UInt8(ascii: "\n")).first ?? Data())
-    }
-
-    /// Sends one command line to the fixture and returns its JSON reply (`{"ok": …}`).
-    func command(_ line: String) throws -> [String: Any] {
-        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
-        let object = try JSONSerialization.jsonObject(with: Self.readLine(output))
-        return try #require(object as? [String: Any], "bad reply to \(line)")
-    }
-
-    func stop() {
-        try? input.fileHandleForWriting.write(contentsOf: Data("exit\n".utf8))
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
+extension FixtureProcess {
+    /// The fixture's PID as a `procmem` argument.
+    var pidArgument: String { String(pid) }
 }
 
 /// Runs `body` with a fresh fixture, which is stopped afterwards.
@@ -196,5 +118,5 @@ func withFixture<R>(_ body: (Fixture) throws -> R) throws -> R {
 
 /// The bytes of the fixture's `pattern` region: byte i is (i * 7 + i / 4096) & 0xff.
 func patternBytes(count: Int) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 7 &+ ($0 >> 12)) & 0xff) }
+    (0..<count).map(patternByte)
 }

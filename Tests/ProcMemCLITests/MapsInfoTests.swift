@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
 
 @Suite("procmem maps and info")
@@ -6,19 +7,19 @@ struct MapsInfoTests {
     @Test("maps --json lists the fixture's regions")
     func mapsJSON() throws {
         try withFixture { fixture in
-            let result = try procmem("maps", fixture.pid, "--json")
+            let result = try procmem("maps", fixture.pidArgument, "--json")
             #expect(result.status == 0)
             let regions = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [[String: Any]])
             let pattern = try fixture.layout.region("pattern")
             let found = regions.first { ($0["startValue"] as? NSNumber)?.uint64Value == pattern.address }
             let region = try #require(found, "no region starts at the pattern's address")
             #expect(region["start"] as? String == hex(pattern.address))
-            #expect((region["size"] as? NSNumber)?.intValue == pattern.size)
+            #expect((region["size"] as? NSNumber)?.uint64Value == pattern.size)
             #expect(region["perms"] as? String == "rw-")
             #expect((region["shared"] as? NSNumber)?.boolValue == false)
             let hole = try fixture.layout.region("hole")
             #expect(regions.contains { ($0["startValue"] as? NSNumber)?.uint64Value == hole.address })
-            let executable = fixture.executable.resolvingSymlinksInPath().path
+            let executable = URL(fileURLWithPath: fixture.executable).resolvingSymlinksInPath().path
             #expect(regions.contains { $0["path"] as? String == executable && $0["kind"] as? String == "file" })
             #expect(regions.contains { $0["kind"] as? String == "stack" })
         }
@@ -27,12 +28,12 @@ struct MapsInfoTests {
     @Test("maps prints a table with a total; --details adds smaps columns")
     func mapsTable() throws {
         try withFixture { fixture in
-            let table = try procmem("maps", fixture.pid)
+            let table = try procmem("maps", fixture.pidArgument)
             #expect(table.status == 0)
             #expect(table.lines.first?.hasPrefix("Address") == true)
             #expect(table.lines.last?.hasPrefix("total") == true)
             #expect(table.text.contains("[stack]"))
-            let details = try procmem("maps", fixture.pid, "--details", "--json")
+            let details = try procmem("maps", fixture.pidArgument, "--details", "--json")
             #expect(details.status == 0)
             let regions = try #require(try JSONSerialization.jsonObject(with: Data(details.stdout)) as? [[String: Any]])
             #expect(regions.allSatisfy { $0["rss"] != nil && $0["vmFlags"] is [Any] })
@@ -42,12 +43,12 @@ struct MapsInfoTests {
     @Test("info mentions the fixture's executable")
     func info() throws {
         try withFixture { fixture in
-            let executable = fixture.executable.resolvingSymlinksInPath().path
-            let result = try procmem("info", fixture.pid)
+            let executable = URL(fileURLWithPath: fixture.executable).resolvingSymlinksInPath().path
+            let result = try procmem("info", fixture.pidArgument)
             #expect(result.status == 0)
             #expect(result.text.contains(executable))
             #expect(result.text.contains("alive"))
-            let json = try procmem("info", fixture.pid, "--json")
+            let json = try procmem("info", fixture.pidArgument, "--json")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
             #expect(object["executable"] as? String == executable)
             #expect((object["pid"] as? NSNumber)?.int32Value == fixture.layout.pid)

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
 
 /// The fixture's memfd and truncated file: page 0 filled with `first`, then 2048 bytes of `first + 1`.
@@ -26,14 +27,14 @@ struct ObjectCommandTests {
     func readMemfd() throws {
         try withFixture { fixture in
             let memfd = try fixture.layout.region("memfd")
-            let raw = try procmem("object", "read", fixture.pid, hex(memfd.address), "0", "6144", "--raw")
+            let raw = try procmem("object", "read", fixture.pidArgument, hex(memfd.address), "0", "6144", "--raw")
             #expect(raw.status == 0)
             #expect(raw.stdout == truncatedContents(first: 0xC0))
             #expect(raw.stderr.isEmpty)
             // REGION only picks the mapping; OFFSET counts from the object's start.
-            let inside = try procmem("object", "read", fixture.pid, hex(memfd.address + 5000), "4094", "4", "--raw")
+            let inside = try procmem("object", "read", fixture.pidArgument, hex(memfd.address + 5000), "4094", "4", "--raw")
             #expect(inside.stdout == [0xC0, 0xC0, 0xC1, 0xC1])
-            let dump = try procmem("object", "read", fixture.pid, hex(memfd.address), "0x17f0", "16")
+            let dump = try procmem("object", "read", fixture.pidArgument, hex(memfd.address), "0x17f0", "16")
             #expect(dump.status == 0)
             #expect(dump.lines == ["00000000000017f0: c1c1 c1c1 c1c1 c1c1 c1c1 c1c1 c1c1 c1c1  ................"])
         }
@@ -44,13 +45,13 @@ struct ObjectCommandTests {
         try withFixture { fixture in
             let memfd = try fixture.layout.region("memfd")
             for (offset, length) in [("6144", "1"), ("6143", "2"), ("8192", "16")] {
-                let result = try procmem("object", "read", fixture.pid, hex(memfd.address), offset, length, "--raw")
+                let result = try procmem("object", "read", fixture.pidArgument, hex(memfd.address), offset, length, "--raw")
                 #expect(result.status == 18)
                 #expect(result.stdout.isEmpty)
                 #expect(result.stderrLines.first?.hasPrefix("procmem: outOfRange: ") == true)
                 #expect(result.stderr.contains("size of 6144 bytes"))
             }
-            let json = try procmem("object", "read", fixture.pid, hex(memfd.address), "6000", "200", "--json")
+            let json = try procmem("object", "read", fixture.pidArgument, hex(memfd.address), "6000", "200", "--json")
             #expect(json.status == 18)
             let object = try jsonObject(json)
             #expect(object["complete"] as? Bool == false)
@@ -68,10 +69,10 @@ struct ObjectCommandTests {
     func readJSON() throws {
         try withFixture { fixture in
             let file = try fixture.layout.region("truncatedFile")
-            let result = try procmem("object", "read", fixture.pid, hex(file.address), "4094", "4", "--json")
+            let result = try procmem("object", "read", fixture.pidArgument, hex(file.address), "4094", "4", "--json")
             #expect(result.status == 0)
             let object = try jsonObject(result)
-            #expect(object["pid"] as? Int == Int(fixture.pid))
+            #expect(object["pid"] as? Int == Int(fixture.pidArgument))
             #expect(object["address"] as? String == hex(file.address))
             #expect(object["source"] as? String == "mapFiles")
             #expect(object["kind"] as? String == "file")
@@ -89,12 +90,9 @@ struct ObjectCommandTests {
         let fixture = try Fixture()
         defer { fixture.stop() }
         let memfd = try fixture.layout.region("memfd")
-        try fixture.input.fileHandleForWriting.write(contentsOf: Data("protect \(memfd.address) \(memfd.size) ---\n".utf8))
-        // Wait for the reply so the protection is in place.
-        var reply = Data()
-        while !reply.contains(UInt8(ascii: "\n")) { reply.append(fixture.output.fileHandleForReading.availableData) }
-        #expect(String(decoding: reply, as: UTF8.self).contains("\"ok\":true"))
-        let result = try procmem("object", "read", fixture.pid, hex(memfd.address), "4096", "2048", "--raw")
+        // The reply comes once the protection is in place.
+        try fixture.ok("protect \(memfd.address) \(memfd.size) ---")
+        let result = try procmem("object", "read", fixture.pidArgument, hex(memfd.address), "4096", "2048", "--raw")
         #expect(result.status == 0)
         #expect(result.stdout == [UInt8](repeating: 0xC1, count: 2048))
     }
@@ -103,13 +101,13 @@ struct ObjectCommandTests {
     func anonymousIsWrongType() throws {
         try withFixture { fixture in
             let pattern = try fixture.layout.region("pattern")
-            let result = try procmem("object", "read", fixture.pid, hex(pattern.address), "0", "16")
+            let result = try procmem("object", "read", fixture.pidArgument, hex(pattern.address), "0", "16")
             #expect(result.status == 13)
             #expect(result.stdout.isEmpty)
             #expect(result.stderrLines.first?.hasPrefix("procmem: wrongType: ") == true)
             #expect(result.stderr.contains("no backing object"))
             #expect(result.stderr.contains("; hint: "))
-            let info = try procmem("object", "info", fixture.pid, hex(pattern.address))
+            let info = try procmem("object", "info", fixture.pidArgument, hex(pattern.address))
             #expect(info.status == 13)
         }
     }
@@ -118,7 +116,7 @@ struct ObjectCommandTests {
     func infoMemfd() throws {
         try withFixture { fixture in
             let memfd = try fixture.layout.region("memfd")
-            let text = try procmem("object", "info", fixture.pid, hex(memfd.address + 4096))
+            let text = try procmem("object", "info", fixture.pidArgument, hex(memfd.address + 4096))
             #expect(text.status == 0)
             #expect(text.lines.contains("object:  memfd procmem-fixture"))
             #expect(text.lines.contains("size:    6144 bytes"))
@@ -126,7 +124,7 @@ struct ObjectCommandTests {
             #expect(text.lines.contains("rights:  read"))
             #expect(text.lines.contains("address: \(hex(memfd.address + 4096)) is object offset 0x1000"))
 
-            let result = try procmem("object", "info", fixture.pid, hex(memfd.address + 4096), "--json")
+            let result = try procmem("object", "info", fixture.pidArgument, hex(memfd.address + 4096), "--json")
             #expect(result.status == 0)
             let object = try jsonObject(result)
             #expect(object["kind"] as? String == "memfd")
@@ -148,18 +146,18 @@ struct ObjectCommandTests {
     func infoTruncatedFile() throws {
         try withFixture { fixture in
             let file = try fixture.layout.region("truncatedFile")
-            let path = "/tmp/procmem-fixture-\(fixture.pid).bin"
-            let maps = try procmem("maps", fixture.pid, "--json")
+            let path = "/tmp/procmem-fixture-\(fixture.pidArgument).bin"
+            let maps = try procmem("maps", fixture.pidArgument, "--json")
             let regions = try #require(try JSONSerialization.jsonObject(with: Data(maps.stdout)) as? [[String: Any]])
             let actualPath = try #require(regions.first { $0["start"] as? String == hex(file.address) }?["path"] as? String)
-            let result = try procmem("object", "info", fixture.pid, actualPath, "--json")
+            let result = try procmem("object", "info", fixture.pidArgument, actualPath, "--json")
             #expect(result.status == 0)
             let object = try jsonObject(result)
             #expect(object["kind"] as? String == "file")
             #expect(object["name"] as? String == actualPath)
             #expect(object["size"] as? Int == 6144)
             if actualPath == path { #expect(object["seals"] is NSNull, "/tmp is ext4 here, which has no seals") }
-            let read = try procmem("object", "read", fixture.pid, actualPath, "6140", "4", "--raw")
+            let read = try procmem("object", "read", fixture.pidArgument, actualPath, "6140", "4", "--raw")
             #expect(read.stdout == [0xB1, 0xB1, 0xB1, 0xB1])
         }
     }
@@ -167,8 +165,8 @@ struct ObjectCommandTests {
     @Test("a memfd path /proc/PID/fd/N is an object source for read and info")
     func procFDPath() throws {
         try withFixture { fixture in
-            let fd = try memfdDescriptor(pid: fixture.pid, name: "procmem-fixture")
-            let path = "/proc/\(fixture.pid)/fd/\(fd)"
+            let fd = try memfdDescriptor(pid: fixture.pidArgument, name: "procmem-fixture")
+            let path = "/proc/\(fixture.pidArgument)/fd/\(fd)"
             let read = try procmem("object", "read", path, "4090", "10", "--raw")
             #expect(read.status == 0)
             #expect(read.stdout == [UInt8](repeating: 0xC0, count: 6) + [UInt8](repeating: 0xC1, count: 4))
@@ -177,7 +175,7 @@ struct ObjectCommandTests {
             let info = try procmem("object", "info", path, "--json")
             #expect(info.status == 0)
             let object = try jsonObject(info)
-            #expect(object["pid"] as? Int == Int(fixture.pid))
+            #expect(object["pid"] as? Int == Int(fixture.pidArgument))
             #expect(object["source"] as? String == "path")
             #expect(object["kind"] as? String == "memfd")
             #expect(object["size"] as? Int == 6144)
@@ -189,17 +187,17 @@ struct ObjectCommandTests {
     func writeMemfd() throws {
         try withFixture { fixture in
             let memfd = try fixture.layout.region("memfd")
-            let write = try procmem("object", "write", fixture.pid, hex(memfd.address), "6142", "--hex", "dead")
+            let write = try procmem("object", "write", fixture.pidArgument, hex(memfd.address), "6142", "--hex", "dead")
             #expect(write.status == 0)
             #expect(write.lines == ["wrote 2 bytes at object offset 0x17fe"])
-            let read = try procmem("read", fixture.pid, hex(memfd.address + 6142), "2", "--raw")
+            let read = try procmem("read", fixture.pidArgument, hex(memfd.address + 6142), "2", "--raw")
             #expect(read.stdout == [0xDE, 0xAD])
-            let past = try procmem("object", "write", fixture.pid, hex(memfd.address), "6143", "--hex", "0102")
+            let past = try procmem("object", "write", fixture.pidArgument, hex(memfd.address), "6143", "--hex", "0102")
             #expect(past.status == 18)
             #expect(past.stdout.isEmpty)
-            let unchanged = try procmem("object", "read", fixture.pid, hex(memfd.address), "6142", "2", "--raw")
+            let unchanged = try procmem("object", "read", fixture.pidArgument, hex(memfd.address), "6142", "2", "--raw")
             #expect(unchanged.stdout == [0xDE, 0xAD])
-            let info = try procmem("object", "info", fixture.pid, hex(memfd.address), "--json")
+            let info = try procmem("object", "info", fixture.pidArgument, hex(memfd.address), "--json")
             #expect(try jsonObject(info)["size"] as? Int == 6144)
         }
     }
@@ -209,12 +207,12 @@ struct ObjectCommandTests {
         try withFixture { fixture in
             let memfd = try fixture.layout.region("memfd")
             for arguments in [
-                ["object", "read", fixture.pid, hex(memfd.address), "0"],
-                ["object", "read", fixture.pid, hex(memfd.address), "zz", "4"],
-                ["object", "read", fixture.pid, hex(memfd.address), "0", "0"],
-                ["object", "read", fixture.pid, "[heap", "0", "4"],
+                ["object", "read", fixture.pidArgument, hex(memfd.address), "0"],
+                ["object", "read", fixture.pidArgument, hex(memfd.address), "zz", "4"],
+                ["object", "read", fixture.pidArgument, hex(memfd.address), "0", "0"],
+                ["object", "read", fixture.pidArgument, "[heap", "0", "4"],
                 ["object", "info"],
-                ["object", "write", fixture.pid, hex(memfd.address), "0", "--hex", "xyz"],
+                ["object", "write", fixture.pidArgument, hex(memfd.address), "0", "--hex", "xyz"],
                 ["object", "create", "name", "-1"],
             ] {
                 let result = try procmem(arguments)

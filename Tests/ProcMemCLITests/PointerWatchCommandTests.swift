@@ -1,26 +1,20 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import Testing
 
 /// Fixture commands (`map`, `write`, `read`) for building pointer structures, one JSON reply each.
 private extension Fixture {
-    @discardableResult
-    func pointerCommand(_ line: String) throws -> [String: Any] {
-        let dictionary = try command(line)
-        #expect(dictionary["ok"] as? Bool == true, "fixture refused '\(line)': \(dictionary)")
-        return dictionary
-    }
-
     func mapPage() throws -> UInt64 {
-        try #require((try pointerCommand("map 4096")["address"] as? NSNumber)?.uint64Value)
+        try map(4096)
     }
 
     func storePointer(_ pointer: UInt64, at address: UInt64) throws {
-        try pointerCommand("write \(address) \(Self.littleEndianHex(pointer))")
+        try ok("write \(address) \(Self.littleEndianHex(pointer))")
     }
 
     func selfReadHex(_ address: UInt64, _ count: Int) throws -> String {
-        try #require(try pointerCommand("read \(address) \(count)")["hex"] as? String)
+        try #require(try ok("read \(address) \(count)")["hex"] as? String)
     }
 
     static func littleEndianHex(_ value: UInt64, bytes: Int = 8) -> String {
@@ -30,7 +24,7 @@ private extension Fixture {
     /// The fixture executable's rw-p mapping and the start of its first mapping, from /proc/PID/maps.
     func dataSegment() throws -> (start: UInt64, end: UInt64, moduleStart: UInt64) {
         let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
-        let path = executable.resolvingSymlinksInPath().path
+        let path = URL(fileURLWithPath: executable).resolvingSymlinksInPath().path
         var moduleStart: UInt64?
         for line in maps.split(separator: "\n") where line.hasSuffix(" " + path) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -39,11 +33,9 @@ private extension Fixture {
             if moduleStart == nil { moduleStart = range[0] }
             if fields[1] == "rw-p", let moduleStart { return (range[0], range[1], moduleStart) }
         }
-        throw FixtureError.noDataSegment
+        throw FixtureError.missing("the fixture has no rw-p mapping of \(path)")
     }
 }
-
-private enum FixtureError: Error { case noDataSegment }
 
 /// A `procmem` run in the background, whose stdout is read line by line while it runs.
 private final class BackgroundProcmem {
@@ -110,17 +102,17 @@ struct PointerWatchCommandTests {
             try fixture.storePointer(b, at: a + 0x10)
             try fixture.storePointer(target - 4, at: b + 0x8)
 
-            let two = try procmem("pointer", "resolve", fixture.pid, "\(hex(a))+0x10 -> +0x8")
+            let two = try procmem("pointer", "resolve", fixture.pidArgument, "\(hex(a))+0x10 -> +0x8")
             #expect(two.status == 0, "\(two.stderr)")
             #expect(two.lines.first == "base \(hex(a + 0x10)) (\(hex(a))+0x10)")
             #expect(two.lines.contains("hop 1: [\(hex(a + 0x10))] = \(hex(b)) +0x8 -> \(hex(b + 8))"))
             #expect(two.lines.last == hex(b + 8))
 
-            let three = try procmem("pointer", "resolve", fixture.pid, "\(hex(a))+0x10 -> +0x8 -> +4", "--as", "u32")
+            let three = try procmem("pointer", "resolve", fixture.pidArgument, "\(hex(a))+0x10 -> +0x8 -> +4", "--as", "u32")
             #expect(three.status == 0, "\(three.stderr)")
             #expect(three.lines.last == "\(hex(target)): 3735928559")
 
-            let json = try procmem("pointer", "resolve", fixture.pid, "\(hex(a + 0x10)) -> 8 -> 4", "--json")
+            let json = try procmem("pointer", "resolve", fixture.pidArgument, "\(hex(a + 0x10)) -> 8 -> 4", "--json")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
             #expect(object["address"] as? String == hex(target))
             #expect((object["hops"] as? [Any])?.count == 2)
@@ -128,14 +120,14 @@ struct PointerWatchCommandTests {
             let hole = try fixture.layout.region("hole")
             let missing = hole.address + UInt64(fixture.layout.pageSize) + 0x40
             try fixture.storePointer(missing, at: a + 0x18)
-            let broken = try procmem("pointer", "resolve", fixture.pid, "\(hex(a))+0x18 -> +0 -> +0")
+            let broken = try procmem("pointer", "resolve", fixture.pidArgument, "\(hex(a))+0x18 -> +0 -> +0")
             #expect(broken.status == 16)
             #expect(broken.lines.contains("hop 1: [\(hex(a + 0x18))] = \(hex(missing)) +0x0 -> \(hex(missing))"))
             #expect(broken.stderr.contains("hop 2 of 2"))
             #expect(broken.stderr.contains("the pointer at \(hex(missing)) could not be read (0 of 8 bytes)"))
             #expect(broken.stderr.contains("notFound"))
 
-            let malformed = try procmem("pointer", "resolve", fixture.pid, "\(hex(a)) -> +zz")
+            let malformed = try procmem("pointer", "resolve", fixture.pidArgument, "\(hex(a)) -> +zz")
             #expect(malformed.status == 64)
         }
     }
@@ -151,21 +143,21 @@ struct PointerWatchCommandTests {
             try fixture.storePointer(target - 8, at: a + 0x30)
             let expected = "procmem-fixture+\(hex(slot - data.moduleStart)) -> +0x30 -> +0x8"
 
-            let result = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100",
+            let result = try procmem("pointer", "scan", fixture.pidArgument, hex(target), "--depth", "2", "--max-offset", "0x100",
                                      "--max-results", "1000")
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.lines.contains(expected), "\(result.lines)")
             #expect(result.stderr.contains("pointers indexed"))
 
-            let resolved = try procmem("pointer", "resolve", fixture.pid, expected, "--as", "u32")
+            let resolved = try procmem("pointer", "resolve", fixture.pidArgument, expected, "--as", "u32")
             #expect(resolved.lines.last == "\(hex(target)): 3735928559")
 
-            let json = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100",
+            let json = try procmem("pointer", "scan", fixture.pidArgument, hex(target), "--depth", "2", "--max-offset", "0x100",
                                    "--max-results", "1000", "--json")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
             let chains = try #require(object["chains"] as? [[String: Any]])
             #expect(chains.contains { $0["chain"] as? String == expected && $0["module"] as? String == "procmem-fixture" })
-            #expect(try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "0").status == 64)
+            #expect(try procmem("pointer", "scan", fixture.pidArgument, hex(target), "--depth", "0").status == 64)
         }
     }
 
@@ -192,7 +184,7 @@ struct PointerWatchCommandTests {
                 try? FileManager.default.removeItem(atPath: narrowed)
             }
 
-            let scan = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100", "--save", list)
+            let scan = try procmem("pointer", "scan", fixture.pidArgument, hex(target), "--depth", "2", "--max-offset", "0x100", "--save", list)
             #expect(scan.status == 0, "\(scan.stderr)")
             for chain in [two, fromS2, fromS3] { #expect(scan.lines.contains(chain), "\(chain) missing: \(scan.lines)") }
             // Same length: the last offsets compare first (+0x4 before +0x8), then the bases.
@@ -202,7 +194,7 @@ struct PointerWatchCommandTests {
             #expect(saved.hasPrefix("# procmem pointer chains\n# format: 64-bit little endian\n# target: \(hex(target))\n"))
             #expect(saved.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init) == scan.lines)
 
-            let truncated = try procmem("pointer", "scan", fixture.pid, hex(target), "--depth", "2", "--max-offset", "0x100",
+            let truncated = try procmem("pointer", "scan", fixture.pidArgument, hex(target), "--depth", "2", "--max-offset", "0x100",
                                         "--max-results", "1", "--json")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(truncated.stdout)) as? [String: Any])
             #expect(object["truncated"] as? Bool == true)
@@ -212,16 +204,16 @@ struct PointerWatchCommandTests {
 
             // Break the chain through A; the two through B still lead to the target.
             try fixture.storePointer(0, at: s1)
-            let byTarget = try procmem("pointer", "rescan", fixture.pid, list, "--target", hex(target), "--save", narrowed)
+            let byTarget = try procmem("pointer", "rescan", fixture.pidArgument, list, "--target", hex(target), "--save", narrowed)
             #expect(byTarget.status == 0, "\(byTarget.stderr)")
             #expect(!byTarget.lines.contains(two))
             #expect(byTarget.lines.contains(fromS2) && byTarget.lines.contains(fromS3), "\(byTarget.lines)")
             #expect(byTarget.stderr.contains("kept \(byTarget.lines.count) of \(scan.lines.count) chains"), "\(byTarget.stderr)")
-            let byValue = try procmem("pointer", "rescan", fixture.pid, narrowed, "--value", "0xdeadbeef", "--as", "u32", "--json")
+            let byValue = try procmem("pointer", "rescan", fixture.pidArgument, narrowed, "--value", "0xdeadbeef", "--as", "u32", "--json")
             let kept = try #require(try JSONSerialization.jsonObject(with: Data(byValue.stdout)) as? [String: Any])
             #expect(kept["chains"] as? [String] == byTarget.lines)
-            #expect(try procmem("pointer", "rescan", fixture.pid, list).status == 64, "needs --target or --value")
-            #expect(try procmem("pointer", "scan", fixture.pid, hex(target), "--pointer-size", "2").status == 64)
+            #expect(try procmem("pointer", "rescan", fixture.pidArgument, list).status == 64, "needs --target or --value")
+            #expect(try procmem("pointer", "scan", fixture.pidArgument, hex(target), "--pointer-size", "2").status == 64)
         }
     }
 
@@ -229,11 +221,11 @@ struct PointerWatchCommandTests {
     func watch() throws {
         try withFixture { fixture in
             let address = try fixture.layout.value("u32")
-            let watch = try BackgroundProcmem(["watch", fixture.pid, hex(address), "--as", "u32", "--interval", "20ms"])
+            let watch = try BackgroundProcmem(["watch", fixture.pidArgument, hex(address), "--as", "u32", "--interval", "20ms"])
             let initial = try #require(watch.nextLine())
             #expect(initial.hasSuffix(" \(hex(address)): 3735928559 (initial)"), "\(initial)")
             #expect(initial.hasSuffix("Z \(hex(address)): 3735928559 (initial)"))
-            try fixture.pointerCommand("write \(address) 2a000000")
+            try fixture.ok("write \(address) 2a000000")
             let change = try #require(watch.nextLine())
             #expect(change.hasSuffix(" \(hex(address)): 3735928559 -> 42"), "\(change)")
             #expect(watch.interrupt() == 0)
@@ -246,11 +238,11 @@ struct PointerWatchCommandTests {
     func freeze() throws {
         try withFixture { fixture in
             let address = try fixture.layout.value("u32")
-            let freeze = try BackgroundProcmem(["freeze", fixture.pid, hex(address), "7", "--as", "u32", "--interval", "10ms"])
+            let freeze = try BackgroundProcmem(["freeze", fixture.pidArgument, hex(address), "7", "--as", "u32", "--interval", "10ms"])
             let first = try #require(freeze.nextLine())
             #expect(first.hasSuffix(" \(hex(address)): 7 (was 3735928559)"), "\(first)")
             #expect(try fixture.selfReadHex(address, 4) == "07000000")
-            try fixture.pointerCommand("write \(address) 2a000000")
+            try fixture.ok("write \(address) 2a000000")
             let restored = try #require(freeze.nextLine())
             #expect(restored.hasSuffix(": 7 (was 42)"), "\(restored)")
             var value = ""
@@ -263,7 +255,7 @@ struct PointerWatchCommandTests {
             #expect(freeze.interrupt() == 0)
             #expect(freeze.stderr.contains("freeze stopped after"))
 
-            let again = try BackgroundProcmem(["freeze", fixture.pid, hex(address), "7", "--as", "u32"])
+            let again = try BackgroundProcmem(["freeze", fixture.pidArgument, hex(address), "7", "--as", "u32"])
             #expect(again.nextLine()?.hasSuffix(" \(hex(address)): 7 (already held)") == true)
             #expect(again.interrupt() == 0)
         }
@@ -273,7 +265,7 @@ struct PointerWatchCommandTests {
     func watchedProcessExits() throws {
         let fixture = try Fixture()
         let address = try fixture.layout.value("u8")
-        let watch = try BackgroundProcmem(["watch", fixture.pid, hex(address), "--as", "u8", "--interval", "10ms"])
+        let watch = try BackgroundProcmem(["watch", fixture.pidArgument, hex(address), "--as", "u8", "--interval", "10ms"])
         #expect(watch.nextLine()?.hasSuffix(": 171 (initial)") == true)
         fixture.stop()
         #expect(watch.finish() == 14)

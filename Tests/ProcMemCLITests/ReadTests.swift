@@ -1,4 +1,6 @@
 import Foundation
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 
 @Suite("procmem read")
@@ -6,10 +8,10 @@ struct ReadTests {
     @Test("--as u32 prints 0xDEADBEEF in decimal")
     func readU32() throws {
         try withFixture { fixture in
-            let result = try procmem("read", fixture.pid, hex(try fixture.layout.value("u32")), "1", "--as", "u32")
+            let result = try procmem("read", fixture.pidArgument, hex(try fixture.layout.value("u32")), "1", "--as", "u32")
             #expect(result.status == 0)
             #expect(result.lines == ["\(hex(try fixture.layout.value("u32"))): 3735928559"])
-            let hexResult = try procmem("read", fixture.pid, hex(try fixture.layout.value("u32")), "--as", "u32", "--hex")
+            let hexResult = try procmem("read", fixture.pidArgument, hex(try fixture.layout.value("u32")), "--as", "u32", "--hex")
             #expect(hexResult.text.hasSuffix(": 0xdeadbeef\n"))
         }
     }
@@ -17,16 +19,16 @@ struct ReadTests {
     @Test("--as cstring, f64, i16 print the fixture's values")
     func readTypedValues() throws {
         try withFixture { fixture in
-            let string = try procmem("read", fixture.pid, hex(try fixture.layout.value("cstring")), "--as", "cstring")
+            let string = try procmem("read", fixture.pidArgument, hex(try fixture.layout.value("cstring")), "--as", "cstring")
             #expect(string.status == 0)
             #expect(string.text.contains("procmem fixture says hello"))
 
-            let double = try procmem("read", fixture.pid, hex(try fixture.layout.value("f64")), "--as", "f64")
+            let double = try procmem("read", fixture.pidArgument, hex(try fixture.layout.value("f64")), "--as", "f64")
             #expect(double.status == 0)
             let text = try #require(double.lines.first?.split(separator: " ").last)
             #expect(Double(text) == -25_000_000_000)
 
-            let short = try procmem("read", fixture.pid, String(try fixture.layout.value("i16")), "--as", "i16")
+            let short = try procmem("read", fixture.pidArgument, String(try fixture.layout.value("i16")), "--as", "i16")
             #expect(short.text.hasSuffix(": -1234\n"))
         }
     }
@@ -35,9 +37,9 @@ struct ReadTests {
     func readRaw() throws {
         try withFixture { fixture in
             let pattern = try fixture.layout.region("pattern")
-            let result = try procmem("read", fixture.pid, hex(pattern.address), String(pattern.size), "--raw")
+            let result = try procmem("read", fixture.pidArgument, hex(pattern.address), String(pattern.size), "--raw")
             #expect(result.status == 0)
-            #expect(result.stdout == patternBytes(count: pattern.size))
+            #expect(result.stdout == patternBytes(count: Int(pattern.size)))
             #expect(result.stderr.isEmpty)
         }
     }
@@ -46,7 +48,7 @@ struct ReadTests {
     func hexdump() throws {
         try withFixture { fixture in
             let pattern = try fixture.layout.region("pattern")
-            let result = try procmem("read", fixture.pid, hex(pattern.address), "40")
+            let result = try procmem("read", fixture.pidArgument, hex(pattern.address), "40")
             #expect(result.status == 0)
             let address = String(pattern.address, radix: 16)
             let padded = String(repeating: "0", count: 16 - address.count) + address
@@ -61,16 +63,16 @@ struct ReadTests {
     func shortRead() throws {
         try withFixture { fixture in
             let hole = try fixture.layout.region("hole")
-            let page = fixture.layout.pageSize
+            let page = fixture.pageSize
             let holeAddress = hex(hole.address + UInt64(page))
-            let raw = try procmem("read", fixture.pid, hex(hole.address), String(3 * page), "--raw")
+            let raw = try procmem("read", fixture.pidArgument, hex(hole.address), String(3 * page), "--raw")
             #expect(raw.status == 1)
             #expect(raw.stdout == [UInt8](repeating: 0x10, count: page))
             #expect(raw.stderr.contains("short read: \(page) of \(3 * page) bytes"))
             #expect(raw.stderr.contains("stopped at \(holeAddress)"))
             #expect(raw.stderr.contains("notFound"))
 
-            let dump = try procmem("read", fixture.pid, hex(hole.address), String(3 * page))
+            let dump = try procmem("read", fixture.pidArgument, hex(hole.address), String(3 * page))
             #expect(dump.status == 1)
             #expect(dump.lines.count == page / 16)
             #expect(dump.stderr.contains(holeAddress))
@@ -81,8 +83,8 @@ struct ReadTests {
     func exactRead() throws {
         try withFixture { fixture in
             let hole = try fixture.layout.region("hole")
-            let page = fixture.layout.pageSize
-            let result = try procmem("read", fixture.pid, hex(hole.address), String(3 * page), "--exact")
+            let page = fixture.pageSize
+            let result = try procmem("read", fixture.pidArgument, hex(hole.address), String(3 * page), "--exact")
             #expect(result.status == 16)
             #expect(result.stdout.isEmpty)
             #expect(result.stderrLines.first?.hasPrefix("procmem: notFound: ") == true)
@@ -94,8 +96,8 @@ struct ReadTests {
     func jsonShortRead() throws {
         try withFixture { fixture in
             let hole = try fixture.layout.region("hole")
-            let page = fixture.layout.pageSize
-            let result = try procmem("read", fixture.pid, hex(hole.address), String(3 * page), "--json")
+            let page = fixture.pageSize
+            let result = try procmem("read", fixture.pidArgument, hex(hole.address), String(3 * page), "--json")
             #expect(result.status == 1)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any])
             #expect(object["address"] as? String == hex(hole.address))
@@ -109,14 +111,12 @@ struct ReadTests {
         }
     }
 
-    @Test("[anon:procmem-pattern]+0x10 resolves to the named region")
+    @Test("[anon:procmem-pattern]+0x10 resolves to the named region", .requiresAnonymousVMANames)
     func namedRegion() throws {
         try withFixture { fixture in
-            let maps = try procmem("maps", fixture.pid)
-            guard maps.text.contains("[anon:procmem-pattern]") else {
-                try Test.cancel("the kernel does not show anonymous VMA names (CONFIG_ANON_VMA_NAME)")
-            }
-            let result = try procmem("read", fixture.pid, "[anon:procmem-pattern]+0x10", "16", "--raw")
+            let maps = try procmem("maps", fixture.pidArgument)
+            #expect(maps.text.contains("[anon:procmem-pattern]"), "\(maps.text)")
+            let result = try procmem("read", fixture.pidArgument, "[anon:procmem-pattern]+0x10", "16", "--raw")
             #expect(result.status == 0)
             #expect(result.stdout == Array(patternBytes(count: 32)[16..<32]))
         }
@@ -125,7 +125,7 @@ struct ReadTests {
     @Test("a file name with an offset resolves to the start of its first mapping")
     func fileRegion() throws {
         try withFixture { fixture in
-            let result = try procmem("read", fixture.pid, "procmem-fixture+0x1", "3", "--raw")
+            let result = try procmem("read", fixture.pidArgument, "procmem-fixture+0x1", "3", "--raw")
             #expect(result.status == 0)
             #expect(result.stdout == Array("ELF".utf8))
         }

@@ -1,23 +1,6 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
-
-extension Fixture {
-    /// Sends one command line to the fixture and returns its JSON reply.
-    func send(_ line: String) throws -> [String: Any] {
-        let dictionary = try command(line)
-        #expect(dictionary["ok"] as? Bool == true, "fixture refused \(line): \(dictionary)")
-        return dictionary
-    }
-
-    /// The planted addresses: the fixture's fixed offsets in its `planted` region (the harness's
-    /// layout type omits the list).
-    var plantedAddresses: [UInt64] {
-        get throws {
-            let base = try layout.region("planted").address
-            return [0, 4096 + 12, 8192 + 1000, 12288 + 4092, 16384 + 2048, 20480 + 8, 32764].map { base + $0 }
-        }
-    }
-}
 
 @Suite("procmem scan and rescan")
 struct ScanCommandTests {
@@ -34,13 +17,13 @@ struct ScanCommandTests {
     @Test("scan finds the 7 planted values; rescan --changed and --eq converge on the one that changed")
     func plantedAndNarrowing() throws {
         try withFixture { fixture in
-            let planted = try fixture.plantedAddresses
+            let planted = fixture.layout.planted.addresses
             let file = temporaryPath("pmm")
             defer { unlink(file) }
-            let scan = try procmem("scan", fixture.pid, "0x5EED1234", "--as", "u32", "--save", file, "--json")
+            let scan = try procmem("scan", fixture.pidArgument, "0x5EED1234", "--as", "u32", "--save", file, "--json")
             #expect(scan.status == 0, "\(scan.stderr)")
             #expect(Set(try addresses(scan)) == Set(planted))
-            let text = try procmem("scan", fixture.pid, "1592594996", "--as", "u32", "--all")
+            let text = try procmem("scan", fixture.pidArgument, "1592594996", "--as", "u32", "--all")
             #expect(text.status == 0)
             #expect(text.lines.filter { $0.hasPrefix("0x") }.count == 7)
             #expect(text.lines.last?.hasPrefix("7 matches for u32 1592594996") == true)
@@ -48,7 +31,7 @@ struct ScanCommandTests {
             let unchanged = try procmem("rescan", file, "--unchanged", "--json")
             #expect(unchanged.status == 0, "\(unchanged.stderr)")
             #expect(try addresses(unchanged).count == 7)
-            _ = try fixture.send("write \(planted[2]) 01000000")
+            _ = try fixture.ok("write \(planted[2]) 01000000")
             let changed = try procmem("rescan", file, "--changed", "--no-save", "--json")
             #expect(try addresses(changed) == [planted[2]])
             let equal = try procmem("rescan", file, "--eq", "1")
@@ -64,22 +47,22 @@ struct ScanCommandTests {
     func queries() throws {
         try withFixture { fixture in
             let cstring = try fixture.layout.value("cstring")
-            let string = try procmem("scan", fixture.pid, "--string", "FIXTURE says HELLO", "--ignore-case", "--json")
+            let string = try procmem("scan", fixture.pidArgument, "--string", "FIXTURE says HELLO", "--ignore-case", "--json")
             #expect(string.status == 0)
             #expect(try addresses(string).contains(cstring + 8))
             // Beyond ASCII: Cyrillic and Greek in another case.
-            let reply = try fixture.send("map 4096")
+            let reply = try fixture.ok("map 4096")
             let base = try #require(reply["address"] as? Int)
             let text = Array("Привет, Σίσυφε".utf8).map { String(format: "%02x", $0) }.joined()
-            _ = try fixture.send("write \(base + 8) \(text)")
-            let unicode = try procmem("scan", fixture.pid, "--string", "ПРИВЕТ, σΊΣΥΦΕ", "--ignore-case", "--json")
+            _ = try fixture.ok("write \(base + 8) \(text)")
+            let unicode = try procmem("scan", fixture.pidArgument, "--string", "ПРИВЕТ, σΊΣΥΦΕ", "--ignore-case", "--json")
             #expect(unicode.status == 0, "\(unicode.stderr)")
             #expect(try addresses(unicode) == [UInt64(base + 8)])
-            let pattern = try procmem("scan", fixture.pid, "--pattern", "34 1? ?d 5e", "--max-matches", "2")
+            let pattern = try procmem("scan", fixture.pidArgument, "--pattern", "34 1? ?d 5e", "--max-matches", "2")
             #expect(pattern.status == 0)
             #expect(pattern.lines.filter { $0.hasPrefix("0x") }.count == 2)
             #expect(pattern.text.contains("5 more matches not shown"))
-            let float = try procmem("scan", fixture.pid, "--as", "f64", "--", "-2.5e10")
+            let float = try procmem("scan", fixture.pidArgument, "--as", "f64", "--", "-2.5e10")
             #expect(float.lines.first?.hasPrefix(hex(try fixture.layout.value("f64")) + ": -25000000000.0") == true)
         }
     }
@@ -87,14 +70,14 @@ struct ScanCommandTests {
     @Test("snapshot then rescan finds the changed value")
     func snapshot() throws {
         try withFixture { fixture in
-            let reply = try fixture.send("map 65536")
+            let reply = try fixture.ok("map 65536")
             let base = UInt64(try #require(reply["address"] as? Int))
             let file = temporaryPath("pms")
             defer { unlink(file) }
             let range = "\(hex(base))-\(hex(base + 65536))"
-            let snap = try procmem("scan", fixture.pid, "--snapshot", "--as", "u32", "--range", range, "--save", file)
+            let snap = try procmem("scan", fixture.pidArgument, "--snapshot", "--as", "u32", "--range", range, "--save", file)
             #expect(snap.status == 0, "\(snap.stderr)")
-            _ = try fixture.send("write \(base + 4100) 44332211")
+            _ = try fixture.ok("write \(base + 4100) 44332211")
             let changed = try procmem("rescan", file, "--changed")
             #expect(changed.status == 0, "\(changed.stderr)")
             #expect(changed.lines.first?.hasPrefix(hex(base + 4100) + ": 287454020") == true)
@@ -116,15 +99,15 @@ struct ScanCommandTests {
     @Test("snapshot as any-int, then compared at every offset and as another type")
     func snapshotAnyIntUnaligned() throws {
         try withFixture { fixture in
-            let reply = try fixture.send("map 65536")
+            let reply = try fixture.ok("map 65536")
             let base = try #require(reply["address"] as? Int)
             let file = temporaryPath("pms")
             let narrowed = temporaryPath("pmm")
             defer { unlink(file); unlink(narrowed) }
             let range = "\(hex(UInt64(base)))-\(hex(UInt64(base + 65536)))"
-            let snap = try procmem("scan", fixture.pid, "--snapshot", "--as", "any-int", "--range", range, "--save", file, "--json")
+            let snap = try procmem("scan", fixture.pidArgument, "--snapshot", "--as", "any-int", "--range", range, "--save", file, "--json")
             #expect(snap.status == 0, "\(snap.stderr)")
-            _ = try fixture.send("write \(base + 4100) 0100")
+            _ = try fixture.ok("write \(base + 4100) 0100")
             let equal = try procmem("rescan", file, "--eq", "1", "--save", narrowed, "--json")
             #expect(equal.status == 0, "\(equal.stderr)")
             #expect(try widths(equal) == [[base + 4100, 1], [base + 4100, 2]])
@@ -132,7 +115,7 @@ struct ScanCommandTests {
             let again = try procmem("rescan", narrowed, "--unchanged", "--no-save", "--json")
             #expect(try widths(again) == [[base + 4100, 1], [base + 4100, 2]])
             // The same snapshot compared as u32 at every offset: the value across a page boundary.
-            _ = try fixture.send("write \(base + 8190) 78563412")
+            _ = try fixture.ok("write \(base + 8190) 78563412")
             let unaligned = try procmem("rescan", file, "--as", "u32", "--unaligned", "--eq", "0x12345678", "--no-save", "--json")
             #expect(unaligned.status == 0, "\(unaligned.stderr)")
             #expect(try widths(unaligned) == [[base + 8190, 4]])
@@ -145,25 +128,25 @@ struct ScanCommandTests {
     @Test("rescans of a string match set: changed, still matching, a new string")
     func stringRescan() throws {
         try withFixture { fixture in
-            let reply = try fixture.send("map 8192")
+            let reply = try fixture.ok("map 8192")
             let base = try #require(reply["address"] as? Int)
             let text = Array("Scan Me Again Please".utf8).map { String(format: "%02x", $0) }.joined()
-            _ = try fixture.send("write \(base + 40) \(text)")
-            _ = try fixture.send("write \(base + 4000) \(text)")
+            _ = try fixture.ok("write \(base + 40) \(text)")
+            _ = try fixture.ok("write \(base + 4000) \(text)")
             let file = temporaryPath("pmm")
             defer { unlink(file) }
             let range = "\(hex(UInt64(base)))-\(hex(UInt64(base + 8192)))"
-            let scan = try procmem("scan", fixture.pid, "--string", "scan me AGAIN please", "--ignore-case", "--range", range,
+            let scan = try procmem("scan", fixture.pidArgument, "--string", "scan me AGAIN please", "--ignore-case", "--range", range,
                                    "--save", file, "--json")
             #expect(scan.status == 0, "\(scan.stderr)")
             #expect(try addresses(scan) == [UInt64(base + 40), UInt64(base + 4000)])
-            _ = try fixture.send("write \(base + 4000 + 19) 45")  // 'e' → 'E': same letters, other bytes
+            _ = try fixture.ok("write \(base + 4000 + 19) 45")  // 'e' → 'E': same letters, other bytes
             let changed = try procmem("rescan", file, "--changed", "--no-save", "--json")
             #expect(changed.status == 0, "\(changed.stderr)")
             #expect(try addresses(changed) == [UInt64(base + 4000)])
             let still = try procmem("rescan", file, "--still-matches", "--no-save", "--json")
             #expect(try addresses(still) == [UInt64(base + 40), UInt64(base + 4000)])
-            _ = try fixture.send("write \(base + 40) 5a")  // 'S' → 'Z'
+            _ = try fixture.ok("write \(base + 40) 5a")  // 'S' → 'Z'
             let renamed = try procmem("rescan", file, "--string", "Zcan Me", "--json")
             #expect(renamed.status == 0, "\(renamed.stderr)")
             #expect(try addresses(renamed) == [UInt64(base + 40)])
@@ -180,16 +163,16 @@ struct ScanCommandTests {
     @Test("bad input gives clear errors and distinct exit codes")
     func badInput() throws {
         try withFixture { fixture in
-            let missingType = try procmem("scan", fixture.pid, "42")
+            let missingType = try procmem("scan", fixture.pidArgument, "42")
             #expect(missingType.status == 64)
             #expect(missingType.stderr.contains("--as"))
-            let tooBig = try procmem("scan", fixture.pid, "256", "--as", "u8")
+            let tooBig = try procmem("scan", fixture.pidArgument, "256", "--as", "u8")
             #expect(tooBig.status == 64)
             #expect(tooBig.stderr.contains("does not fit in u8"))
-            let badPattern = try procmem("scan", fixture.pid, "--pattern", "48 zz")
+            let badPattern = try procmem("scan", fixture.pidArgument, "--pattern", "48 zz")
             #expect(badPattern.status == 64)
             #expect(badPattern.stderr.contains("not a hex digit"))
-            let badKind = try procmem("scan", fixture.pid, "1", "--as", "u32", "--kind", "heap,nope")
+            let badKind = try procmem("scan", fixture.pidArgument, "1", "--as", "u32", "--kind", "heap,nope")
             #expect(badKind.status == 64)
             let garbage = temporaryPath("pmm")
             defer { unlink(garbage) }

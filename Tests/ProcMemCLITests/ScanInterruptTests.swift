@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import Testing
 
 /// A `procmem` run that is sent SIGINT once it has shown progress: stdout goes to a file, stderr
@@ -63,7 +64,7 @@ struct ScanInterruptTests {
 
     /// The fixture runs on: not stopped (state in /proc/PID/stat) and it answers.
     func expectRunning(_ fixture: Fixture) throws {
-        let stat = try String(contentsOfFile: "/proc/\(fixture.pid)/stat", encoding: .utf8)
+        let stat = try String(contentsOfFile: "/proc/\(fixture.pidArgument)/stat", encoding: .utf8)
         let state = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ").first
         #expect(state != "T" && state != "t", "the fixture is stopped: \(stat)")
         #expect(try fixture.command("ping")["ok"] as? Bool == true)
@@ -71,9 +72,9 @@ struct ScanInterruptTests {
 
     /// A 512 MiB mapping with the planted value in its first page; the range argument for it.
     func bigRegion(_ fixture: Fixture) throws -> (base: UInt64, range: String) {
-        let reply = try fixture.send("map \(Self.size)")
+        let reply = try fixture.ok("map \(Self.size)")
         let base = UInt64(try #require(reply["address"] as? Int))
-        _ = try fixture.send("write \(base + 100) 3412ed5e")
+        _ = try fixture.ok("write \(base + 100) 3412ed5e")
         return (base, "\(hex(base))-\(hex(base + UInt64(Self.size)))")
     }
 
@@ -84,7 +85,7 @@ struct ScanInterruptTests {
             let file = temporaryPath("pmm")
             defer { unlink(file) }
             // 4 KiB chunks: some hundred thousand progress points, so the signal lands mid-scan.
-            let run = try InterruptedRun(["scan", fixture.pid, "0x5EED1234", "--as", "u32", "--range", range, "--save", file,
+            let run = try InterruptedRun(["scan", fixture.pidArgument, "0x5EED1234", "--as", "u32", "--range", range, "--save", file,
                                           "--json", "--progress", "--chunk-size", "4096"])
             let (saw, result) = try run.interrupt(after: "scan:")
             #expect(saw, "no progress line: \(result.stderr)")
@@ -111,7 +112,7 @@ struct ScanInterruptTests {
             let snap = temporaryPath("pms")
             let matches = temporaryPath("pmm")
             defer { unlink(snap); unlink(matches) }
-            let run = try InterruptedRun(["scan", fixture.pid, "--snapshot", "--as", "u32", "--range", range, "--save", snap,
+            let run = try InterruptedRun(["scan", fixture.pidArgument, "--snapshot", "--as", "u32", "--range", range, "--save", snap,
                                           "--json", "--progress", "--chunk-size", "4096"])
             let (saw, result) = try run.interrupt(after: "snapshot:")
             #expect(saw, "no progress line: \(result.stderr)")
@@ -125,7 +126,7 @@ struct ScanInterruptTests {
             try expectRunning(fixture)
 
             // The first page was taken: a change there is found; the result says partial.
-            _ = try fixture.send("write \(base + 100) 01000000")
+            _ = try fixture.ok("write \(base + 100) 01000000")
             let compare = try procmem("rescan", snap, "--changed", "--save", matches, "--json")
             #expect(compare.status == 1, "\(compare.stderr)")
             let compared = try object(compare)
@@ -149,9 +150,9 @@ struct ScanInterruptTests {
             let snap = temporaryPath("pms")
             let matches = temporaryPath("pmm")
             defer { unlink(snap); unlink(matches) }
-            let taken = try procmem("scan", fixture.pid, "--snapshot", "--as", "u32", "--range", range, "--save", snap)
+            let taken = try procmem("scan", fixture.pidArgument, "--snapshot", "--as", "u32", "--range", range, "--save", snap)
             #expect(taken.status == 0, "\(taken.stderr)")
-            _ = try fixture.send("write \(base + 100) 01000000")
+            _ = try fixture.ok("write \(base + 100) 01000000")
             let run = try InterruptedRun(["rescan", snap, "--changed", "--save", matches, "--json", "--progress", "--chunk-size", "4096"])
             let (saw, result) = try run.interrupt(after: "rescan:")
             #expect(saw, "no progress line: \(result.stderr)")

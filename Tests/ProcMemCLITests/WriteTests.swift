@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
 
 @Suite("procmem write")
@@ -7,10 +8,10 @@ struct WriteTests {
     func writeValue() throws {
         try withFixture { fixture in
             let address = hex(try fixture.layout.value("u32"))
-            let write = try procmem("write", fixture.pid, address, "--value", "42", "--as", "u32")
+            let write = try procmem("write", fixture.pidArgument, address, "--value", "42", "--as", "u32")
             #expect(write.status == 0)
             #expect(write.text == "wrote 4 bytes at \(address)\n")
-            let read = try procmem("read", fixture.pid, address, "--as", "u32")
+            let read = try procmem("read", fixture.pidArgument, address, "--as", "u32")
             #expect(read.lines == ["\(address): 42"])
         }
     }
@@ -19,12 +20,12 @@ struct WriteTests {
     func writeHexAndString() throws {
         try withFixture { fixture in
             let address = hex(try fixture.layout.value("u64"))
-            #expect(try procmem("write", fixture.pid, address, "--hex", "de ad be ef").status == 0)
-            #expect(try procmem("read", fixture.pid, address, "4", "--raw").stdout == [0xDE, 0xAD, 0xBE, 0xEF])
-            #expect(try procmem("write", fixture.pid, address, "--string", "hi").status == 0)
-            #expect(try procmem("read", fixture.pid, address, "3", "--raw").stdout == [0x68, 0x69, 0])
-            #expect(try procmem("write", fixture.pid, address, "--value", "-2", "--as", "i16").status == 0)
-            #expect(try procmem("read", fixture.pid, address, "--as", "i16").text.hasSuffix(": -2\n"))
+            #expect(try procmem("write", fixture.pidArgument, address, "--hex", "de ad be ef").status == 0)
+            #expect(try procmem("read", fixture.pidArgument, address, "4", "--raw").stdout == [0xDE, 0xAD, 0xBE, 0xEF])
+            #expect(try procmem("write", fixture.pidArgument, address, "--string", "hi").status == 0)
+            #expect(try procmem("read", fixture.pidArgument, address, "3", "--raw").stdout == [0x68, 0x69, 0])
+            #expect(try procmem("write", fixture.pidArgument, address, "--value", "-2", "--as", "i16").status == 0)
+            #expect(try procmem("read", fixture.pidArgument, address, "--as", "i16").text.hasSuffix(": -2\n"))
         }
     }
 
@@ -33,9 +34,9 @@ struct WriteTests {
         try withFixture { fixture in
             let hole = try fixture.layout.region("hole")
             let start = hex(hole.address + UInt64(fixture.layout.pageSize) - 2)
-            let exact = try procmem("write", fixture.pid, start, "--hex", "01020304", "--exact")
+            let exact = try procmem("write", fixture.pidArgument, start, "--hex", "01020304", "--exact")
             #expect(exact.status == 16)
-            let partial = try procmem("write", fixture.pid, start, "--hex", "01020304")
+            let partial = try procmem("write", fixture.pidArgument, start, "--hex", "01020304")
             #expect(partial.status == 1)
             #expect(partial.text == "wrote 2 bytes at \(start)\n")
             #expect(partial.stderr.contains("short write: 2 of 4 bytes"))
@@ -45,7 +46,7 @@ struct WriteTests {
     @Test("a value that does not fit is a usage error")
     func badValue() throws {
         try withFixture { fixture in
-            let result = try procmem("write", fixture.pid, hex(try fixture.layout.value("u8")), "--value", "300", "--as", "u8")
+            let result = try procmem("write", fixture.pidArgument, hex(try fixture.layout.value("u8")), "--value", "300", "--as", "u8")
             #expect(result.status == 64)
             #expect(result.stderr.contains("does not fit in u8"))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
 import Testing
 
 /// A handle closed while other threads read through it: every read either returns the original

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -157,9 +159,9 @@ import ProcessMemory
 
     /// The guarantee that matters most: after the PID is reused, the handle never returns the new
     /// process's memory. clone3 with set_tid recreates the PID deterministically.
-    @Test("A reused PID never leaks the new process's memory", arguments: ReadMode.allCases)
+    @Test("A reused PID never leaks the new process's memory",
+          .requiresRoot("clone3 set_tid needs CAP_SYS_ADMIN"), arguments: ReadMode.allCases)
     func pidReuseNeverReadsTheNewProcess(mode: ReadMode) throws {
-        try #require(isRoot, "clone3 set_tid needs CAP_SYS_ADMIN")
         let original = try Fixture()
         let pid = original.pid
         let pattern = try original.layout.region("pattern")

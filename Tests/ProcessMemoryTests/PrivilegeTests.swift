@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -10,7 +12,7 @@ import ProcessMemory
 /// An unprivileged reader is a child of the test process that became uid/gid 65534 (nobody);
 /// switching uid from root clears every capability. Each case runs in an exit test's own process and
 /// reports its verdict through its exit code.
-@Suite("Privilege boundaries", .enabled(if: geteuid() == 0, "dropping to nobody needs root"))
+@Suite("Privilege boundaries", .requiresRoot("dropping to nobody"))
 struct PrivilegeTests {
     static let nobody: UInt32 = 65534
 

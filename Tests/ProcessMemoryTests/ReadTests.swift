@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SystemPackage
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps

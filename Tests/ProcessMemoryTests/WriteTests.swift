@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps

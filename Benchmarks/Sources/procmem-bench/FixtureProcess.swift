@@ -1,6 +1,12 @@
 import Foundation
 import Glibc
 
+// Why this is not the shared launcher of Sources/ProcessMemoryTestSupport (which the library tests,
+// the CLI tests and the fault matrix use): this is a separate package, and a package can depend only
+// on another package's products. ProcessMemoryTestSupport is deliberately not a product (issue 11:
+// only the libraries and procmem are), so it cannot be imported here. This copy stays minimal: start,
+// read the layout (the few fields the benchmark needs, decoded like FixtureLayout), send commands, stop.
+
 /// The package's fixture process, started for the benchmark and driven over its stdin.
 final class FixtureProcess {
     let pid: Int32
@@ -31,19 +37,23 @@ final class FixtureProcess {
         input = toChild[1]
         output = fromChild[0]
         let first = try readLine()
-        guard let object = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any] else {
-            throw BenchError.message("the fixture did not print its layout")
-        }
-        self.layoutStorage = object
+        layout = try JSONDecoder().decode(Layout.self, from: Data(first.utf8))
     }
 
-    private var layoutStorage: [String: Any] = [:]
+    /// The fields of the fixture's first line (Sources/ProcessMemoryTestSupport/FixtureLayout.swift) the benchmark reads.
+    struct Layout: Decodable {
+        struct Region: Decodable {
+            var address: UInt64
+            var size: UInt64
+            var holeOffset: UInt64?
+        }
+        var regions: [String: Region]
+    }
+
+    private(set) var layout = Layout(regions: [:])
 
     func region(_ name: String) -> (address: UInt64, size: UInt64, holeOffset: UInt64?)? {
-        guard let regions = layoutStorage["regions"] as? [String: Any], let region = regions[name] as? [String: Any],
-              let address = (region["address"] as? NSNumber)?.uint64Value, let size = (region["size"] as? NSNumber)?.uint64Value
-        else { return nil }
-        return (address, size, (region["holeOffset"] as? NSNumber)?.uint64Value)
+        layout.regions[name].map { ($0.address, $0.size, $0.holeOffset) }
     }
 
     func command(_ line: String) throws -> [String: Any] {

@@ -15,7 +15,8 @@ func sparseDumpRows(repetitions: Int) throws -> [Row] {
     holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     holder.arguments = ["python3", "-c", """
         import mmap, sys, time
-        m = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_NORESERVE)
+        NORESERVE = 0x4000  # MAP_NORESERVE on Linux; this python's mmap module lacks the name
+        m = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | NORESERVE)
         for i in range(64):
             m[i * (64 << 20)] = 0x5E
         print("ready", flush=True)

@@ -1,7 +1,8 @@
-// CProcessMemory: prototypes of thin wrappers around Linux calls that Swift's Glibc module does not
-// import (it is imported without _GNU_SOURCE, and variadic functions such as syscall(2) and ptrace(2)
+// CProcessMemory: prototypes of thin wrappers around the Linux calls the library makes that Swift's Glibc
+// module does not import (it is imported without _GNU_SOURCE, and variadic functions such as syscall(2) and ptrace(2)
 // cannot be called from Swift). Every symbol is prefixed so it can never clash with a libc name.
 // The wrappers return the raw result (-1 and errno on failure); retry and errno mapping live in Swift.
+// Calls only the fixture, the fault matrix or the tests make live in CProcessMemoryTestSupport.
 #ifndef C_PROCESS_MEMORY_H
 #define C_PROCESS_MEMORY_H
 
@@ -18,12 +19,6 @@ ssize_t CProcessMemory_process_vm_readv(pid_t pid,
                                         const struct iovec *_Nullable remote, unsigned long riovcnt,
                                         unsigned long flags);
 
-/// process_vm_writev(2); declared by glibc only under _GNU_SOURCE.
-ssize_t CProcessMemory_process_vm_writev(pid_t pid,
-                                         const struct iovec *_Nullable local, unsigned long liovcnt,
-                                         const struct iovec *_Nullable remote, unsigned long riovcnt,
-                                         unsigned long flags);
-
 /// pidfd_open(2) through syscall(2): glibc 2.36 has a wrapper, older ones do not.
 int CProcessMemory_pidfd_open(pid_t pid, unsigned int flags);
 
@@ -36,23 +31,8 @@ int CProcessMemory_pidfd_send_signal(int pidfd, int sig, unsigned int flags);
 /// memfd_create(2); declared by glibc only under _GNU_SOURCE.
 int CProcessMemory_memfd_create(const char *_Nonnull name, unsigned int flags);
 
-/// memfd_secret(2) through syscall(2): glibc has no wrapper.
-int CProcessMemory_memfd_secret(unsigned int flags);
-
 /// ptrace(2): variadic in glibc, so not callable from Swift.
 long CProcessMemory_ptrace(int request, pid_t pid, void *_Nullable addr, void *_Nullable data);
-
-/// prctl(2): variadic in glibc, so not callable from Swift.
-int CProcessMemory_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
-                         unsigned long arg5);
-
-/// ioctl(2) with a pointer argument: variadic in glibc, so not callable from Swift.
-int CProcessMemory_ioctl_ptr(int fd, unsigned long request, void *_Nullable arg);
-
-/// clone3(2) with only the fields tests need (flags, exit signal, set_tid). Returns 0 in the child.
-/// Used by the fixture to recreate a process at a chosen PID (needs CAP_SYS_ADMIN in the PID namespace).
-pid_t CProcessMemory_clone3_set_tid(uint64_t flags, uint64_t exit_signal,
-                                    const pid_t *_Nullable set_tid, size_t set_tid_size);
 
 /// Mirror of the kernel's struct procmap_query (linux/fs.h, Linux 6.11+), checked by _Static_assert.
 typedef struct {
@@ -77,7 +57,6 @@ typedef struct {
 int CProcessMemory_ioctl_procmap_query(int maps_fd, CProcessMemory_procmap_query *_Nonnull query);
 
 // Constants that are macros with casts or live in headers Swift does not import.
-extern const unsigned long CProcessMemory_PROCMAP_QUERY;
 extern const unsigned int CProcessMemory_MFD_CLOEXEC;
 extern const unsigned int CProcessMemory_MFD_ALLOW_SEALING;
 extern const int CProcessMemory_F_ADD_SEALS;
@@ -87,11 +66,6 @@ extern const int CProcessMemory_F_SEAL_SHRINK;
 extern const int CProcessMemory_F_SEAL_GROW;
 extern const int CProcessMemory_F_SEAL_WRITE;
 extern const int CProcessMemory_F_SEAL_FUTURE_WRITE;
-extern const int CProcessMemory_MADV_GUARD_INSTALL;
-extern const int CProcessMemory_PR_SET_DUMPABLE;
-extern const int CProcessMemory_PR_GET_DUMPABLE;
-extern const int CProcessMemory_PR_SET_VMA;
-extern const int CProcessMemory_PR_SET_VMA_ANON_NAME;
 
 // Memory objects (Objects/): the control-message macros of <sys/socket.h>, which Swift cannot
 // import, for passing descriptors with SCM_RIGHTS over a Unix socket.
@@ -136,8 +110,8 @@ extern const size_t CProcessMemory_user_fpregs_size;
 
 /// cpuid(leaf, subleaf) (`__get_cpuid_count`); returns 0 when the leaf is not supported or not on
 /// x86_64. Leaf 0xD gives each XSAVE component's size and offset (a core's NT_X86_XSTATE layout).
-int CProcessMemory_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int *eax, unsigned int *ebx,
-                         unsigned int *ecx, unsigned int *edx);
+int CProcessMemory_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int *_Nonnull eax, unsigned int *_Nonnull ebx,
+                         unsigned int *_Nonnull ecx, unsigned int *_Nonnull edx);
 
 #endif // __linux__
 #endif // C_PROCESS_MEMORY_H

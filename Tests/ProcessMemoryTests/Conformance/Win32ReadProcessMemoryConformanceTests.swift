@@ -1,5 +1,6 @@
 import Glibc
 import SystemPackage
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps

@@ -1,8 +1,9 @@
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Foundation
 import Glibc
 import ProcessMemory
 import SystemPackage
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryInterfaces
 
@@ -431,14 +432,14 @@ enum VMOFixture {
 
     /// Whether memfd_secret(2) works here.
     static let secretMemoryAvailable: Bool = {
-        let fd = CProcessMemory_memfd_secret(0)
+        let fd = CProcessMemoryTestSupport_memfd_secret(0)
         if fd >= 0 { Glibc.close(fd) }
         return fd >= 0
     }()
 
     /// A memory object for new secret memory of `size` bytes.
     static func secretObject(size: UInt64) throws -> MemoryObject {
-        let fd = CProcessMemory_memfd_secret(0)
+        let fd = CProcessMemoryTestSupport_memfd_secret(0)
         guard fd >= 0 else { throw FixtureError.spawn(errno) }
         let object = try MemoryObject(adopting: FileDescriptor(rawValue: fd))
         try object.resize(to: size)
@@ -509,7 +510,7 @@ final class ScratchMount {
         defer { Glibc.close(fd) }
         var flags: UInt32 = 2 // EXT4_GOING_FLAGS_NOLOGFLUSH
         let ext4IocShutdown: UInt = 0x8004_587D // _IOR('X', 125, __u32)
-        guard CProcessMemory_ioctl_ptr(fd, ext4IocShutdown, &flags) == 0 else { throw FixtureError.spawn(errno) }
+        guard CProcessMemoryTestSupport_ioctl_ptr(fd, ext4IocShutdown, &flags) == 0 else { throw FixtureError.spawn(errno) }
     }
 
     /// Unmounts (lazily, if something still holds a file) and removes the directory and image.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestTraits
 import SystemPackage
 import Testing
 @testable import ProcessMemoryCore
@@ -133,14 +134,9 @@ struct CoreNoteLayoutTests {
         #expect(Self.u16(header, 56) == 3)                   // e_phnum
     }
 
-    static let gdbMultiarch = ["/usr/bin/gdb-multiarch", "/usr/local/bin/gdb-multiarch"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    @Test("gdb-multiarch, when installed, reads pc, sp, x0 and memory from a synthetic arm64 core")
+    @Test("gdb-multiarch reads pc, sp, x0 and memory from a synthetic arm64 core", .requiresGdbMultiarch)
     func aarch64CoreLoadsInGDB() throws {
-        guard let gdb = Self.gdbMultiarch else {
-            print("skipped: gdb-multiarch is not installed (apt-get install gdb-multiarch)")
-            return
-        }
+        let gdb = try #require(ToolLookup.path(of: "gdb-multiarch"))
         let handle = try ProcessHandle(pid: getpid())
         defer { handle.close() }
         let procDir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 
 /// Registers in core files taken with every stop method: real registers (gdb shows `$rip` inside a
@@ -8,7 +10,7 @@ import Testing
 /// (no `NT_PRSTATUS`, a `PROCMEM` note, the sidecar's `registers.absent`) when none can be read.
 @Suite("Core registers")
 struct CoreRegistersTests {
-    static let gdb = ["/usr/bin/gdb", "/usr/local/bin/gdb", "/bin/gdb"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let gdb = ToolLookup.path(of: "gdb")
 
     /// One ELF note: owner name, type, descriptor.
     struct Note {
@@ -47,7 +49,7 @@ struct CoreRegistersTests {
     static func gdbOutput(_ gdb: String, core: String, commands: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: gdb)
-        process.arguments = ["-batch", "-nx"] + commands.flatMap { ["-ex", $0] } + [Fixture.executable, core]
+        process.arguments = ["-batch", "-nx"] + commands.flatMap { ["-ex", $0] } + [try Fixture.executablePath(), core]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -88,16 +90,28 @@ struct CoreRegistersTests {
         #expect(rip != 0)
         let executable = try handle.memoryMap().regions.filter { $0.permissions.contains(.execute) }
         #expect(executable.contains { $0.contains(rip) }, "rip 0x\(String(rip, radix: 16)) is not in an executable mapping")
-        if let gdb = Self.gdb {
-            let output = try Self.gdbOutput(gdb, core: core, commands: ["info registers rip"])
-            let shown = try #require(Self.rip(in: output), "gdb output: \(output)")
-            #expect(shown == rip, "gdb output: \(output)")
-        } else {
-            print("gdb not installed: checked the NT_PRSTATUS note only")
-        }
         #endif
         #expect(!notes.contains { $0.name == "PROCMEM" })
     }
+
+    #if arch(x86_64)
+    @Test("gdb shows the rip that a SIGSTOP core's NT_PRSTATUS holds", .requiresTool("gdb"))
+    func signalCoreRegistersInGDB() throws {
+        let gdb = try #require(Self.gdb)
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        let core = DumpSupport.scratch("signal-core-gdb")
+        defer { DumpSupport.remove(core) }
+        _ = try handle.dumpCore(to: core, options: DumpOptions(stopMethod: .signal))
+        let notes = try Self.notes(ofCore: core)
+        let prstatus = try #require(notes.first { $0.name == "CORE" && $0.type == 1 })
+        let rip = prstatus.descriptor[(112 + 16 * 8)..<(112 + 17 * 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let output = try Self.gdbOutput(gdb, core: core, commands: ["info registers rip"])
+        let shown = try #require(Self.rip(in: output), "gdb output: \(output)")
+        #expect(shown == rip, "gdb output: \(output)")
+    }
+    #endif
 
     @Test("registers read from a SIGSTOP-stopped process leave it stopped until resume")
     func signalStopStaysStopped() throws {
@@ -137,11 +151,20 @@ struct CoreRegistersTests {
         let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: core + ".json"))) as? [String: Any]
         let entry = try #require(sidecar?["registers"] as? [String: Any])
         #expect((entry["absent"] as? [[String: Any]])?.first?["tid"] as? Int == Int(fixture.pid))
-        if let gdb = Self.gdb {
-            // gdb shows the register as unavailable, not as a zero that looks real.
-            let output = try Self.gdbOutput(gdb, core: core, commands: ["info registers rip"])
-            #expect(Self.rip(in: output) == nil, "\(output)")
-            #expect(output.contains("<unavailable>"), "\(output)")
-        }
+    }
+
+    @Test("gdb shows the registers of a core taken with stop method none as unavailable, not as zeros",
+          .requiresTool("gdb"))
+    func unstoppedCoreRegistersInGDB() throws {
+        let gdb = try #require(Self.gdb)
+        let fixture = try Fixture()
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        let core = DumpSupport.scratch("none-core-gdb")
+        defer { DumpSupport.remove(core) }
+        _ = try handle.dumpCore(to: core, options: DumpOptions(stopMethod: .none))
+        let output = try Self.gdbOutput(gdb, core: core, commands: ["info registers rip"])
+        #expect(Self.rip(in: output) == nil, "\(output)")
+        #expect(output.contains("<unavailable>"), "\(output)")
     }
 }

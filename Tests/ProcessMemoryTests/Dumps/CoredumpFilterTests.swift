@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
 import Testing
 
 /// `DumpSelection.coredumpFilter`: the kernel's and gcore's rules against the fixture's shared file

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
 import Testing
 
 /// An edited or hostile `index.json` is refused before anything is read through it.

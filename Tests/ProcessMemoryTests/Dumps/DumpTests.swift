@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
 import Testing
 
 /// Dumps to a directory and to a core file: integrity against /proc/PID/mem, unreadable ranges,

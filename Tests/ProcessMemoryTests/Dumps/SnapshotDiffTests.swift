@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
 import Testing
 
 /// Diffs between dumps, and between a dump and the live process.

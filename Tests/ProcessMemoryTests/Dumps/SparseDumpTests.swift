@@ -17,7 +17,8 @@ struct SparseDumpTests {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", "-c", """
                 import ctypes, mmap, time
-                m = mmap.mmap(-1, 1 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_NORESERVE)
+                NORESERVE = 0x4000  # MAP_NORESERVE on Linux; this python's mmap module lacks the name
+                m = mmap.mmap(-1, 1 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | NORESERVE)
                 for i in range(16):
                     m[i * (64 << 20)] = 0x5E + i
                 address = ctypes.addressof(ctypes.c_char.from_buffer(m))
@@ -32,7 +33,7 @@ struct SparseDumpTests {
         }
 
         deinit {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 import ProcessMemory
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 
 /// Stopping a process: SIGSTOP, ptrace and the cgroup v2 freezer, each resumed.
@@ -61,7 +63,7 @@ struct StopTests {
         }
     }
 
-    @Test("the cgroup v2 freezer stops a target in its own cgroup, and refuses a shared one")
+    @Test("the cgroup v2 freezer stops a target in its own cgroup, and refuses a shared one", .requiresCgroupV2)
     func cgroupFreezer() throws {
         let fixture = try Fixture()
         let handle = try ProcessHandle(pid: fixture.pid)
@@ -69,25 +71,14 @@ struct StopTests {
         // A shared cgroup (here the test's own) is refused.
         #expect(throws: ProcessMemoryError.self) { try handle.stop(.cgroupFreezer) }
         #expect(DumpSupport.isRunning(fixture.pid))
-        let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-        guard let line = mountinfo.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }) else {
-            print("skipped: no cgroup2 mount")
-            return
-        }
-        let mount = String(line.split(separator: " ")[4])
+        let mount = try #require(CgroupV2.writableMount)
         let cgroup = mount + "/procmem-dump-test-\(fixture.pid)"
-        guard mkdir(cgroup, 0o755) == 0 else {
-            print("skipped: cannot create a cgroup under \(mount): errno \(errno)")
-            return
-        }
+        try #require(mkdir(cgroup, 0o755) == 0, "cannot create a cgroup under \(mount): errno \(errno)")
         defer {
             try? "\(fixture.pid)".write(toFile: mount + "/cgroup.procs", atomically: false, encoding: .utf8)
             rmdir(cgroup)
         }
-        guard (try? "\(fixture.pid)".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)) != nil else {
-            print("skipped: cannot move the fixture into \(cgroup)")
-            return
-        }
+        try "\(fixture.pid)".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)
         try handle.withStopped(.cgroupFreezer) { stopped in
             #expect(stopped.method == .cgroupFreezer)
             let events = try String(contentsOfFile: cgroup + "/cgroup.events", encoding: .utf8)

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import ProcessMemory
 import ProcessMemoryInterfaces
+import ProcessMemoryTestSupport
 import Testing
 
 /// The reference-interface surfaces (module ProcessMemoryInterfaces: Zircon, Mach, Win32), tested

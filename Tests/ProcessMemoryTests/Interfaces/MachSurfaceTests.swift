@@ -1,6 +1,7 @@
 import Glibc
 import ProcessMemory
 import ProcessMemoryInterfaces
+import ProcessMemoryTestSupport
 import Testing
 
 // Seed 002 through the Mach surface: Mach.vmRead / Mach.vmReadOverwrite on a Mach.Task.

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import ProcessMemory
 import ProcessMemoryInterfaces
+import ProcessMemoryTestSupport
 import Testing
 
 // Seed 003 through the Win32 surface: OpenProcess, ReadProcessMemory, WriteProcessMemory,

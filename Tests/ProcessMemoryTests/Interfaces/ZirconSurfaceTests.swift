@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import ProcessMemory
 import ProcessMemoryInterfaces
+import ProcessMemoryTestSupport
 import Testing
 
 // Seeds 000 and 001 through the Zircon surface: Zircon.processReadMemory / processWriteMemory.

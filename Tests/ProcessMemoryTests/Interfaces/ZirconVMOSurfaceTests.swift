@@ -1,9 +1,10 @@
-import CProcessMemory
+import CProcessMemoryTestSupport
 import Foundation
 import Glibc
 import ProcessMemory
 import ProcessMemoryInterfaces
 import SystemPackage
+import ProcessMemoryTestSupport
 import Testing
 
 // The rest of the Zircon VMO surface: zx_vmo_write (with the statuses of its document), zx_vmo_create,
@@ -349,7 +350,7 @@ enum VMOSurface {
     /// A memfd on hugetlbfs of one huge page (2 MiB), or `nil` when the kernel has none.
     static func hugetlbMemfd() -> MemoryObject? {
         let mfdHugetlb: UInt32 = 0x0004 // MFD_HUGETLB
-        let fd = CProcessMemory_memfd_create("vmo-hugetlb", CProcessMemory_MFD_CLOEXEC | mfdHugetlb)
+        let fd = CProcessMemoryTestSupport_memfd_create("vmo-hugetlb", CProcessMemoryTestSupport_MFD_CLOEXEC | mfdHugetlb)
         guard fd >= 0 else { return nil }
         guard ftruncate(fd, 2 << 20) == 0 else {
             Glibc.close(fd)

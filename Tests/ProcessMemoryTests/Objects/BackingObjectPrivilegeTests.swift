@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -10,7 +12,7 @@ import ProcessMemory
 /// The fallbacks when `/proc/PID/map_files` is closed to the caller (no `CAP_SYS_ADMIN` or
 /// `CAP_CHECKPOINT_RESTORE`): the reader is a child that became uid 65534, reading a fixture that
 /// dropped to the same uid after laying out its memory as root.
-@Suite("Objects behind mappings, without map_files", .enabled(if: geteuid() == 0, "dropping to nobody needs root"))
+@Suite("Objects behind mappings, without map_files", .requiresRoot("dropping to nobody"))
 struct BackingObjectPrivilegeTests {
     @Test("A memfd is reached through the target's descriptor (pidfd_getfd)")
     func memfdThroughTheTargetsDescriptor() async throws {

@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 import SystemPackage
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -158,9 +160,10 @@ private func truncatedContents(first: UInt8) -> [UInt8] {
         #expect(high.code == .notFound)
     }
 
-    @Test func secretMemoryIsAProtectionFailure() throws {
+    @Test(.enabled(if: VMOFixture.secretMemoryAvailable, "memfd_secret is not available"))
+    func secretMemoryIsAProtectionFailure() throws {
         let fixture = try Fixture()
-        guard let secret = fixture.layout.regions["secret"] else { return }
+        let secret = try fixture.layout.region("secret")
         let handle = try ProcessHandle(pid: fixture.pid)
         let error = try #require(throws: ProcessMemoryError.self) { try handle.memoryObject(containing: secret.address) }
         #expect(error.code == .protectionFailure)

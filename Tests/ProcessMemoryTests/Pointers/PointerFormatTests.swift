@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestTraits
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -81,7 +82,7 @@ struct PointerFormatTests {
         }
     }
 
-    @Test("32-bit little- and big-endian pointers: each format finds its own chain, which resolves")
+    @Test("32-bit little- and big-endian pointers: each format finds its own chain, which resolves", .requiresTool("python3"))
     func thirtyTwoBitChains() throws {
         let python = try LowMemoryPython()
         defer { python.stop() }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -23,7 +24,7 @@ extension Fixture {
 
     /// The fixture executable's writable, file-backed data mapping.
     func dataSegment(_ handle: ProcessHandle) throws -> MemoryRegion {
-        let path = URL(fileURLWithPath: Fixture.executable).resolvingSymlinksInPath().path
+        let path = URL(fileURLWithPath: executable).resolvingSymlinksInPath().path
         return try #require(try handle.memoryMap().regions.first {
             $0.path == path && $0.permissions.contains(.write) && !$0.isShared
         }, "the fixture has no rw-p mapping of \(path)")

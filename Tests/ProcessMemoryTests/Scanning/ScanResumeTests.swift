@@ -1,5 +1,6 @@
 import Foundation
 import ProcessMemory
+import ProcessMemoryTestSupport
 import Testing
 
 /// A page that becomes unreadable or unmapped inside a region being scanned hides only itself: the

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
+import ProcessMemoryTestTraits
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -243,10 +245,9 @@ struct ScannerTests {
         #expect(residency.filter { $0 & 1 != 0 }.count <= (4 << 20) / 4096)
     }
 
-    @Test("a real program: python3 holding a unique marker")
+    @Test("a real program: python3 holding a unique marker", .requiresTool("python3"))
     func python() throws {
-        let python = "/usr/bin/python3"
-        try #require(FileManager.default.isExecutableFile(atPath: python))
+        let python = try #require(ToolLookup.path(of: "python3"))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         let marker = "procmem-scan-marker-\(UUID().uuidString.prefix(8).lowercased())"
