@@ -23,6 +23,11 @@ extension ProcessHandle {
     /// Cancelled or cut short by the process exiting, the core is still a valid ELF file of what
     /// was read, and the sidecar says `"complete": false`.
     ///
+    /// Both files (0600) are created with `O_CREAT | O_EXCL | O_NOFOLLOW` under temporary names in
+    /// the directory of `path`, opened with `O_NOFOLLOW | O_DIRECTORY`, and renamed over `path`
+    /// and `path.json` (`renameat(2)`) once written: a link planted at either name is never
+    /// followed, and a failed or killed dump leaves the older files as they were.
+    ///
     /// - Throws: `.notSupported` on architectures other than x86_64 and arm64; what ``stop(_:)``
     ///   and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
     ///
@@ -34,8 +39,13 @@ extension ProcessHandle {
         guard let architecture = CoreArchitecture.current else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "core files are written on x86_64 and arm64 only")
         }
-        let file = try OutputFile.create(AT_FDCWD, path)
-        defer { file.close() }
+        // The core and its sidecar are written under temporary names and renamed over `path` and
+        // `path.json` only at the end: a failed or killed dump leaves the older pair as it was.
+        let (output, name) = try OutputDirectory.containing(path)
+        defer { output.close() }
+        try output.checkReplaceable(name + ".json")
+        let file = try output.createReplacement(for: name)
+        defer { file.discard() }
         let stopped = try stop(options.stopMethod)
         defer { stopped.resume() }
         let map = try memoryMap()
@@ -70,15 +80,16 @@ extension ProcessHandle {
         try file.write(ELF.header(machine: architecture.machine, programHeaderOffset: headersOffset,
                                   programHeaderCount: headers.count, sectionHeaderOffset: sectionOffset), at: 0)
 
-        let name = path.split(separator: "/").last.map(String.init) ?? path
         var index = DumpIndex(format: "procmem-core", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
         index.registers = .init(threads: capture.registers.map(\.tid), absent: capture.absent)
         index.coredumpFilter = selection.filter
-        let sidecar = try OutputFile.create(AT_FDCWD, path + ".json")
-        defer { sidecar.close() }
+        let sidecar = try output.createReplacement(for: name + ".json")
+        defer { sidecar.discard() }
         try sidecar.write(try index.encoded(), at: 0)
+        try file.commit()
+        try sidecar.commit()
         return index
     }
 
