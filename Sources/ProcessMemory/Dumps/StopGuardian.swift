@@ -1,0 +1,50 @@
+import Glibc
+import SystemPackage
+
+/// Keeps a target from being left stopped when the process that stopped it dies.
+///
+/// `SIGSTOP` and the cgroup freezer outlive their sender: a procmem killed with SIGKILL or SIGHUP
+/// while it held a target left it stopped (state `T`) or its cgroup frozen (issue 16). Before
+/// such a stop, ``start(pidfd:freezeFile:)`` spawns a guardian process that holds one end of a
+/// pipe; the stopper holds the other. ``release()`` (after the stopper resumed the target itself)
+/// tells the guardian to leave; if instead the stopper dies, however, the kernel closes its end and
+/// the guardian resumes the target (`SIGCONT` through the pidfd, immune to PID reuse, or `0` into
+/// `cgroup.freeze` through a descriptor opened beforehand). ptrace needs none: the kernel detaches
+/// a dead tracer's tracees.
+struct StopGuardian {
+    private let control: CInt
+    /// The freezer's `cgroup.freeze`, opened for the guardian (nil for the signal method).
+    private let freezeFD: CInt?
+
+    /// Starts a guardian for the target behind `pidfd`, stopped with SIGSTOP or, with `freezeFile`,
+    /// frozen through that `cgroup.freeze`.
+    ///
+    /// - Throws: `.io`/`.noMemory` when the guardian cannot be started (the stop is then not made).
+    static func start(pid: Int32, pidfd: CInt, freezeFile: String?) throws(ProcessMemoryError) -> StopGuardian {
+        var freezeFD: CInt?
+        if let freezeFile {
+            switch Sys.openat(AT_FDCWD, freezeFile, O_WRONLY | O_NOFOLLOW) {
+            case .success(let fd): freezeFD = fd
+            case .failure(let error):
+                throw ProcessMemoryError(ErrnoMapping.code(for: error, systemCall: "open"), pid: pid, systemCall: "open(\(freezeFile))",
+                                         errno: error, message: "\(freezeFile) cannot be opened: \(error)")
+            }
+        }
+        switch Sys.spawnGuardian(pidfd: pidfd, freezeFD: freezeFD) {
+        case .success(let control):
+            return StopGuardian(control: control, freezeFD: freezeFD)
+        case .failure(let error):
+            if let freezeFD { Sys.close(freezeFD) }
+            throw ProcessMemoryError(error == .noMemory ? .noMemory : .io, pid: pid, systemCall: "fork", errno: error,
+                                     message: "the guardian that resumes the process if procmem dies could not be started: \(error); the process was not stopped")
+        }
+    }
+
+    /// Tells the guardian the target was resumed, so it leaves without acting.
+    func release() {
+        var byte = UInt8(ascii: "R")
+        _ = Sys.write(control, &byte, 1)
+        Sys.close(control)
+        if let freezeFD { Sys.close(freezeFD) }
+    }
+}
