@@ -220,5 +220,6 @@ struct StopHardeningTests {
         #expect(!run.timedOut, "procmem waited for the vfork without a bound")
         #expect(run.status != 0 && run.stderr.contains("did not stop within 5 s"), "\(run.stderr)")
         #expect(run.stderr.contains("vfork"), "\(run.stderr)")
+        #expect(!run.stderr.contains("exiting or gone") && run.stderr.contains("--stop none"), "the hint blames the wrong cause: \(run.stderr)")
     }
 }
