@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ static void guard_target(int control, int pidfd, int freeze_fd) {
         if (ready < 0) break;  // cannot wait: resume rather than risk leaving the target stopped
         if (watched[0].revents) {
             char byte = 0;
-            ssize_t got = read(control, &byte, 1);
+            ssize_t got = recv(control, &byte, 1, 0);
             if (got < 0 && errno == EINTR) continue;
             if (got == 1 && byte == 'R') _exit(0);
             break;  // end of file: the caller is gone
@@ -74,8 +75,10 @@ static void guard_target(int control, int pidfd, int freeze_fd) {
 }
 
 int CProcessMemory_spawn_guardian(int pidfd, int freeze_fd, int *_Nonnull control_fd) {
+    // A socket pair, not a pipe: the release is sent with MSG_NOSIGNAL, so a guardian that has
+    // already left (its target exited) gives EPIPE, never a SIGPIPE that would kill the caller.
     int ends[2];
-    if (pipe2(ends, O_CLOEXEC) != 0) return -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) return -1;
     pid_t child = fork();
     if (child < 0) {
         int saved = errno;
@@ -102,6 +105,12 @@ int CProcessMemory_spawn_guardian(int pidfd, int freeze_fd, int *_Nonnull contro
     }
     *control_fd = ends[1];
     return 0;
+}
+
+void CProcessMemory_release_guardian(int control_fd) {
+    char byte = 'R';
+    while (send(control_fd, &byte, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
+    close(control_fd);
 }
 
 #endif

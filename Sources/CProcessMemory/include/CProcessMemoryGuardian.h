@@ -5,8 +5,8 @@
 
 #ifdef __linux__
 
-/// Starts a guardian (fork(2) twice, so it is reparented and never left a zombie) that holds the
-/// read end of a pipe and waits in poll(2) for that end and for `pidfd`:
+/// Starts a guardian (fork(2) twice, so it is reparented and never left a zombie) that holds one
+/// end of a socket pair and waits in poll(2) for that end and for `pidfd`:
 /// - the byte 'R' (the caller resumed the target itself): it exits;
 /// - the target exited (`pidfd` readable): it exits;
 /// - end of file (the caller died, whatever killed it): it resumes the target, writing "0" with
@@ -16,6 +16,10 @@
 /// and closes every other descriptor it inherited. Only async-signal-safe calls run after fork.
 /// On success stores the write end (close-on-exec) in `*control_fd` and returns 0; else -1 and errno.
 int CProcessMemory_spawn_guardian(int pidfd, int freeze_fd, int *_Nonnull control_fd);
+
+/// Sends 'R' on `control_fd` with send(2) `MSG_NOSIGNAL` (a guardian already gone gives EPIPE,
+/// not SIGPIPE) and closes it.
+void CProcessMemory_release_guardian(int control_fd);
 
 #endif
 #endif

@@ -5,8 +5,8 @@ import SystemPackage
 ///
 /// `SIGSTOP` and the cgroup freezer outlive their sender: a procmem killed with SIGKILL or SIGHUP
 /// while it held a target left it stopped (state `T`) or its cgroup frozen (issue 16). Before
-/// such a stop, ``start(pidfd:freezeFile:)`` spawns a guardian process that holds one end of a
-/// pipe; the stopper holds the other. ``release()`` (after the stopper resumed the target itself)
+/// such a stop, ``start(pid:pidfd:freezeFile:)`` spawns a guardian process that holds one end of a
+/// socket pair; the stopper holds the other. ``release()`` (after the stopper resumed the target itself)
 /// tells the guardian to leave; if instead the stopper dies, however, the kernel closes its end and
 /// the guardian resumes the target (`SIGCONT` through the pidfd, immune to PID reuse, or `0` into
 /// `cgroup.freeze` through a descriptor opened beforehand). ptrace needs none: the kernel detaches
@@ -42,9 +42,7 @@ struct StopGuardian {
 
     /// Tells the guardian the target was resumed, so it leaves without acting.
     func release() {
-        var byte = UInt8(ascii: "R")
-        _ = Sys.write(control, &byte, 1)
-        Sys.close(control)
+        Sys.releaseGuardian(control)
         if let freezeFD { Sys.close(freezeFD) }
     }
 }
