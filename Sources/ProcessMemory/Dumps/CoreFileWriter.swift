@@ -21,7 +21,8 @@ extension ProcessHandle {
     /// is listed in the sidecar as ``DumpIndex/Region/excluded``, with the reason.
     ///
     /// Cancelled or cut short by the process exiting, the core is still a valid ELF file of what
-    /// was read, and the sidecar says `"complete": false`.
+    /// was read, and the sidecar says `"complete": false`; so does the core itself, in a
+    /// `PROCMEM-STATUS` note (`complete` or `partial: REASON`).
     ///
     /// Both files (0600) are created with `O_CREAT | O_EXCL | O_NOFOLLOW` under temporary names in
     /// the directory of `path`, opened with `O_NOFOLLOW | O_DIRECTORY`, and renamed over `path`
@@ -51,18 +52,22 @@ extension ProcessHandle {
         let map = try memoryMap()
         let capture = stopped.registerCapture()
         let pid = self.pid
-        let notes = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> [UInt8] in
+        var notes = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> [UInt8] in
             CoreNotes.build(architecture: architecture, pid: pid, procDir: fds.procDir, threads: stopped.threads,
                             registers: capture.registers, absent: capture.absent, map: map)
         }
         let page = AddressSpace.pageSize
         let notesOffset = UInt64(ELF.headerSize)
+        // Says partial until the end rewrites it: the core itself tells whether it is whole.
+        let statusOffset = notesOffset + UInt64(notes.count) + UInt64(CoreStatusNote.descriptorOffset)
+        notes += CoreStatusNote.note(CoreStatusNote.unfinished)
         try file.write(notes, at: notesOffset)
         var sink = CoreSink(file: file, cursor: (notesOffset + UInt64(notes.count) + page - 1) / page * page)
         let engine = DumpEngine(handle: self, options: options)
         let selection = try engine.exclusions(in: map)
         let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
         stopped.resume()
+        try file.write(CoreStatusNote.descriptor(CoreStatusNote.text(partialReason: outcome.partialReason)), at: statusOffset)
 
         var headers = [ELF.ProgramHeader(type: ELF.ptNote, flags: ELF.pfR, offset: notesOffset, virtualAddress: 0,
                                          fileSize: UInt64(notes.count), memorySize: 0, alignment: 4)]
