@@ -128,6 +128,22 @@ struct OutputHardeningTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty, "files were written through the regions link")
     }
 
+    @Test("an output directory that is a link is refused, with or without a trailing slash")
+    func linkedOutputDirectory() throws {
+        let base = try Self.scratch("dir-link")
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let elsewhere = try Self.scratch("dir-link-target")
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        try #require(symlink(elsewhere, base + "/out") == 0)
+        try withFixture { fixture in
+            for given in [base + "/out", base + "/out/", base + "/out//"] {
+                let run = try procmem("dump", fixture.pid, "--output", given, "--stop", "signal")
+                #expect(run.status != 0 && run.stderr.contains("symbolic link"), "\(given): \(run.stderr)")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty, "a dump was written through the link")
+    }
+
     @Test("pre-created outputs: a FIFO is refused at once, another user's file or directory is not reused")
     func preCreatedOutputs() throws {
         let base = try Self.scratch("pre-created")

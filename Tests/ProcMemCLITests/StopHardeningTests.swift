@@ -94,11 +94,14 @@ struct StopHardeningTests {
         let wasStopped = process.isRunning && check()
         kill(process.processIdentifier, signal)
         if signal == SIGINT {
-            // A second Ctrl-C exits at once (status 130).
+            // A second Ctrl-C exits at once (status 130). On a loaded machine the first one may
+            // already have ended the dump (partial, status 1) before the second arrives; either
+            // way the target must run again.
             usleep(50_000)
             kill(process.processIdentifier, signal)
             process.waitUntilExit()
-            #expect(process.terminationReason == .exit && process.terminationStatus == 130)
+            #expect(process.terminationReason == .exit && [130, 1].contains(process.terminationStatus),
+                    "status \(process.terminationStatus)")
             return wasStopped
         }
         process.waitUntilExit()

@@ -22,7 +22,11 @@ struct OutputDirectory {
     ///
     /// - Throws: `.accessDenied` when `path` is a symbolic link or belongs to another user (not
     ///   root); `.io`/`.notFound` when it cannot be created or opened.
-    static func open(_ path: String, create: Bool) throws(ProcessMemoryError) -> OutputDirectory {
+    static func open(_ given: String, create: Bool) throws(ProcessMemoryError) -> OutputDirectory {
+        // A trailing slash would make the kernel follow a link at the last component despite
+        // O_NOFOLLOW ("link/" names the directory the link points to).
+        var path = given
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
         if create {
             switch Sys.mkdirat(AT_FDCWD, path, mode: 0o700) {
             case .success, .failure(.fileExists): break
