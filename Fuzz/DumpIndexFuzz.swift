@@ -13,7 +13,8 @@ public func fuzzDumpIndex(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         for segment in region.segments {
             precondition(segment.start >= region.start && segment.end <= region.end && segment.start < segment.end,
                          "a segment lies outside its region")
-            precondition(segment.fileOffset <= UInt64(Int64.max) - (segment.end - segment.start), "a segment is not addressable")
+            let length = segment.end - segment.start
+            precondition(length <= UInt64(Int64.max) && segment.fileOffset <= UInt64(Int64.max) - length, "a segment is not addressable")
             if let file = segment.file {
                 let parts = file.split(separator: "/", omittingEmptySubsequences: false)
                 precondition(!parts.contains { $0.isEmpty || $0 == "." || $0 == ".." }, "a segment's file escapes the dump")

@@ -30,14 +30,14 @@ enum CgroupFreezer {
                                      message: "the process is in the root cgroup, which cannot be frozen; move it into a cgroup of its own")
         }
         let cgroup = Cgroup(directory: mount + path)
-        guard case .success(let procsBytes) = FileDescriptor.currentDirectory.readFile(relative: cgroup.directory + "/cgroup.procs") else {
+        // The whole subtree: cgroup.freeze freezes the child cgroups too.
+        guard case .success(let members) = subtreeProcesses(cgroup.directory) else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "\(cgroup.directory) cannot be read")
         }
-        let members = String(decoding: procsBytes, as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
         let others = members.filter { $0 != pid }
         guard others.isEmpty else {
             throw ProcessMemoryError(.notSupported, pid: pid,
-                                     message: "the cgroup \(path) also holds \(others.count) other process(es); freezing it would stop them too")
+                                     message: "the cgroup \(path) and the cgroups below it also hold \(others.count) other process(es); freezing it would stop them too")
         }
         return cgroup
     }

@@ -22,7 +22,13 @@ extension ProcessHandle {
     /// is listed in the sidecar as ``DumpIndex/Region/excluded``, with the reason.
     ///
     /// Cancelled or cut short by the process exiting, the core is still a valid ELF file of what
-    /// was read, and the sidecar says `"complete": false`.
+    /// was read, and the sidecar says `"complete": false`; so does the core itself, in a
+    /// `PROCMEM-STATUS` note (`complete` or `partial: REASON`).
+    ///
+    /// Both files (0600) are created with `O_CREAT | O_EXCL | O_NOFOLLOW` under temporary names in
+    /// the directory of `path`, opened with `O_NOFOLLOW | O_DIRECTORY`, and renamed over `path`
+    /// and `path.json` (`renameat(2)`) once written: a link planted at either name is never
+    /// followed, and a failed or killed dump leaves the older files as they were.
     ///
     /// - Throws: `.notSupported` on architectures other than x86_64 and arm64; what ``stop(_:)``
     ///   and ``memoryMap()`` throw; `.io`/`.accessDenied` for the output.
@@ -35,23 +41,32 @@ extension ProcessHandle {
         guard let architecture = CoreArchitecture.current else {
             throw ProcessMemoryError(.notSupported, pid: pid, message: "core files are written on x86_64 and arm64 only")
         }
-        let file = try OutputFile.create(.currentDirectory, path)
-        defer { file.close() }
+        // The core and its sidecar are written under temporary names and renamed over `path` and
+        // `path.json` only at the end: a failed or killed dump leaves the older pair as it was.
+        let (output, name) = try OutputDirectory.containing(path)
+        defer { output.close() }
+        try output.checkReplaceable(name + ".json")
+        let file = try output.createReplacement(for: name)
+        defer { file.discard() }
         let stopped = try stop(options.stopMethod)
         defer { stopped.resume() }
         let map = try memoryMap()
         let capture = stopped.registerCapture()
         let pid = self.pid
-        let notes = CoreNotes.build(architecture: architecture, pid: pid, procDir: stopped.procDirectory, threads: stopped.threads,
+        var notes = CoreNotes.build(architecture: architecture, pid: pid, procDir: stopped.procDirectory, threads: stopped.threads,
                                     registers: capture.registers, absent: capture.absent, map: map)
         let page = AddressSpace.pageSize
         let notesOffset = UInt64(ELF.headerSize)
+        // Says partial until the end rewrites it: the core itself tells whether it is whole.
+        let statusOffset = notesOffset + UInt64(notes.count) + UInt64(CoreStatusNote.descriptorOffset)
+        notes += CoreStatusNote.note(CoreStatusNote.unfinished)
         try file.write(notes, at: notesOffset)
         var sink = CoreSink(file: file, cursor: (notesOffset + UInt64(notes.count) + page - 1) / page * page)
         let engine = DumpEngine(handle: self, options: options)
         let selection = try engine.exclusions(in: map)
         let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
         stopped.resume()
+        try file.write(CoreStatusNote.descriptor(CoreStatusNote.text(partialReason: outcome.partialReason)), at: statusOffset)
 
         var headers = [ELF.ProgramHeader(type: ELF.ptNote, flags: ELF.pfR, offset: notesOffset, virtualAddress: 0,
                                          fileSize: UInt64(notes.count), memorySize: 0, alignment: 4)]
@@ -69,15 +84,16 @@ extension ProcessHandle {
         try file.write(ELF.header(machine: architecture.machine, programHeaderOffset: headersOffset,
                                   programHeaderCount: headers.count, sectionHeaderOffset: sectionOffset), at: 0)
 
-        let name = path.split(separator: "/").last.map(String.init) ?? path
         var index = DumpIndex(format: "procmem-core", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
         index.registers = .init(threads: capture.registers.map(\.tid), absent: capture.absent)
         index.coredumpFilter = selection.filter
-        let sidecar = try OutputFile.create(.currentDirectory, path + ".json")
-        defer { sidecar.close() }
+        let sidecar = try output.createReplacement(for: name + ".json")
+        defer { sidecar.discard() }
         try sidecar.write(try index.encoded(), at: 0)
+        try file.commit()
+        try sidecar.commit()
         return index
     }
 

@@ -45,7 +45,15 @@ struct DumpEngine {
         }
         var outcome = Outcome(regions: [])
         let pagemap = options.sparse ? Pagemap(handle: handle) : nil
+        let userfaultfd = handle.userfaultfdRegions()
         for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
+            if let registered = userfaultfd[region.start], registered.end == region.end, excluded[region.start] == nil {
+                // Never read: the read could block forever (UserfaultfdRanges.swift).
+                entries[index].failed = [.init(start: region.start, end: region.end, code: .notSupported, reason: registered.reason)]
+                entries[index].processedUpTo = region.end
+                options.progress?(region.size)
+                continue
+            }
             if let reason = excluded[region.start] {
                 entries[index].excluded = reason
                 entries[index].processedUpTo = region.end

@@ -228,7 +228,9 @@ public struct DumpIndex: Codable, Sendable, Hashable {
                     throw fail("a segment of \(name) is empty, out of order or outside the region")
                 }
                 cursor = segment.end
-                guard segment.fileOffset <= UInt64(Int64.max) - (segment.end - segment.start) else {
+                // The length is checked first: subtracting a length above 2^63 from Int64.max would trap.
+                let length = segment.end - segment.start
+                guard length <= UInt64(Int64.max), segment.fileOffset <= UInt64(Int64.max) - length else {
                     throw fail("a segment of \(name) lies beyond any file")
                 }
                 if let file = segment.file {

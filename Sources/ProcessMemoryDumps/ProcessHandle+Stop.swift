@@ -19,10 +19,16 @@ extension ProcessHandle {
     ///   `.notSupported` (no own cgroup v2 for the freezer), `.badState` (the process exited, or a
     ///   thread did not stop within 5 s), `.badHandle`.
     ///
+    /// The process is never this process or one of its ancestors (`.invalidArguments`). With
+    /// ``StopMethod/signal`` and ``StopMethod/cgroupFreezer`` a guardian process (``StopGuardian``)
+    /// resumes the target if the caller dies while it is stopped; ptrace stops end with the tracer.
+    ///
     /// The corresponding C calls are `pidfd_send_signal(SIGSTOP)`, `ptrace(PTRACE_SEIZE)` +
-    /// `ptrace(PTRACE_INTERRUPT)` + `waitpid(__WALL)`, or a write of `1` to `cgroup.freeze`.
+    /// `ptrace(PTRACE_INTERRUPT)` + `waitpid(__WALL | WNOHANG)` for at most 5 s, or a write of `1`
+    /// to `cgroup.freeze`; `fork` for the guardian.
     public func stop(_ method: StopMethod) throws(ProcessMemoryError) -> StoppedProcess {
         let pid = self.pid
+        if method != .none { try StopSafety.refuseSelfOrAncestor(pid, method: method) }
         let (pidfd, procDir) = try duplicateIdentity()
         func fail(_ error: ProcessMemoryError) -> ProcessMemoryError {
             pidfd.closeQuietly()
@@ -35,11 +41,17 @@ extension ProcessHandle {
                                   wasAlreadyStopped: false, pidfd: pidfd, procDir: procDir)
         case .signal:
             let already = ThreadList.allStopped(procDir)
+            // Started before the stop, so that no moment exists at which our death leaves it stopped.
+            var guardian: StopGuardian?
+            if !already {
+                do throws(ProcessMemoryError) { guardian = try StopGuardian.start(pid: pid, pidfd: pidfd, freezeFile: nil) } catch { throw fail(error) }
+            }
             if !already, case .failure(let error) = pidfd.sendSignal(SIGSTOP) {
+                guardian?.release()
                 throw fail(signalError(error, procDir: procDir))
             }
             let stopped = StoppedProcess(pid: pid, method: .signal, threads: ThreadList.tids(procDir, pid: pid),
-                                         wasAlreadyStopped: already, pidfd: pidfd, procDir: procDir)
+                                         wasAlreadyStopped: already, pidfd: pidfd, procDir: procDir, guardian: guardian)
             // Every thread reaches the group stop at its next return to user space.
             guard ThreadList.waitUntil(deadlineSeconds: 5, { ThreadList.allStopped(procDir) }) else {
                 stopped.resume()
@@ -52,14 +64,16 @@ extension ProcessHandle {
             do throws(ProcessMemoryError) {
                 let freezer = try CgroupFreezer.ownCgroup(of: pid, procDir: procDir)
                 let already = CgroupFreezer.isFrozen(freezer)
+                let guardian = already ? nil : try StopGuardian.start(pid: pid, pidfd: pidfd, freezeFile: freezer.freezeFile)
                 if !already, case .failure(let error) = CgroupFreezer.write(freezer.freezeFile, "1") {
+                    guardian?.release()
                     throw ProcessMemoryError(ErrnoMapping.code(for: error, systemCall: SystemCall(.write)), pid: pid,
                                              systemCall: SystemCall(.write, freezer.freezeFile), errno: error,
                                              message: "the cgroup could not be frozen: \(error)")
                 }
                 let stopped = StoppedProcess(pid: pid, method: .cgroupFreezer, threads: ThreadList.tids(procDir, pid: pid),
                                              wasAlreadyStopped: already, pidfd: pidfd, procDir: procDir,
-                                             freezeFile: freezer.freezeFile)
+                                             freezeFile: freezer.freezeFile, guardian: guardian)
                 guard ThreadList.waitUntil(deadlineSeconds: 5, { CgroupFreezer.isFrozen(freezer) }) else {
                     stopped.resume()
                     throw stopFailure(procDir: procDir, pidfd: pidfd, what: "the cgroup freezer")

@@ -10,7 +10,19 @@ enum PtraceStopper {
     /// The ptrace event of an interrupt or group stop (`PTRACE_EVENT_STOP`).
     static let eventStop: CInt = 128
 
+    /// How long a stop waits for every thread, as ``StopMethod/signal`` and the freezer do.
+    static let stopDeadlineSeconds = 5.0
+
+    /// Seconds since `start` (`CLOCK_MONOTONIC`).
+    static func since(_ start: timespec) -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9
+    }
+
     static func stop(pid: Int32, pidfd: FileDescriptor, procDir: FileDescriptor, handle: ProcessHandle) throws(ProcessMemoryError) -> StoppedProcess {
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
         var seized: [Int32] = []
         var pending: [Int32: CInt] = [:]
         let wasStopped = ThreadList.allStopped(procDir)
@@ -33,11 +45,20 @@ enum PtraceStopper {
                 _ = Ptrace.request(CProcessMemory_PTRACE_INTERRUPT, tid)
             }
             for tid in fresh where seized.contains(tid) {
-                switch waitForStop(tid) {
+                // Bounded, as for the other methods: a thread blocked in vfork(2) (or in an
+                // uninterruptible sleep) does not stop until that ends, and must not hold us.
+                switch waitForTrap(tid, deadlineSeconds: max(0.001, stopDeadlineSeconds - since(start))) {
                 case .stopped(let signal):
                     if signal != 0 { pending[tid] = signal }
                 case .gone:
                     seized.removeAll { $0 == tid }
+                case .timedOut:
+                    detachAll()
+                    pidfd.closeQuietly()
+                    defer { procDir.closeQuietly() }
+                    let state = ThreadList.state(procDir, tid).map { " (state \($0))" } ?? ""
+                    throw ProcessMemoryError(.badState, pid: pid, systemCall: SystemCall(.waitpid),
+                                             message: "thread \(tid) did not stop within \(Int(stopDeadlineSeconds)) s after PTRACE_INTERRUPT\(state): it is blocked in vfork(2) or an uninterruptible sleep; the stopped threads were released (that one is released when procmem exits or it stops)")
                 }
             }
         }

@@ -197,21 +197,38 @@ struct DumpDirectory {
             throw ProcessMemoryError(.invalidArguments, systemCall: SystemCall(.open, path), errno: error,
                                      message: "\(path) is not a dump directory: \(error)")
         }
-        switch directory.readFile(relative: DumpIndex.fileName, limit: 1 << 30) {
-        case .success(let bytes):
-            do throws(ProcessMemoryError) { index = try DumpIndex.decode(bytes) } catch {
-                directory.closeQuietly()
-                throw error
-            }
-        case .failure(let error):
+        do throws(ProcessMemoryError) {
+            index = try DumpIndex.decode(try Self.readIndex(directory, path))
+        } catch {
             directory.closeQuietly()
-            throw ProcessMemoryError(.invalidArguments, systemCall: SystemCall(.open, "\(path)/\(DumpIndex.fileName)"), errno: error,
-                                     message: "\(path) holds no \(DumpIndex.fileName): \(error)")
+            throw error
         }
         sorted = index.regions.flatMap(\.segments).filter { $0.file != nil }.sorted { $0.start < $1.start }
     }
 
     func close() { directory.closeQuietly() }
+
+    /// The bytes of `index.json`: a regular file, not a link, at most 1 GiB, read no further than
+    /// the size it had when opened.
+    static func readIndex(_ directory: FileDescriptor, _ path: String) throws(ProcessMemoryError) -> [UInt8] {
+        let shown = path + "/" + DumpIndex.fileName
+        let opened: (fd: FileDescriptor, size: UInt64)
+        do throws(ProcessMemoryError) {
+            opened = try InputFiles.openRegular(directory, DumpIndex.fileName, shown: shown, noFollow: true)
+        } catch where error.code == .notFound {
+            throw ProcessMemoryError(.invalidArguments, systemCall: error.systemCall, errno: error.errno,
+                                     message: "\(path) holds no \(DumpIndex.fileName): \(error.errno.map { "\($0)" } ?? error.message)")
+        }
+        defer { opened.fd.closeQuietly() }
+        guard opened.size <= 1 << 30 else {
+            throw ProcessMemoryError(.invalidArguments, message: "\(shown) holds \(opened.size) bytes; a dump index is never larger than 1 GiB")
+        }
+        switch opened.fd.readToEnd(limit: Int(opened.size)) {
+        case .success(let bytes): return bytes
+        case .failure(let error):
+            throw ProcessMemoryError(.io, systemCall: SystemCall(.read, shown), errno: error, message: "\(shown) cannot be read: \(error)")
+        }
+    }
 
     var segments: [SnapshotDiff.Range] { sorted.map { SnapshotDiff.Range(start: $0.start, end: $0.end) } }
 
@@ -227,9 +244,15 @@ struct DumpDirectory {
               let base = buffer.baseAddress else { return 0 }
         let segment = sorted[low]
         let want = Int(min(UInt64(buffer.count), segment.end - address))
-        guard case .success(let fd) = directory.open(relative: file, O_RDONLY) else {
-            throw ProcessMemoryError(.io, message: "\(path)/\(file), listed in the index, cannot be opened")
+        // Only the files a dump writes: a link planted in the directory is refused, not followed.
+        let opened: (fd: FileDescriptor, size: UInt64)
+        do throws(ProcessMemoryError) {
+            opened = try InputFiles.openRegular(directory, file, shown: "\(path)/\(file)", noFollow: true)
+        } catch {
+            throw ProcessMemoryError(.io, systemCall: error.systemCall, errno: error.errno,
+                                     message: "\(path)/\(file), listed in the index, cannot be opened: \(error.message)")
         }
+        let fd = opened.fd
         defer { fd.closeQuietly() }
         var done = 0
         while done < want {

@@ -27,10 +27,13 @@ public final class StoppedProcess: @unchecked Sendable {
     /// ptrace: a signal each thread reported instead of the interrupt, re-delivered on detach.
     private var pendingSignals: [Int32: CInt]
     private var freezeFile: String?
+    /// Resumes the target if this process dies first (signal and freezer stops).
+    private let guardian: StopGuardian?
     private let resumed = Atomic<Bool>(false)
 
     init(pid: Int32, method: StopMethod, threads: [Int32], wasAlreadyStopped: Bool, pidfd: FileDescriptor, procDir: FileDescriptor,
-         pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil) {
+         pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil, guardian: StopGuardian? = nil) {
+        self.guardian = guardian
         self.pid = pid
         self.method = method
         self.threads = threads
@@ -66,6 +69,7 @@ public final class StoppedProcess: @unchecked Sendable {
         case .cgroupFreezer:
             if !wasAlreadyStopped, let freezeFile { _ = CgroupFreezer.write(freezeFile, "0") }
         }
+        guardian?.release()
     }
 
     /// The registers of every thread (main thread first), through `PTRACE_GETREGSET` with

@@ -1,3 +1,5 @@
+import SystemPackage
+import ProcessMemoryCore
 import CProcessMemory
 
 /// Puts an x86_64 XSAVE area (`PTRACE_GETREGSET` of `NT_X86_XSTATE`) into the standard layout

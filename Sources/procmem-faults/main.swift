@@ -15,7 +15,7 @@
 //     --quick           fewer repetitions (CI; under 2 minutes)
 //     --iterations N    repeat every case N times instead of its default
 //     --only GROUP      run only these groups or cases (comma-separated): lifecycle, mapping-races,
-//                       long-operations, stopped, limits, huge, or a case name such as pid-reuse
+//                       long-operations, stopped, limits, huge, hardening, or a case name such as pid-reuse
 //     --list            list the cases
 //
 // Every case runs in its own child process (`procmem-faults --case NAME`, its own process group)
@@ -53,7 +53,7 @@ struct FaultCase: Sendable {
 }
 
 let allCases: [FaultCase] = lifecycleCases + mappingRaceCases + longOperationCases + stoppedCases + limitsCases + lowMemoryCases
-    + hugeCases
+    + hugeCases + hardeningCases
 
 func usageAndExit(_ message: String) -> Never {
     printErr("procmem-faults: \(message)\nusage: procmem-faults [--quick] [--iterations N] [--only GROUP[,GROUP...]] [--list]")

@@ -146,10 +146,15 @@ struct DumpCommandTests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            // Interrupt once the big region's file exists, that is, while it is being dumped.
+            // Interrupt once the big region's file exists, that is, while it is being dumped (in
+            // the new regions directory, which takes the place of regions/ when the dump ends).
             let digits = String(address, radix: 16)
-            let bigFile = directory + "/regions/" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits + ".bin"
-            while process.isRunning && !FileManager.default.fileExists(atPath: bigFile) { usleep(200) }
+            let bigFile = String(repeating: "0", count: max(0, 12 - digits.count)) + digits + ".bin"
+            func started() -> Bool {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                return entries.contains { $0.hasPrefix(".regions.procmem-") && FileManager.default.fileExists(atPath: directory + "/" + $0 + "/" + bigFile) }
+            }
+            while process.isRunning && !started() { usleep(200) }
             process.interrupt()
             process.waitUntilExit()
             #expect(process.terminationStatus == 1)

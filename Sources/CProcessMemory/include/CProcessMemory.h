@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "CProcessMemoryGuardian.h"
+
 /// process_vm_readv(2); declared by glibc only under _GNU_SOURCE.
 ssize_t CProcessMemory_process_vm_readv(pid_t pid,
                                         const struct iovec *_Nullable local, unsigned long liovcnt,

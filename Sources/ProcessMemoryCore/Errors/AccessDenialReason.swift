@@ -28,7 +28,7 @@ public enum AccessDenialReason: Sendable, Hashable, CustomStringConvertible {
         case .handleLacksRight:
             return "the handle lacks the needed right; open or duplicate a handle with it"
         case .otherUser(let target, let caller):
-            return "the target runs as uid \(target), you as uid \(caller); run as that user, or grant CAP_SYS_PTRACE (e.g. setcap cap_sys_ptrace+ep on the tool)"
+            return "the target runs as uid \(target), you as uid \(caller); run as that user (sudo -u) or as root. Granting CAP_SYS_PTRACE to the binary (setcap) makes it root-equivalent for every local user who can run it; see the Permissions article for safer ways"
         case .notDumpable:
             return "the target is not dumpable (setuid, changed credentials or PR_SET_DUMPABLE 0); only CAP_SYS_PTRACE can read it"
         case .targetHasMoreCapabilities:

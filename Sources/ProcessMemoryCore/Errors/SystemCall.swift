@@ -59,6 +59,12 @@ public struct SystemCall: Hashable, Sendable, CustomStringConvertible {
         public static let rename = Name(rawValue: "rename")
         /// fsync(2).
         public static let fsync = Name(rawValue: "fsync")
+        /// fork(2).
+        public static let fork = Name(rawValue: "fork")
+        /// unlinkat(2).
+        public static let unlink = Name(rawValue: "unlink")
+        /// fstatat(2) and lstat(2).
+        public static let stat = Name(rawValue: "stat")
     }
 
     /// Which call.

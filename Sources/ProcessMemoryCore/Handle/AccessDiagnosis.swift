@@ -32,6 +32,11 @@ package enum AccessDiagnosis {
            info.st_uid != targetUID, !hasPtraceCap {
             return .notDumpable
         }
+        // A setuid (or setgid-to-root) program run by the caller: real uid ours, effective uid
+        // another; exec made it non-dumpable, which is the reason, not its capabilities.
+        if let real = target.realUID, let effective = target.effectiveUID, real != effective, !hasPtraceCap {
+            return .notDumpable
+        }
         if let theirs = target.permittedCapabilities, let mine = me.effectiveCapabilities, theirs & ~mine != 0 {
             return .targetHasMoreCapabilities
         }

@@ -164,3 +164,10 @@ extension FileDescriptor {
     /// `AT_FDCWD`: paths relative to it are relative to the working directory.
     package static var currentDirectory: FileDescriptor { FileDescriptor(rawValue: AT_FDCWD) }
 }
+
+extension FileDescriptor {
+    /// fstatat(2) with `AT_SYMLINK_NOFOLLOW` of `path` relative to this directory: the link itself.
+    package func linkStatus(relative path: String) -> Result<stat, Errno> {
+        Sys.lstat(rawValue, path)
+    }
+}

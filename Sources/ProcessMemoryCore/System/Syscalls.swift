@@ -87,23 +87,24 @@ enum Sys {
     }
 
     /// Reads a descriptor from its current position to EOF (at most `limit` bytes).
+    ///
+    /// One reused 64 KiB buffer: `/proc` files such as `smaps` return a page per read, and growing
+    /// the result by a zeroed chunk per read made a 100-region smaps cost seconds in debug builds.
     static func readAll(_ fd: CInt, limit: Int = 1 << 30) -> Result<[UInt8], Errno> {
         var bytes: [UInt8] = []
-        var chunk = 16384
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while bytes.count < limit {
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let result = bytes.withUnsafeMutableBytes { raw in
+            let want = min(chunk.count, limit - bytes.count)
+            let result = chunk.withUnsafeMutableBytes { raw in
                 guard let base = raw.baseAddress else { return Result<Int, Errno>.success(0) }
-                return read(fd, base + start, chunk)
+                return read(fd, base, want)
             }
             switch result {
             case .failure(let error):
                 return .failure(error)
             case .success(let n):
-                bytes.removeLast(chunk - n)
                 if n == 0 { return .success(bytes) }
-                if chunk < (1 << 20) { chunk *= 2 }
+                bytes.append(contentsOf: chunk[0..<n])
             }
         }
         return .success(bytes)

@@ -2,17 +2,16 @@ import Glibc
 import SystemPackage
 import ProcessMemoryCore
 
-/// A file written through a 1 MiB buffer with `write(2)`.
+/// A file written through a 1 MiB buffer, as an ``OutputFile`` that replaces `path` only when
+/// ``finish()`` succeeds (``close()`` before that removes it and leaves an older `path` as it was).
 final class ScanFileOutput {
-    private let fd: CInt
-    private let path: String
+    private let file: OutputFile
     private var buffer: [UInt8] = []
 
     init(path: String) throws(ProcessMemoryError) {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Self.failure(.open, path, Errno(rawValue: errno)) }
-        self.fd = fd
-        self.path = path
+        let (directory, name) = try OutputDirectory.containing(path)
+        defer { directory.close() }
+        file = try directory.createReplacement(for: name)
         buffer.reserveCapacity(1 << 20)
     }
 
@@ -34,28 +33,19 @@ final class ScanFileOutput {
     }
 
     func flush() throws(ProcessMemoryError) {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return Glibc.write(fd, base + offset, raw.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw Self.failure(.write, path, Errno(rawValue: errno))
-            }
-            offset += written
-        }
+        let result = buffer.withUnsafeBytes { raw in Result { () throws(ProcessMemoryError) in try file.append(raw) } }
+        try result.get()
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Flushes and `fsync(2)`s.
+    /// Flushes, `fsync(2)`s and renames the file over its path (`renameat(2)`).
     func finish() throws(ProcessMemoryError) {
         try flush()
-        _ = fsync(fd)
+        try file.commit()
     }
 
-    func close() { _ = Glibc.close(fd) }
+    /// Closes the file; unfinished, it is removed.
+    func close() { file.discard() }
 
     static func failure(_ call: SystemCall.Name, _ path: String, _ error: Errno) -> ProcessMemoryError {
         ProcessMemoryError(error == .permissionDenied ? .accessDenied : (error == .noSuchFileOrDirectory ? .notFound : .io),
@@ -65,20 +55,25 @@ final class ScanFileOutput {
 
 /// A file read through a 1 MiB buffer with `read(2)`, failing clearly at a short end.
 final class ScanFileInput {
-    private let fd: CInt
+    private let fd: FileDescriptor
     private let path: String
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var start = 0
     private var end = 0
 
+    /// The file's size when opened.
+    let size: UInt64
+
+    /// Opens `path` for reading: only a regular file (a FIFO, a device or a directory would block
+    /// or never end), opened with `O_NONBLOCK` so that a FIFO cannot block the open itself.
     init(path: String) throws(ProcessMemoryError) {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ScanFileOutput.failure(.open, path, Errno(rawValue: errno)) }
-        self.fd = fd
+        let opened = try InputFiles.openRegular(FileDescriptor.currentDirectory, path, shown: path)
+        fd = opened.fd
+        size = opened.size
         self.path = path
     }
 
-    func close() { _ = Glibc.close(fd) }
+    func close() { fd.closeQuietly() }
 
     /// The whole file, up to `limit` bytes.
     func readAll(limit: Int) throws(ProcessMemoryError) -> [UInt8] {
@@ -94,15 +89,17 @@ final class ScanFileInput {
     /// Refills the buffer when empty; false at end of file.
     private func fill() throws(ProcessMemoryError) -> Bool {
         if start < end { return true }
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ScanFileOutput.failure(.read, path, Errno(rawValue: errno))
-            }
+        let result = buffer.withUnsafeMutableBytes { raw -> Result<Int, Errno> in
+            guard let base = raw.baseAddress else { return .success(0) }
+            return fd.readSome(base, raw.count)
+        }
+        switch result {
+        case .success(let n):
             start = 0
             end = n
             return n > 0
+        case .failure(let error):
+            throw ScanFileOutput.failure(.read, path, error)
         }
     }
 
@@ -180,9 +177,14 @@ final class ScanFileInput {
 }
 
 extension MatchSet {
-    /// Writes the set to `path` (created or truncated, mode 0600) in the versioned match-file format.
+    /// Writes the set to `path` (mode 0600) in the versioned match-file format, replacing an older
+    /// file atomically: a temporary file is written beside it and renamed over it, so a failed or
+    /// killed save leaves the older file as it was, and a link at `path` is never followed.
     ///
-    /// The corresponding C calls are `open(2)`, `write(2)` and `fsync(2)`.
+    /// - Throws: `.accessDenied` when `path` or its directory is a link or another user's.
+    ///
+    /// The corresponding C calls are `openat(2)` with `O_CREAT | O_EXCL | O_NOFOLLOW`, `pwrite(2)`,
+    /// `fsync(2)` and `renameat(2)`.
     public func save(to path: String) throws(ProcessMemoryError) {
         let file = try ScanFileOutput(path: path)
         defer { file.close() }
@@ -198,7 +200,18 @@ extension MatchSet {
     public init(contentsOf path: String) throws(ProcessMemoryError) {
         let file = try ScanFileInput(path: path)
         defer { file.close() }
-        let bytes = try file.readAll(limit: 16 << 30)
+        // The header first: a file that is not a match file fails at once, and no more is read
+        // than the header's counts allow.
+        let head = try file.take(Int(min(file.size, UInt64(MatchFileFormat.headerSize))))
+        let largest: UInt64
+        switch MatchFileFormat.largestFile(header: head) {
+        case .success(let bound): largest = min(bound, 16 << 30)
+        case .failure(let failure): throw ProcessMemoryError(.invalidArguments, message: "\(path): \(failure.message)")
+        }
+        guard file.size <= largest else {
+            throw ProcessMemoryError(.invalidArguments, message: "\(path): the file holds \(file.size) bytes, more than its header allows (\(largest))")
+        }
+        let bytes = head + (try file.readAll(limit: Int(largest) - head.count))
         switch MatchFileFormat.decode(bytes) {
         case .success(let set): self = set
         case .failure(let failure):

@@ -105,10 +105,31 @@ public struct Scanner: Sendable {
     /// The regions ``options`` select in the process now.
     ///
     /// The corresponding C calls are `pread` on `/proc/PID/maps` and `readlinkat(/proc/PID/exe)`.
+    ///
+    /// Regions registered with userfaultfd (`VmFlags` `um`, `uw`, `ui` in `/proc/PID/smaps`) are
+    /// left out: reading them could block forever.
     public func selectedRegions() throws(ProcessMemoryError) -> [MemoryRegion] {
+        try selectedRegionsSkippingUserfaultfd().regions
+    }
+
+    /// ``selectedRegions()``, and the userfaultfd-registered regions it left out, as skipped ranges.
+    func selectedRegionsSkippingUserfaultfd() throws(ProcessMemoryError) -> (regions: [MemoryRegion], skipped: [SkippedRange]) {
         let map = try handle.memoryMap()
         let exe = options.regions.kinds.contains(.executable) ? handle.executablePath() : nil
-        return options.regions.select(from: map, executablePath: exe)
+        let selected = options.regions.select(from: map, executablePath: exe)
+        let registered = handle.userfaultfdRegions()
+        guard !registered.isEmpty else { return (selected, []) }
+        var kept: [MemoryRegion] = []
+        var skipped: [SkippedRange] = []
+        for region in selected {
+            if let entry = registered.first(where: { $0.key < region.end && $0.value.end > region.start }) {
+                skipped.append(SkippedRange(start: region.start, end: region.end, path: region.path,
+                                            reason: handle.userfaultfdSkip(start: region.start, reason: entry.value.reason)))
+            } else {
+                kept.append(region)
+            }
+        }
+        return (kept, skipped)
     }
 
     /// Scans for `query` in `regions` (default: ``selectedRegions()``). `progress` is called on
@@ -120,7 +141,8 @@ public struct Scanner: Sendable {
                      progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
         let regions: [MemoryRegion]
-        if let given { regions = given } else { regions = try selectedRegions() }
+        var userfaultfdSkipped: [SkippedRange] = []
+        if let given { regions = given } else { (regions, userfaultfdSkipped) = try selectedRegionsSkippingUserfaultfd() }
         let startTime = try handle.processStartTime()
         let matcher = ChunkMatcher(query: query, aligned: options.aligned)
         var set = MatchSet(pid: handle.pid, processStartTime: startTime, content: matcher.content)
@@ -131,7 +153,7 @@ public struct Scanner: Sendable {
         }
         let total = regions.reduce(UInt64(0)) { $0 + $1.size }
         var done: UInt64 = 0
-        var skipped: [SkippedRange] = []
+        var skipped: [SkippedRange] = userfaultfdSkipped
         var scanned = Set<Int>()
         var truncated = false
         var interrupted = false

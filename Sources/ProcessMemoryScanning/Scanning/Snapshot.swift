@@ -10,7 +10,8 @@ import ProcessMemoryCore
 /// its own choice: one type's width or every integer width (any-int, like scanmem's `int`), at
 /// aligned offsets or at every byte offset (values that cross a page boundary included).
 extension Scanner {
-    /// Writes a snapshot of the selected regions to `path` (created or truncated, mode 0600).
+    /// Writes a snapshot of the selected regions to `path` (mode 0600), under a temporary name
+    /// renamed over `path` when written, as ``MatchSet/save(to:)`` does.
     ///
     /// `type`, `byteOrder` and ``ScanOptions/aligned`` are recorded as the defaults of later
     /// comparisons (``compare(snapshotAt:where:as:byteOrder:aligned:progress:)`` may override them).
@@ -23,7 +24,7 @@ extension Scanner {
     /// - Returns: a result with no matches whose counters say what was saved and skipped.
     /// - Throws: `.io` when the file cannot be written, `.badState`/`.execed` when the process goes away.
     ///
-    /// The corresponding C calls are `process_vm_readv(2)`, `open(2)` and `write(2)`.
+    /// The corresponding C calls are `process_vm_readv(2)`, `openat(2)`, `pwrite(2)` and `renameat(2)`.
     public func snapshot(as type: ScanValueType, byteOrder: ScanByteOrder = .little, to path: String,
                          progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now

@@ -59,9 +59,9 @@ struct Info: ParsableCommand {
         }
         Output.lines([
             "pid:        \(pid)",
-            "name:       \(status["Name"]?.first ?? "?")",
-            "executable: \(executable ?? "?")",
-            "command:    \(commandLine.joined(separator: " "))",
+            "name:       \(Format.printable(status["Name"]?.first ?? "?"))",
+            "executable: \(Format.printable(executable ?? "?"))",
+            "command:    \(Format.printable(commandLine.joined(separator: " ")))",
             "state:      \(state.rawValue)",
             "uid:        \(uid ?? "?")",
             "regions:    \(map.count)",

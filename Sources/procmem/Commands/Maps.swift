@@ -94,7 +94,7 @@ struct Maps: ParsableCommand {
                 row += [String((extra?.rss ?? 0) / 1024), String((extra?.swap ?? 0) / 1024),
                         extra?.vmFlags.joined(separator: " ") ?? ""]
             }
-            row.append((region.path ?? "") + (region.isDeleted ? " (deleted)" : ""))
+            row.append(Format.printable(region.path ?? "") + (region.isDeleted ? " (deleted)" : ""))
             return row
         }
         var total = ["total", String(rows.reduce(0) { $0 + $1.0.size } / 1024), "", "", "", "", ""]

@@ -355,8 +355,8 @@ struct ObjectInfo: ParsableCommand {
             return
         }
         var lines = [
-            "object:  \(info.kind.rawValue) \(info.name)",
-            "path:    \(info.path)",
+            "object:  \(info.kind.rawValue) \(Format.printable(info.name))",
+            "path:    \(Format.printable(info.path))",
             "size:    \(info.size) bytes",
             "seals:   \(ObjectReporting.text(info.seals))",
             "rights:  \(info.rights)",

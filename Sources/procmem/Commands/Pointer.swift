@@ -366,8 +366,13 @@ struct Pointer: ParsableCommand {
         }
 
         func run() throws {
-            guard let bytes = ProcFiles.read(file) else {
-                throw ErrorReporting.fail(ProcessMemoryError(.io, pid: pid, message: "the chain list \(file) cannot be read"))
+            // A regular file only: a FIFO or a device would block or never end.
+            let bytes: [UInt8]
+            do throws(ProcessMemoryError) { bytes = try InputFiles.read(file, limit: 1 << 30) } catch {
+                var reported = error
+                reported.pid = pid
+                reported.message = "the chain list cannot be read: \(error.message)"
+                throw ErrorReporting.fail(reported)
             }
             let defaultFormat = try Pointer.format(size: pointerSize, endian: endian)
             let list: PointerChainList
@@ -424,23 +429,16 @@ struct Pointer: ParsableCommand {
         return PointerFormat(width: width, byteOrder: endian)
     }
 
-    /// Writes `text` to `path` (created or truncated, mode 0644).
+    /// Writes `text` to `path` (mode 0600), replacing an older file atomically and never through
+    /// a link (``OutputFiles/write(_:to:)``).
     static func write(_ text: String, to path: String, pid: Int32) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            let code = errno
-            throw ErrorReporting.fail(ProcessMemoryError(.io, pid: pid, message: "\(path) cannot be written: \(String(cString: strerror(code)))"))
-        }
-        defer { close(fd) }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else {
-                let code = errno
-                throw ErrorReporting.fail(ProcessMemoryError(.io, pid: pid, message: "\(path) cannot be written: \(String(cString: strerror(code)))"))
-            }
-            bytes = bytes.dropFirst(count)
+        do throws(ProcessMemoryError) {
+            try OutputFiles.write(Array(text.utf8), to: path)
+        } catch {
+            var reported = error
+            reported.pid = pid
+            reported.message = "\(path) cannot be written: \(error.message)"
+            throw ErrorReporting.fail(reported)
         }
     }
 }

@@ -74,6 +74,10 @@ struct Read: ParsableCommand {
     }
 
     func validate() throws {
+        // `read PID -1 16`: the parser takes "-1" for an option and reports LENGTH missing.
+        if let negative = CommandLine.arguments.dropFirst().first(where: { $0.count > 1 && $0.hasPrefix("-") && $0.dropFirst().allSatisfy(\.isNumber) }) {
+            throw ValidationError("'\(negative)' is not an ADDRESS or LENGTH: neither can be negative (below a region, write REGION-OFFSET such as [heap]-0x10)")
+        }
         if raw && (type != nil || json) { throw ValidationError("--raw cannot be combined with --as or --json") }
         if hex && !(type?.isInteger ?? false) { throw ValidationError("--hex needs an integer type: --as u8|i8|u16|i16|u32|i32|u64|i64") }
         if type == nil && length == nil { throw ValidationError("LENGTH (in bytes) is required unless --as is given") }

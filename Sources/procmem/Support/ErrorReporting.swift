@@ -61,10 +61,15 @@ enum ErrorReporting {
         case .outOfRange:
             return "the mapping is longer than the file behind it; read only up to the file's size"
         case .badState:
+            if error.message.contains("did not stop within") {
+                return "a thread is blocked (uninterruptible sleep, vfork, a stopped tracer); try again, or use --stop none to read without stopping"
+            }
             return "the process is exiting or gone; there is nothing left to read"
         case .wrongType:
             return "pick a user-space process; kernel threads have no user memory"
         case .invalidArguments:
+            // Only a range can be fixed by another ADDRESS or LENGTH (not a bad file or a refusal).
+            guard error.address != nil else { return nil }
             return "check ADDRESS and LENGTH; `procmem maps \(pid)` shows the valid ranges"
         case .noMemory:
             return "try a smaller LENGTH"

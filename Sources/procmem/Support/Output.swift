@@ -1,4 +1,5 @@
 import Glibc
+import ProcessMemory
 
 /// Unbuffered writes to stdout and stderr (no shared C `FILE`s, which Swift 6 cannot use safely).
 enum Output {
@@ -28,20 +29,9 @@ enum Output {
     /// Writes `procmem: ` + `text` + newline to stderr.
     static func error(_ text: String) { write(2, Array("procmem: \(text)\n".utf8)) }
 
-    /// write(2) until done; gives up on an error other than EINTR (a closed pipe ends the process
-    /// with SIGPIPE, as for any filter).
+    /// write(2) until done (``OutputFiles/writeAll(_:_:)``); gives up on an error (a closed pipe
+    /// ends the process with SIGPIPE, as for any filter).
     private static func write(_ fd: Int32, _ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(fd, base + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
+        OutputFiles.writeAll(fd, bytes)
     }
 }

@@ -106,7 +106,7 @@ enum ScanReport {
         }
         if shown < set.count { lines.append("… \(set.count - shown) more matches not shown (--max-matches \(maxMatches))") }
         for skip in result.skipped {
-            lines.append("skipped \(Format.hex(skip.start))-\(Format.hex(skip.end)) \(skip.path ?? ""): \(skip.reason.code.rawValue): \(skip.reason.message)")
+            lines.append("skipped \(Format.hex(skip.start))-\(Format.hex(skip.end)) \(Format.printable(skip.path ?? "")): \(skip.reason.code.rawValue): \(Format.printable(skip.reason.message))")
         }
         let seconds = String(Int(result.elapsed * 1000)) + " ms"
         var summary = label == "snapshot"
@@ -145,7 +145,7 @@ enum ScanReport {
 
     static func regionText(_ region: MatchSet.Region?) -> String {
         guard let region else { return "" }
-        return "[\(Format.hex(region.start))-\(Format.hex(region.end)) \(region.permissions)\(region.path.map { " " + $0 } ?? "")]"
+        return "[\(Format.hex(region.start))-\(Format.hex(region.end)) \(region.permissions)\(region.path.map { " " + Format.printable($0) } ?? "")]"
     }
 
     static func matchJSON(_ set: MatchSet, _ index: Int) -> JSON {
