@@ -52,6 +52,13 @@ struct MapsInfoTests {
             #expect(object["executable"] as? String == executable)
             #expect((object["pid"] as? NSNumber)?.int32Value == fixture.layout.pid)
             #expect(((object["regions"] as? NSNumber)?.intValue ?? 0) > 10)
+            #expect(((object["threads"] as? NSNumber)?.intValue ?? 0) >= 1)
+            #expect(((object["residentBytes"] as? NSNumber)?.uint64Value ?? 0) > 0)
+            #expect(object["name"] as? String == String(fixture.executable.lastPathComponent.prefix(15)))
+            let arguments = try #require(object["commandLine"] as? [String])
+            #expect(arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } == fixture.executable.lastPathComponent)
+            #expect(result.lines.contains { $0.hasPrefix("threads:") && !$0.hasSuffix("?") })
+            #expect(result.lines.contains { $0.hasPrefix("resident:") && $0.hasSuffix("KiB)") })
         }
     }
 }

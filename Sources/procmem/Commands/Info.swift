@@ -1,19 +1,22 @@
 import ArgumentParser
 import ProcessMemory
 
-/// `procmem info PID`: command line, executable, state, uid and a summary of the map.
+/// `procmem info PID`: command line, executable, state, uid, threads, RSS and a summary of the map.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what a process is and how much memory it maps.",
         discussion: """
             Shows the command line (/proc/PID/cmdline, arguments joined by spaces), the executable \
             (/proc/PID/exe), the state (alive, execed, exiting, zombie, gone), the real and \
-            effective uid, the number of regions and the bytes in readable regions.
+            effective uid, the number of threads and the resident memory (Threads and VmRSS in \
+            /proc/PID/status), the number of regions and the bytes in readable regions. Every file is \
+            read through the process handle, so a reused PID is never shown as the old process.
 
             --json prints one object:
               {"pid":N,"name":"…"|null,"executable":"…"|null,"commandLine":["…",…],
-               "state":"alive","uid":N|null,"effectiveUid":N|null,"regions":N,
-               "readableBytes":N}
+               "state":"alive","uid":N|null,"effectiveUid":N|null,"threads":N|null,
+               "residentBytes":N|null,"regions":N,"readableBytes":N}
+            ("threads" and "residentBytes" were added in this version; the other keys are unchanged.)
             """
     )
 
@@ -27,59 +30,47 @@ struct Info: ParsableCommand {
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
         let map = try TargetProcess.memoryMap(handle)
-        let arguments = (ProcFiles.read("/proc/\(pid)/cmdline") ?? [])
-            .split(separator: 0, omittingEmptySubsequences: false)
-            .map { String(decoding: $0, as: UTF8.self) }
-        let commandLine = arguments.last == "" ? Array(arguments.dropLast()) : arguments
-        let executable = ProcFiles.readLink("/proc/\(pid)/exe")
-        let status = Self.status(ProcFiles.read("/proc/\(pid)/status") ?? [])
+        let commandLine: [String]
+        let status: ProcessStatus
         let state: ProcessState
         do {
+            commandLine = try handle.commandLine()
+            status = try handle.status()
             state = try handle.state()
         } catch {
             throw ErrorReporting.fail(error)
         }
+        let executable = handle.executablePath()
         if json {
             Output.line(JSON.object([
                 ("pid", .int(Int64(pid))),
-                ("name", .optional(status["Name"]?.first) { .string($0) }),
+                ("name", status.name.isEmpty ? .null : .string(status.name)),
                 ("executable", .optional(executable) { .string($0) }),
                 ("commandLine", .array(commandLine.map { .string($0) })),
                 ("state", .string(state.rawValue)),
-                ("uid", .optional(status["Uid"]?.first.flatMap { UInt32($0) }) { .uint(UInt64($0)) }),
-                ("effectiveUid", .optional(status["Uid"]?.dropFirst().first.flatMap { UInt32($0) }) { .uint(UInt64($0)) }),
+                ("uid", .optional(status.realUID) { .uint(UInt64($0)) }),
+                ("effectiveUid", .optional(status.effectiveUID) { .uint(UInt64($0)) }),
+                ("threads", .optional(status.threads) { .int(Int64($0)) }),
+                ("residentBytes", .optional(status.residentBytes) { .uint($0) }),
                 ("regions", .int(Int64(map.count))),
                 ("readableBytes", .uint(map.readableBytes)),
             ]).text)
             return
         }
-        let uids = status["Uid"] ?? []
-        let uid = uids.first.map { real in
-            uids.count > 1 && uids[1] != real ? "\(real) (effective \(uids[1]))" : real
+        let uid = status.realUID.map { real in
+            status.effectiveUID.map { $0 != real ? "\(real) (effective \($0))" : "\(real)" } ?? "\(real)"
         }
         Output.lines([
             "pid:        \(pid)",
-            "name:       \(status["Name"]?.first ?? "?")",
+            "name:       \(status.name.isEmpty ? "?" : status.name)",
             "executable: \(executable ?? "?")",
             "command:    \(commandLine.joined(separator: " "))",
             "state:      \(state.rawValue)",
             "uid:        \(uid ?? "?")",
+            "threads:    \(status.threads.map(String.init) ?? "?")",
+            "resident:   \(status.residentBytes.map { "\($0) bytes (\($0 / 1024) KiB)" } ?? "?")",
             "regions:    \(map.count)",
             "readable:   \(map.readableBytes) bytes (\(map.readableBytes / 1024) KiB)",
         ])
-    }
-
-    /// `/proc/PID/status` as `key: [values]` (values split at whitespace; `Name` kept whole).
-    static func status(_ bytes: [UInt8]) -> [String: [String]] {
-        var fields: [String: [String]] = [:]
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let text = String(decoding: line, as: UTF8.self)
-            guard let colon = text.firstIndex(of: ":") else { continue }
-            let key = String(text[..<colon])
-            let rest = text[text.index(after: colon)...]
-            fields[key] = key == "Name" ? [String(rest).trimmingWhitespace]
-                : rest.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        }
-        return fields
     }
 }
