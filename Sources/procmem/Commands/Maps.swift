@@ -8,15 +8,16 @@ struct Maps: ParsableCommand {
         discussion: """
             The table has one row per region: start address, size in KiB, permissions with p (private) \
             or s (shared), file offset, device, inode, kind and path; a total line follows. --details \
-            reads /proc/PID/smaps and adds RSS and swap (KiB) and the kernel's VmFlags.
+            reads /proc/PID/smaps and adds RSS, Dirty (private and shared dirty) and swap (KiB) and the \
+            kernel's VmFlags.
 
             --json prints one array, one object per region, in address order:
               {"start":"0x…","end":"0x…","startValue":N,"endValue":N,"size":N,
                "perms":"rw-","shared":BOOL,"offset":N,"dev":"fd:01","inode":N,
                "path":"…"|null,"deleted":BOOL,"kind":"file"}
             kind is one of \(MemoryRegion.Kind.allCases.map(\.rawValue).joined(separator: ", ")). \
-            With --details each object also has "rss", "pss", "swap" (bytes) and "vmFlags" (an array \
-            of two-letter strings).
+            With --details each object also has "rss", "pss", "dirty", "swap" (bytes) and "vmFlags" (an \
+            array of two-letter strings); "dirty" was added in this version.
             """
     )
 
@@ -26,7 +27,7 @@ struct Maps: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Flag(help: "Add RSS, swap and VmFlags from /proc/PID/smaps.")
+    @Flag(help: "Add RSS, Dirty, swap and VmFlags from /proc/PID/smaps.")
     var details = false
 
     func run() throws {
@@ -69,6 +70,7 @@ struct Maps: ParsableCommand {
             pairs += [
                 ("rss", .uint(details.rss)),
                 ("pss", .uint(details.pss)),
+                ("dirty", .uint(details.dirty)),
                 ("swap", .uint(details.swap)),
                 ("vmFlags", .array(details.vmFlags.map { .string($0) })),
             ]
@@ -78,7 +80,7 @@ struct Maps: ParsableCommand {
 
     static func table(_ rows: [(MemoryRegion, RegionDetails?)], details: Bool) -> [String] {
         var header = ["Address", "Kbytes", "Mode", "Offset", "Device", "Inode", "Kind"]
-        if details { header += ["RSS", "Swap", "VmFlags"] }
+        if details { header += ["RSS", "Dirty", "Swap", "VmFlags"] }
         header.append("Path")
         var cells: [[String]] = rows.map { region, extra in
             var row = [
@@ -91,7 +93,7 @@ struct Maps: ParsableCommand {
                 region.kind.rawValue,
             ]
             if details {
-                row += [String((extra?.rss ?? 0) / 1024), String((extra?.swap ?? 0) / 1024),
+                row += [String((extra?.rss ?? 0) / 1024), String((extra?.dirty ?? 0) / 1024), String((extra?.swap ?? 0) / 1024),
                         extra?.vmFlags.joined(separator: " ") ?? ""]
             }
             row.append((region.path ?? "") + (region.isDeleted ? " (deleted)" : ""))
@@ -100,12 +102,13 @@ struct Maps: ParsableCommand {
         var total = ["total", String(rows.reduce(0) { $0 + $1.0.size } / 1024), "", "", "", "", ""]
         if details {
             total += [String(rows.reduce(0) { $0 + ($1.1?.rss ?? 0) } / 1024),
+                      String(rows.reduce(0) { $0 + ($1.1?.dirty ?? 0) } / 1024),
                       String(rows.reduce(0) { $0 + ($1.1?.swap ?? 0) } / 1024), ""]
         }
         total.append("")
         cells.insert(header, at: 0)
         cells.append(total)
-        let numeric: Set<String> = ["Kbytes", "Inode", "RSS", "Swap"]
+        let numeric: Set<String> = ["Kbytes", "Inode", "RSS", "Dirty", "Swap"]
         let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
         return cells.map { row in
             var line = ""
