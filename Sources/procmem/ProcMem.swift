@@ -10,12 +10,14 @@ struct ProcMem: ParsableCommand {
             ADDRESS may be 0x hex (0x7f1234560000), decimal, or REGION+OFFSET / REGION-OFFSET, where \
             REGION is a bracketed name ([heap], [stack], [vdso], [anon:NAME]), a path, or the file \
             name of a mapped file (libc.so.6+0x1000); it means the start of the first region with that \
-            name. Errors are one line on stderr, `procmem: <code>: <message> (details); hint: what to do \
+            name. Wherever an ADDRESS is taken, a quoted pointer chain works too: \
+            "game+0x4078 -> +0x18 -> +0x0" reads the 8-byte pointer at each address and adds the next \
+            offset; when a hop cannot be read, the error names the hop, its address and why. Errors are one line on stderr, `procmem: <code>: <message> (details); hint: what to do \
             next`.
 
             EXIT STATUS
             \(ExitCodes.helpText)
             """,
-        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, ResolveAddress.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self]
+        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self]
     )
 }

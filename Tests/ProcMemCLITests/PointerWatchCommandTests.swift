@@ -140,6 +140,44 @@ struct PointerWatchCommandTests {
         }
     }
 
+    @Test("read, write and object take a pointer chain wherever they take an ADDRESS; a broken hop is named")
+    func chainsAsAddresses() throws {
+        try withFixture { fixture in
+            let target = try fixture.layout.value("u32")
+            let a = try fixture.mapPage()
+            let b = try fixture.mapPage()
+            try fixture.storePointer(b, at: a + 0x10)
+            try fixture.storePointer(target - 4, at: b + 0x8)
+            let chain = "\(hex(a))+0x10 -> +0x8 -> +4"
+
+            let read = try procmem("read", fixture.pid, chain, "--as", "u32")
+            #expect(read.status == 0, "\(read.stderr)")
+            #expect(read.lines == ["\(hex(target)): 3735928559"], "\(read.text)")
+
+            let write = try procmem("write", fixture.pid, chain, "--value", "7", "--as", "u32")
+            #expect(write.status == 0, "\(write.stderr)")
+            let back = try procmem("read", fixture.pid, hex(target), "--as", "u32")
+            #expect(back.lines == ["\(hex(target)): 7"], "\(back.text)")
+
+            let object = try procmem("object", "info", fixture.pid, "\(hex(a))+0x10 -> +0x0")
+            // The chain ends in an anonymous page, which has no object: the chain was resolved first.
+            #expect(object.status != 64 && !object.stderr.contains("invalid"), "the chain was not accepted as REGION: \(object.stderr)")
+            #expect(object.stderr.contains("anonymous") || object.stderr.contains("object"), "\(object.stderr)")
+
+            let hole = try fixture.layout.region("hole")
+            let missing = hole.address + UInt64(fixture.layout.pageSize) + 0x40
+            try fixture.storePointer(missing, at: a + 0x18)
+            let broken = try procmem("read", fixture.pid, "\(hex(a))+0x18 -> +0 -> +0", "--as", "u64")
+            #expect(broken.status == 16)
+            #expect(broken.stderr.contains("hop 2 of 2"), "\(broken.stderr)")
+            #expect(broken.stderr.contains("the pointer at \(hex(missing)) could not be read (0 of 8 bytes)"))
+
+            let malformed = try procmem("write", fixture.pid, "\(hex(a)) -> +zz", "--value", "1", "--as", "u8")
+            #expect(malformed.status == 64)
+            #expect(malformed.stderr.contains("hop 1"))
+        }
+    }
+
     @Test("pointer scan finds the chain rooted in the fixture binary's data segment within depth 2")
     func scan() throws {
         try withFixture { fixture in

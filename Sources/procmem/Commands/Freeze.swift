@@ -51,7 +51,7 @@ struct Freeze: ParsableCommand {
         let bytes = try payload()
         let handle = try TargetProcess.open(pid, rights: .readWrite)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle)
+        let start = try TargetProcess.resolve(address, in: handle, mode: mode)
         Interruption.install()
         let freezer = Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode)
         let shown = type.size == nil ? JSON.quoted(value) : type.format(bytes, hex: false)

@@ -15,7 +15,7 @@ struct Object: ParsableCommand {
             never grows the object.
 
             The object is named either by a process and a mapping, `PID REGION`, where REGION is an \
-            ADDRESS as for `procmem read` (0x…, [anon:NAME]+0x10, a path) and selects the mapping \
+            ADDRESS as for `procmem read` (0x…, [anon:NAME]+0x10, a path, a quoted pointer chain) and selects the mapping \
             that contains it; or by a PATH, such as /proc/PID/fd/N for a memfd another process holds \
             (printed by `procmem object create --hold`). OFFSET is always an offset in the object \
             (0 is the object's first byte), not in the mapping: REGION only picks the object. The \

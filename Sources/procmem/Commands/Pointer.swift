@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import ProcessMemory
 
@@ -64,18 +65,12 @@ struct Pointer: ParsableCommand {
             if hex && !(type?.isInteger ?? false) { throw ValidationError("--hex needs an integer --as type") }
         }
 
-        /// The base as an ADDRESS argument and the offsets of the hops.
+        /// The base as an ADDRESS argument (without hops) and the offsets of the hops, parsed by the
+        /// library's ``AddressExpression``.
         func parsed() throws -> (base: AddressArgument, offsets: [Int64]) {
-            let parts = PointerChain.hops(in: chain)
-            guard let first = parts.first, !first.isEmpty else { throw ValidationError("the chain '\(chain)' has no base") }
-            let base = try AddressArgument.parse(String(first))
-            var offsets: [Int64] = []
-            for (index, part) in parts.dropFirst().enumerated() {
-                guard let offset = PointerChain.parseOffset(part) else {
-                    throw ValidationError("hop \(index + 1) of '\(chain)': '\(part)' is not an offset (write +0x10, -8 or 16)")
-                }
-                offsets.append(offset)
-            }
+            var base = try AddressArgument.parse(chain)
+            let offsets = base.expression.hops
+            base.expression.hops = []
             return (base, offsets)
         }
 
@@ -83,7 +78,7 @@ struct Pointer: ParsableCommand {
             let (baseArgument, offsets) = try parsed()
             let handle = try TargetProcess.open(pid, rights: .read)
             defer { handle.close() }
-            let base = try TargetProcess.resolve(baseArgument, in: handle)
+            let base = try TargetProcess.resolve(baseArgument, in: handle, mode: mode)
             let format = try Pointer.format(size: pointerSize, endian: endian)
             let trace: PointerChainTrace
             do {
@@ -366,7 +361,7 @@ struct Pointer: ParsableCommand {
         }
 
         func run() throws {
-            guard let bytes = ProcFiles.read(file) else {
+            guard let bytes = FileManager.default.contents(atPath: file) else {
                 throw ErrorReporting.fail(ProcessMemoryError(.io, pid: pid, message: "the chain list \(file) cannot be read"))
             }
             let defaultFormat = try Pointer.format(size: pointerSize, endian: endian)
@@ -381,7 +376,7 @@ struct Pointer: ParsableCommand {
             defer { handle.close() }
             let expected: PointerChainExpectation
             if let target {
-                expected = .address(try TargetProcess.resolve(target, in: handle))
+                expected = .address(try TargetProcess.resolve(target, in: handle, mode: mode))
             } else if let value, let type {
                 do {
                     expected = .bytes(try type.encode(value))

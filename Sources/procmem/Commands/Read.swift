@@ -94,7 +94,7 @@ struct Read: ParsableCommand {
     func run() throws {
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle)
+        let start = try TargetProcess.resolve(address, in: handle, mode: mode)
         if type == .cstring { return try readString(handle, at: start) }
 
         let requested = byteCount

@@ -99,7 +99,7 @@ struct Write: ParsableCommand {
         let bytes = try payload()
         let handle = try TargetProcess.open(pid, rights: .readWrite)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle)
+        let start = try TargetProcess.resolve(address, in: handle, mode: mode)
         let allOrNothing = exact ?? (value != nil)
         let outcome = bytes.withUnsafeBytes { raw in
             Result { () throws(ProcessMemoryError) -> (written: Int, stop: ProcessMemoryError?) in

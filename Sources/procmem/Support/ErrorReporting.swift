@@ -13,21 +13,6 @@ enum ErrorReporting {
         return ExitCode(ExitCodes.status(for: error.code))
     }
 
-    /// Reports an ADDRESS that could not be resolved and returns the `ExitCode` to throw: a usage
-    /// error for malformed text, `notFound` for an unknown region, `invalidArguments` for overflow.
-    static func fail(_ failure: AddressExpression.Failure, text: String, pid: Int32) -> ExitCode {
-        switch failure.kind {
-        case .malformed:
-            Output.error(oneLine("usage: invalid ADDRESS '\(text)': \(failure.message)",
-                                 hint: "write 0x7f0000001000, 4096, [heap]+0x10 or libc.so.6+0x1000 (see procmem read --help)"))
-            return ExitCode(ExitCodes.usage)
-        case .unknownRegion:
-            return fail(ProcessMemoryError(.notFound, pid: pid, message: "cannot resolve '\(text)': \(failure.message)"))
-        case .outOfRange:
-            return fail(ProcessMemoryError(.invalidArguments, pid: pid, message: "cannot resolve '\(text)': \(failure.message)"))
-        }
-    }
-
     /// An error and what to do next, as the one line the CLI prints: `…; hint: …`.
     static func oneLine(_ message: String, hint: String?) -> String {
         guard let hint else { return message }
