@@ -33,7 +33,8 @@ build() { # name, harness, sources...
 }
 build maps-parser Fuzz/MapsParserFuzz.swift "${parsers[@]}"
 build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" Sources/ProcessMemoryCore/Map/AddressExpression.swift
-scan=(Sources/ProcessMemoryScanning/Scanning/ScanValue.swift Sources/ProcessMemoryScanning/Scanning/BytePattern.swift
+scan=(Sources/ProcessMemoryCore/Values/ValueType.swift Sources/ProcessMemoryCore/Map/AddressExpression.swift
+      Sources/ProcessMemoryScanning/Scanning/ScanValue.swift Sources/ProcessMemoryScanning/Scanning/BytePattern.swift
       Sources/ProcessMemoryScanning/Scanning/MatchSet.swift Sources/ProcessMemoryScanning/Scanning/MatchFileFormat.swift
       Sources/ProcessMemoryScanning/Scanning/SnapshotFileFormat.swift)
 build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
