@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 /// `procmem`: read and write the memory of a live Linux process, built on ProcessMemory.
 @main
@@ -18,6 +19,22 @@ struct ProcMem: ParsableCommand {
             EXIT STATUS
             \(ExitCodes.helpText)
             """,
+        version: ProcMem.version,
         subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self]
     )
+
+    /// The version `procmem --version` prints: the one place it is written.
+    static let version = "0.9.0"
+
+    /// Runs the command line after the habits argument-parser lacks (see ``CommandLineHabits``):
+    /// a mistyped subcommand is a usage error naming the closest one, and a negative value such as
+    /// `scan PID -5 --as i32` is read as a value, not an option.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let message = CommandLineHabits.unknownSubcommandMessage(arguments, root: ProcMem.self) {
+            Output.error(message)
+            Glibc.exit(ExitCodes.usage)
+        }
+        main(CommandLineHabits.movingNegativeNumbers(arguments))
+    }
 }

@@ -1,17 +1,18 @@
 import ArgumentParser
 import ProcessMemory
 
-/// `procmem write PID ADDRESS (--hex … | --value V --as TYPE | --string S)`.
+/// `procmem write PID ADDRESS (--hex … | --value V --as TYPE | --string S | --cstring S)`.
 struct Write: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write to the memory of a process.",
         discussion: """
             Give exactly one of: --hex with bytes ("de ad be ef", "deadbeef", "0xdead 0xbeef"), \
             --value with --as TYPE (native byte order; integers in decimal or 0x hex, where hex is the \
-            bit pattern for signed types; floats as Swift parses them), or --string (UTF-8 followed \
-            by a NUL; the same as --value S --as cstring).
+            bit pattern for signed types; floats as Swift parses them), --string (exactly the text's \
+            UTF-8 bytes, no NUL), or --cstring (the UTF-8 bytes followed by a NUL; the same as \
+            --value S --as cstring). Before this version --string added a NUL; use --cstring for that.
 
-            Typed values are written all or nothing by default (--exact); --hex and --string write \
+            Typed values are written all or nothing by default (--exact); --hex, --string and --cstring write \
             as much as can be written unless --exact is given. A write that stops early prints how \
             many bytes were written, then `procmem: short write: …` on stderr, and exits with \
             status 1. The debugger mode (default) can patch read-only private pages such as code \
@@ -40,8 +41,11 @@ struct Write: ParsableCommand {
     @Option(name: .customLong("as"), help: ArgumentHelp("The type of --value.", valueName: "type"))
     var type: ValueType?
 
-    @Option(parsing: .unconditional, help: "A string, written as UTF-8 followed by a NUL.")
+    @Option(parsing: .unconditional, help: "A string, written as exactly its UTF-8 bytes (no NUL).")
     var string: String?
+
+    @Option(parsing: .unconditional, help: "A C string, written as its UTF-8 bytes followed by a NUL.")
+    var cstring: String?
 
     @Flag(inversion: .prefixedNo, help: "All or nothing (default for --value; --no-exact allows a partial write).")
     var exact: Bool?
@@ -53,8 +57,9 @@ struct Write: ParsableCommand {
     var json = false
 
     func validate() throws {
-        let given = [hexBytes != nil, value != nil, string != nil].filter { $0 }.count
-        guard given == 1 else { throw ValidationError("give exactly one of --hex, --value (with --as) or --string") }
+        let given = [hexBytes != nil, value != nil, string != nil, cstring != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --hex, --value (with --as), --string or --cstring") }
+        if string == "" { throw ValidationError("--string \"\" writes nothing; --cstring \"\" writes a lone NUL") }
         if value != nil && type == nil { throw ValidationError("--value needs --as TYPE") }
         if value == nil && type != nil { throw ValidationError("--as applies only to --value") }
         _ = try payload()
@@ -63,7 +68,8 @@ struct Write: ParsableCommand {
     /// The bytes to write.
     func payload() throws -> [UInt8] {
         if let hexBytes { return try Self.parseHexBytes(hexBytes) }
-        if let string { return Array(string.utf8) + [0] }
+        if let string { return Array(string.utf8) }
+        if let cstring { return Array(cstring.utf8) + [0] }
         guard let value, let type else { throw ValidationError("--value needs --as TYPE") }
         do {
             return try type.encode(value)
