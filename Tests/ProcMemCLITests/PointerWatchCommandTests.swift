@@ -3,7 +3,7 @@ import Glibc
 import Testing
 
 /// Fixture commands (`map`, `write`, `read`) for building pointer structures, one JSON reply each.
-private extension Fixture {
+extension Fixture {
     @discardableResult
     func pointerCommand(_ line: String) throws -> [String: Any] {
         let dictionary = try command(line)
