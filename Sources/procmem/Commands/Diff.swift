@@ -27,11 +27,13 @@ struct Diff: ParsableCommand {
     @Option(help: StopOption.help)
     var stop: StopOption = .ptrace
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func run() throws {
         let diff: SnapshotDiff

@@ -46,8 +46,9 @@ struct Dump: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"))
     var output: String?
@@ -58,8 +59,9 @@ struct Dump: ParsableCommand {
     @Option(help: StopOption.help)
     var stop: StopOption = .ptrace
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
+
+    var mode: AccessModeOption { modeOption.mode }
 
     @Flag(help: """
         Leave out what the kernel's core dumper and gdb's gcore leave out: mappings marked dd or io \
@@ -72,8 +74,9 @@ struct Dump: ParsableCommand {
                                valueName: "bits"))
     var coredumpFilterBits: String?
 
-    @Flag(help: "Print a JSON summary.")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
         guard (output == nil) != (core == nil) else { throw ValidationError("give exactly one of --output DIR or --core FILE") }

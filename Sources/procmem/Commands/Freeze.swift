@@ -16,8 +16,9 @@ struct Freeze: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
     var address: AddressArgument
@@ -32,8 +33,9 @@ struct Freeze: ParsableCommand {
             transform: WatchInterval.parse)
     var interval: Duration = .milliseconds(100)
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
+
+    var mode: AccessModeOption { modeOption.mode }
 
     func validate() throws {
         _ = try payload()

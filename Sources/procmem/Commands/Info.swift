@@ -20,11 +20,13 @@ struct Info: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var pid: Int32 { processOption.pid }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func run() throws {
         let handle = try TargetProcess.open(pid, rights: .read)

@@ -21,11 +21,13 @@ struct Maps: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
+    var pid: Int32 { processOption.pid }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     @Flag(help: "Add RSS, Dirty, swap and VmFlags from /proc/PID/smaps.")
     var details = false

@@ -35,8 +35,9 @@ struct Pointer: ParsableCommand {
                 """
         )
 
-        @Argument(help: "The process ID.")
-        var pid: Int32
+        @OptionGroup var processOption: ProcessOption
+
+        var pid: Int32 { processOption.pid }
 
         @Argument(help: ArgumentHelp("The chain, quoted: \"libfoo.so+0x1234 -> +0x10 -> +0x8\".", valueName: "chain"))
         var chain: String
@@ -47,8 +48,9 @@ struct Pointer: ParsableCommand {
         @Flag(help: "With an integer --as type, print the value in hex.")
         var hex = false
 
-        @Option(help: AccessModeOption.help)
-        var mode: AccessModeOption = .debugger
+        @OptionGroup var modeOption: ModeOption
+
+        var mode: AccessModeOption { modeOption.mode }
 
         @Option(help: ArgumentHelp("Bytes per pointer: 8 (default) or 4.", valueName: "bytes"))
         var pointerSize: Int = 8
@@ -56,8 +58,9 @@ struct Pointer: ParsableCommand {
         @Option(help: ArgumentHelp("Byte order of pointers in memory: little (default) or big.", valueName: "order"))
         var endian: ScanByteOrder = .little
 
-        @Flag(help: "Print JSON (shape above).")
-        var json = false
+        @OptionGroup var jsonOption: JSONOption
+
+        var json: Bool { jsonOption.json }
 
         func validate() throws {
             _ = try Pointer.format(size: pointerSize, endian: endian)
@@ -184,8 +187,9 @@ struct Pointer: ParsableCommand {
                 """
         )
 
-        @Argument(help: "The process ID.")
-        var pid: Int32
+        @OptionGroup var processOption: ProcessOption
+
+        var pid: Int32 { processOption.pid }
 
         @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
         var target: AddressArgument
@@ -209,8 +213,9 @@ struct Pointer: ParsableCommand {
         @Option(help: ArgumentHelp("Also write the chains to this file, for `procmem pointer rescan`.", valueName: "file"))
         var save: String?
 
-        @Flag(help: "Print JSON (shape above).")
-        var json = false
+        @OptionGroup var jsonOption: JSONOption
+
+        var json: Bool { jsonOption.json }
 
         static func parseOffset(_ text: String) throws -> UInt64 {
             guard let value = Format.parseUnsigned(text), value <= 1 << 32 else {
@@ -323,8 +328,9 @@ struct Pointer: ParsableCommand {
                 """
         )
 
-        @Argument(help: "The process ID.")
-        var pid: Int32
+        @OptionGroup var processOption: ProcessOption
+
+        var pid: Int32 { processOption.pid }
 
         @Argument(help: ArgumentHelp("The saved chain list.", valueName: "file"))
         var file: String
@@ -347,11 +353,13 @@ struct Pointer: ParsableCommand {
         @Option(help: ArgumentHelp("Write the kept chains to this file as a new list.", valueName: "file"))
         var save: String?
 
-        @Option(help: AccessModeOption.help)
-        var mode: AccessModeOption = .debugger
+        @OptionGroup var modeOption: ModeOption
 
-        @Flag(help: "Print JSON (shape above).")
-        var json = false
+        var mode: AccessModeOption { modeOption.mode }
+
+        @OptionGroup var jsonOption: JSONOption
+
+        var json: Bool { jsonOption.json }
 
         func validate() throws {
             guard (target == nil) != (value == nil) else { throw ValidationError("give either --target ADDRESS or --value VALUE --as TYPE") }

@@ -37,8 +37,9 @@ struct Read: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
     var address: AddressArgument
@@ -60,11 +61,13 @@ struct Read: ParsableCommand {
     @Flag(help: "All or nothing: fail without output unless every byte can be read.")
     var exact = false
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     static func parseLength(_ text: String) throws -> Int {
         guard let value = Format.parseUnsigned(text), let count = Int(exactly: value), count > 0 else {

@@ -39,8 +39,9 @@ struct Scan: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: ArgumentHelp("The value to look for (with --as).", valueName: "value"))
     var value: String?
@@ -89,8 +90,9 @@ struct Scan: ParsableCommand {
     @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
     var progress = false
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
         let modes = [value != nil || (type != nil && !snapshot), string != nil, pattern != nil, snapshot].filter { $0 }.count

@@ -18,8 +18,9 @@ struct Watch: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
     var addresses: [AddressArgument]
@@ -34,8 +35,9 @@ struct Watch: ParsableCommand {
     @Flag(help: "Print integer values in hex.")
     var hex = false
 
-    @Flag(help: "Print JSON lines (shape above).")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
         guard !addresses.isEmpty else { throw ValidationError("give at least one ADDRESS") }

@@ -26,8 +26,9 @@ struct Write: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
     var address: AddressArgument
@@ -50,11 +51,13 @@ struct Write: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "All or nothing (default for --value; --no-exact allows a partial write).")
     var exact: Bool?
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
         let given = [hexBytes != nil, value != nil, string != nil, cstring != nil].filter { $0 }.count
