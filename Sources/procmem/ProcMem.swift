@@ -16,6 +16,10 @@ struct ProcMem: ParsableCommand {
             offset; when a hop cannot be read, the error names the hop, its address and why. Errors are one line on stderr, `procmem: <code>: <message> (details); hint: what to do \
             next`.
 
+            --json output is one line from one JSONEncoder: since 0.9.0 its keys come in alphabetical \
+            order and whole floating-point values print without a fraction (3, not 3.0); the key \
+            names, nesting and value types each command documents are unchanged.
+
             EXIT STATUS
             \(ExitCodes.helpText)
             """,

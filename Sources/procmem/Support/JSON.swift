@@ -1,10 +1,35 @@
-/// A JSON value with ordered keys, rendered on one line, so `--json` output is byte-for-byte stable.
-enum JSON: Sendable {
+import Foundation
+
+/// The one encoder behind every `--json` output: compact, keys sorted (JSONEncoder does not keep
+/// the order in which a value encodes its keys, so sorting is what keeps the output byte-for-byte
+/// stable), `/` unescaped so paths read as they are.
+enum JSONOutput {
+    /// A new encoder with procmem's settings.
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// `value` as one line of JSON.
+    static func text(_ value: some Encodable) -> String {
+        do {
+            return String(decoding: try encoder().encode(value), as: UTF8.self)
+        } catch {
+            // Only a non-finite Double can fail, and JSON renders those as null.
+            return "null"
+        }
+    }
+}
+
+/// A JSON value built by a command, encoded by ``JSONOutput``'s encoder; nil and non-finite
+/// numbers are `null`, never left out.
+enum JSON: Sendable, Encodable {
     case null
     case bool(Bool)
     case int(Int64)
     case uint(UInt64)
-    /// A finite floating-point number, rendered in Swift's shortest round-trip form.
+    /// A floating-point number; `null` when not finite.
     case double(Double)
     case string(String)
     case array([JSON])
@@ -16,39 +41,38 @@ enum JSON: Sendable {
     /// `.null` when `value` is nil.
     static func optional<T>(_ value: T?, _ make: (T) -> JSON) -> JSON { value.map(make) ?? .null }
 
-    /// The rendered text.
-    var text: String {
-        var out = ""
-        render(into: &out)
-        return out
+    /// The encoded text, one line.
+    var text: String { JSONOutput.text(self) }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
-    private func render(into out: inout String) {
+    func encode(to encoder: any Encoder) throws {
         switch self {
-        case .null: out += "null"
-        case .bool(let value): out += value ? "true" : "false"
-        case .int(let value): out += String(value)
-        case .uint(let value): out += String(value)
-        case .double(let value): out += value.isFinite ? "\(value)" : "null"
-        case .string(let value): JSON.escape(value, into: &out)
         case .array(let items):
-            out += "["
-            for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
-                item.render(into: &out)
-            }
-            out += "]"
+            var container = encoder.unkeyedContainer()
+            for item in items { try container.encode(item) }
         case .object(let pairs):
-            out += "{"
-            for (index, (key, value)) in pairs.enumerated() {
-                if index > 0 { out += "," }
-                JSON.escape(key, into: &out)
-                out += ":"
-                value.render(into: &out)
+            var container = encoder.container(keyedBy: Key.self)
+            for (key, value) in pairs { try container.encode(value, forKey: Key(stringValue: key)) }
+        default:
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .bool(let value): try container.encode(value)
+            case .int(let value): try container.encode(value)
+            case .uint(let value): try container.encode(value)
+            case .double(let value) where value.isFinite: try container.encode(value)
+            case .string(let value): try container.encode(value)
+            default: try container.encodeNil()
             }
-            out += "}"
         }
     }
+
+    // MARK: text output
 
     /// Appends `text` as a JSON string literal (control characters as `\uXXXX`).
     static func escape(_ text: String, into out: inout String) {

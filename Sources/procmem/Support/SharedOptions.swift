@@ -8,7 +8,9 @@ struct ProcessOption: ParsableArguments {
 
 /// `--json`: print JSON instead of text, in the shape the command's help describes.
 struct JSONOption: ParsableArguments {
-    @Flag(help: "Print JSON (the shape is described above).")
+    @Flag(help: ArgumentHelp(
+        "Print JSON (the shape is described above).",
+        discussion: "One line from Swift's JSONEncoder. Since 0.9.0 keys come in alphabetical order rather than the order shown above, and a whole floating-point value prints without a fraction (3, not 3.0); key names, nesting and value types are unchanged."))
     var json = false
 }
 
