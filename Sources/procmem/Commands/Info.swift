@@ -44,19 +44,11 @@ struct Info: ParsableCommand {
         }
         let executable = handle.executablePath()
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("name", status.name.isEmpty ? .null : .string(status.name)),
-                ("executable", .optional(executable) { .string($0) }),
-                ("commandLine", .array(commandLine.map { .string($0) })),
-                ("state", .string(state.rawValue)),
-                ("uid", .optional(status.realUID) { .uint(UInt64($0)) }),
-                ("effectiveUid", .optional(status.effectiveUID) { .uint(UInt64($0)) }),
-                ("threads", .optional(status.threads) { .int(Int64($0)) }),
-                ("residentBytes", .optional(status.residentBytes) { .uint($0) }),
-                ("regions", .int(Int64(map.count))),
-                ("readableBytes", .uint(map.readableBytes)),
-            ]).text)
+            Output.line(JSONOutput.text(Report(pid: pid, name: status.name.isEmpty ? nil : status.name, executable: executable,
+                                               commandLine: commandLine, state: state.rawValue, uid: status.realUID,
+                                               effectiveUid: status.effectiveUID, threads: status.threads,
+                                               residentBytes: status.residentBytes, regions: map.count,
+                                               readableBytes: map.readableBytes)))
             return
         }
         let uid = status.realUID.map { real in
@@ -74,5 +66,39 @@ struct Info: ParsableCommand {
             "regions:    \(map.count)",
             "readable:   \(map.readableBytes) bytes (\(map.readableBytes / 1024) KiB)",
         ])
+    }
+
+    /// `--json`: the shape in the help above; a missing value is null, never left out.
+    struct Report: Encodable {
+        var pid: Int32
+        var name: String?
+        var executable: String?
+        var commandLine: [String]
+        var state: String
+        var uid: UInt32?
+        var effectiveUid: UInt32?
+        var threads: Int?
+        var residentBytes: UInt64?
+        var regions: Int
+        var readableBytes: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case pid, name, executable, commandLine, state, uid, effectiveUid, threads, residentBytes, regions, readableBytes
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(name, forKey: .name)
+            try container.encode(executable, forKey: .executable)
+            try container.encode(commandLine, forKey: .commandLine)
+            try container.encode(state, forKey: .state)
+            try container.encode(uid, forKey: .uid)
+            try container.encode(effectiveUid, forKey: .effectiveUid)
+            try container.encode(threads, forKey: .threads)
+            try container.encode(residentBytes, forKey: .residentBytes)
+            try container.encode(regions, forKey: .regions)
+            try container.encode(readableBytes, forKey: .readableBytes)
+        }
     }
 }

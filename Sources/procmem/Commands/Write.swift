@@ -130,14 +130,9 @@ struct Write: ParsableCommand {
         case .failure(let error): throw ErrorReporting.fail(error, mode: mode)
         }
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("address", .hex(start)),
-                ("requested", .int(Int64(bytes.count))),
-                ("written", .int(Int64(transfer.written))),
-                ("complete", .bool(transfer.stop == nil)),
-                ("stop", .optional(transfer.stop) { ErrorReporting.json($0) }),
-            ]).text)
+            Output.line(JSONOutput.text(Report(pid: pid, address: Format.hex(start), requested: bytes.count,
+                                               written: transfer.written, complete: transfer.stop == nil,
+                                               stop: .optional(transfer.stop) { ErrorReporting.json($0) })))
         } else if transfer.written > 0 || transfer.stop == nil {
             Output.line("wrote \(transfer.written) byte\(transfer.written == 1 ? "" : "s") at \(Format.hex(start))")
         }
@@ -145,5 +140,16 @@ struct Write: ParsableCommand {
         if allOrNothing || transfer.written == 0 { throw ErrorReporting.fail(stop, mode: mode) }
         Output.error(ErrorReporting.shortTransferLine(verb: "write", done: transfer.written, requested: bytes.count, stop: stop))
         throw ExitCode(ExitCodes.partial)
+    }
+
+    /// `--json`: the shape in the help above.
+    struct Report: Encodable {
+        var pid: Int32
+        var address: String
+        var requested: Int
+        var written: Int
+        var complete: Bool
+        /// ERROR, as `procmem read --help` describes it, or null.
+        var stop: JSON
     }
 }
