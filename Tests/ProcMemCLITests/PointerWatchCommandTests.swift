@@ -307,6 +307,38 @@ struct PointerWatchCommandTests {
         }
     }
 
+    @Test("watch and freeze take several entries, each with its own type and value, pointer chains included")
+    func severalEntries() throws {
+        try withFixture { fixture in
+            let u32 = try fixture.layout.value("u32")
+            let u8 = try fixture.layout.value("u8")
+            let a = try fixture.mapPage()
+            try fixture.storePointer(u32 - 8, at: a)
+            let freeze = try BackgroundProcmem(["freeze", fixture.pid, "--entry", "u32:\(hex(a)) -> +8=7",
+                                                "--entry", "u8:\(hex(u8))=0x11", "--interval", "10ms"])
+            let first = try #require(freeze.nextLine())
+            let second = try #require(freeze.nextLine())
+            #expect(first.hasSuffix(" \(hex(u32)): 7 (was 3735928559)"), "\(first)")
+            #expect(second.hasSuffix(" \(hex(u8)): 17 (was 171)"), "\(second)")
+            #expect(try fixture.selfReadHex(u32, 4) == "07000000")
+            #expect(try fixture.selfReadHex(u8, 1) == "11")
+            #expect(freeze.interrupt() == 0)
+
+            let watch = try BackgroundProcmem(["watch", fixture.pid, "--entry", "u8:\(hex(u8))",
+                                               "--entry", "i32:\(hex(a)) -> +8", "--interval", "10ms"])
+            let lines = [watch.nextLine(), watch.nextLine()].compactMap { $0 }
+            #expect(lines.contains { $0.hasSuffix(" \(hex(u8)): 17 (initial)") }, "\(lines)")
+            #expect(lines.contains { $0.hasSuffix(" \(hex(u32)): 7 (initial)") }, "\(lines)")
+            try fixture.pointerCommand("write \(u32) feffffff")
+            let change = try #require(watch.nextLine())
+            #expect(change.hasSuffix(" \(hex(u32)): 7 -> -2"), "\(change)")
+            #expect(watch.interrupt() == 0)
+
+            #expect(try procmem("freeze", fixture.pid, "--entry", "u32:\(hex(u32))").status == 64)
+            #expect(try procmem("watch", fixture.pid, "--entry", "nosuchtype:\(hex(u32))").status == 64)
+        }
+    }
+
     @Test("watch on a process that exits ends with the badState status and a clear message")
     func watchedProcessExits() throws {
         let fixture = try Fixture()
