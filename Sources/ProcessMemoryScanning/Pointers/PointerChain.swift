@@ -86,16 +86,34 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``ProcessMemoryError/Code/invalidArguments`` saying which part is malformed.
     public init(parsing text: String, format: PointerFormat = .native) throws(ProcessMemoryError) {
+        let expression: AddressExpression
+        do throws(AddressExpression.Failure) {
+            expression = try AddressExpression.parse(text)
+        } catch {
+            throw .invalid(error.message)
+        }
+        try self.init(expression, format: format)
+    }
+
+    /// The chain `expression` writes: its base (a number, or a region name and offset) and hops.
+    ///
+    /// - Throws: ``ProcessMemoryError/Code/invalidArguments`` when a numeric base leaves the 64-bit
+    ///   range or a region's offset is beyond ±2^63.
+    public init(_ expression: AddressExpression, format: PointerFormat = .native) throws(ProcessMemoryError) {
         self.format = format
-        let parts = Self.hops(in: text)
-        guard let first = parts.first, !first.isEmpty else { throw .invalid("the pointer chain '\(text)' has no base") }
-        base = try Self.parseBase(first)
-        offsets = []
-        for (index, part) in parts.dropFirst().enumerated() {
-            guard let offset = Self.parseOffset(part) else {
-                throw .invalid("hop \(index + 1) of '\(text)': '\(part)' is not an offset (write +0x10, -8 or 16)")
+        offsets = expression.hops
+        switch expression.base {
+        case .absolute:
+            do throws(AddressExpression.Failure) {
+                base = .address(try expression.baseAddress(in: MemoryMap(regions: [])))
+            } catch {
+                throw .invalid("the chain's base '\(expression)' leaves the address range: \(error.message)")
             }
-            offsets.append(offset)
+        case .name(let name):
+            let limit = expression.isNegative ? UInt64(Int64.max) + 1 : UInt64(Int64.max)
+            guard expression.offset <= limit else { throw .invalid("the offset of '\(expression)' is beyond ±2^63") }
+            let offset = expression.isNegative ? Int64(truncatingIfNeeded: 0 &- expression.offset) : Int64(expression.offset)
+            base = .region(name, offset: offset)
         }
     }
 
@@ -153,28 +171,6 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
     /// `+0x10` or `-0x10`.
     static func signed(_ offset: Int64) -> String {
         AddressExpression.signed(offset)
-    }
-
-    private static func parseBase(_ text: Substring) throws(ProcessMemoryError) -> Base {
-        if let value = parseUnsigned(text) { return .address(value) }
-        var name = text
-        var offset: Int64 = 0
-        let searchFrom = text.hasPrefix("[") ? (text.lastIndex(of: "]") ?? text.startIndex) : text.startIndex
-        if let sign = text[searchFrom...].lastIndex(where: { $0 == "+" || $0 == "-" }),
-           let parsed = parseOffset(text[sign...]) {
-            name = trimmed(text[..<sign])
-            offset = parsed
-        }
-        guard !name.isEmpty else { throw .invalid("the chain's base '\(text)' has an offset but no region name") }
-        if let value = parseUnsigned(name) {
-            guard let address = add(offset, to: value) else { throw .invalid("the chain's base '\(text)' leaves the address range") }
-            return .address(address)
-        }
-        return .region(String(name), offset: offset)
-    }
-
-    private static func parseUnsigned(_ text: Substring) -> UInt64? {
-        AddressExpression.parseNumber(text)
     }
 
     private static func trimmed(_ text: Substring) -> Substring {
