@@ -46,38 +46,45 @@ struct Maps: ParsableCommand {
             rows = try TargetProcess.memoryMap(handle).regions.map { ($0, nil) }
         }
         if json {
-            Output.line(JSON.array(rows.map { Self.json($0, $1) }).text)
+            Output.line(JSONOutput.text(rows.map { Report(region: $0, details: $1) }))
         } else {
             Output.lines(Self.table(rows, details: details))
         }
     }
 
-    static func json(_ region: MemoryRegion, _ details: RegionDetails?) -> JSON {
-        var pairs: [(String, JSON)] = [
-            ("start", .hex(region.start)),
-            ("end", .hex(region.end)),
-            ("startValue", .uint(region.start)),
-            ("endValue", .uint(region.end)),
-            ("size", .uint(region.size)),
-            ("perms", .string(region.permissions.description)),
-            ("shared", .bool(region.isShared)),
-            ("offset", .uint(region.offset)),
-            ("dev", .string(device(region))),
-            ("inode", .uint(region.inode)),
-            ("path", .optional(region.path) { .string($0) }),
-            ("deleted", .bool(region.isDeleted)),
-            ("kind", .string(region.kind.rawValue)),
-        ]
-        if let details {
-            pairs += [
-                ("rss", .uint(details.rss)),
-                ("pss", .uint(details.pss)),
-                ("dirty", .uint(details.dirty)),
-                ("swap", .uint(details.swap)),
-                ("vmFlags", .array(details.vmFlags.map { .string($0) })),
-            ]
+    /// One region in `--json`: the shape in the help above; the smaps keys only with --details.
+    struct Report: Encodable {
+        var region: MemoryRegion
+        var details: RegionDetails?
+
+        enum CodingKeys: String, CodingKey {
+            case start, end, startValue, endValue, size, perms, shared, offset, dev, inode, path, deleted, kind
+            case rss, pss, dirty, swap, vmFlags
         }
-        return .object(pairs)
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Format.hex(region.start), forKey: .start)
+            try container.encode(Format.hex(region.end), forKey: .end)
+            try container.encode(region.start, forKey: .startValue)
+            try container.encode(region.end, forKey: .endValue)
+            try container.encode(region.size, forKey: .size)
+            try container.encode(region.permissions.description, forKey: .perms)
+            try container.encode(region.isShared, forKey: .shared)
+            try container.encode(region.offset, forKey: .offset)
+            try container.encode(Maps.device(region), forKey: .dev)
+            try container.encode(region.inode, forKey: .inode)
+            try container.encode(region.path, forKey: .path)
+            try container.encode(region.isDeleted, forKey: .deleted)
+            try container.encode(region.kind.rawValue, forKey: .kind)
+            if let details {
+                try container.encode(details.rss, forKey: .rss)
+                try container.encode(details.pss, forKey: .pss)
+                try container.encode(details.dirty, forKey: .dirty)
+                try container.encode(details.swap, forKey: .swap)
+                try container.encode(details.vmFlags, forKey: .vmFlags)
+            }
+        }
     }
 
     static func table(_ rows: [(MemoryRegion, RegionDetails?)], details: Bool) -> [String] {

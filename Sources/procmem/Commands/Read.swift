@@ -109,20 +109,11 @@ struct Read: ParsableCommand {
         }
         let values = type.map { type in Self.split(bytes, size: type.size ?? 1) } ?? []
         if json {
-            var pairs: [(String, JSON)] = [
-                ("pid", .int(Int64(pid))),
-                ("address", .hex(start)),
-                ("requested", .int(Int64(requested))),
-                ("read", .int(Int64(transfer.bytesTransferred))),
-                ("complete", .bool(stop == nil)),
-                ("hex", .string(bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined())),
-                ("stop", .optional(stop) { ErrorReporting.json($0) }),
-            ]
-            if let type {
-                pairs.append(("type", .string(type.rawValue)))
-                pairs.append(("values", .array(values.map { type.json($0, hex: hex) })))
-            }
-            Output.line(JSON.object(pairs).text)
+            Output.line(JSONOutput.text(Report(
+                pid: pid, address: Format.hex(start), requested: requested, read: transfer.bytesTransferred,
+                complete: stop == nil, hex: bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(),
+                stop: stop.map(ErrorReport.init), type: type?.rawValue,
+                values: type.map { type in values.map { type.json($0, hex: hex) } })))
         } else if raw {
             Output.bytes(bytes)
         } else if let type {
@@ -167,5 +158,36 @@ struct Read: ParsableCommand {
     /// `bytes` cut into whole values of `size` bytes (a partial value at the end is dropped).
     static func split(_ bytes: [UInt8], size: Int) -> [[UInt8]] {
         stride(from: 0, to: bytes.count - bytes.count % size, by: size).map { Array(bytes[$0..<($0 + size)]) }
+    }
+
+    /// `--json` for bytes and typed values: the shape in the help above. `stop` is null when the
+    /// read completed; `type` and `values` appear only with --as.
+    struct Report: Encodable {
+        var pid: Int32
+        var address: String
+        var requested: Int
+        var read: Int
+        var complete: Bool
+        var hex: String
+        var stop: ErrorReport?
+        var type: String?
+        var values: [JSON]?
+
+        enum CodingKeys: String, CodingKey {
+            case pid, address, requested, read, complete, hex, stop, type, values
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(address, forKey: .address)
+            try container.encode(requested, forKey: .requested)
+            try container.encode(read, forKey: .read)
+            try container.encode(complete, forKey: .complete)
+            try container.encode(hex, forKey: .hex)
+            try container.encode(stop, forKey: .stop)
+            try container.encodeIfPresent(type, forKey: .type)
+            try container.encodeIfPresent(values, forKey: .values)
+        }
     }
 }

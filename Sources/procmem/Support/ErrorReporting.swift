@@ -61,18 +61,52 @@ enum ErrorReporting {
     /// The error as JSON: `{"code","exitCode","message","pid","address","bytesTransferred",
     /// "systemCall","errno","accessDenial","description"}` (absent facts are `null`).
     static func json(_ error: ProcessMemoryError) -> JSON {
-        .object([
-            ("code", .string(error.code.rawValue)),
-            ("exitCode", .int(Int64(ExitCodes.status(for: error.code)))),
-            ("message", .string(error.message)),
-            ("pid", .optional(error.pid) { .int(Int64($0)) }),
-            ("address", .optional(error.address) { .hex($0) }),
-            ("bytesTransferred", .int(Int64(error.bytesTransferred))),
-            ("systemCall", .optional(error.systemCall) { .string($0.description) }),
-            // Errno's number through the Error protocol: this target does not import SystemPackage.
-            ("errno", .optional(error.errno) { .int(Int64($0.rawValue)) }),
-            ("accessDenial", .optional(error.accessDenial) { .string($0.description) }),
-            ("description", .string(error.description)),
-        ])
+        .encoded(ErrorReport(error))
+    }
+}
+
+/// ERROR in `--json` output (its shape is in `procmem read --help`); a missing value is null.
+struct ErrorReport: Encodable, Sendable {
+    var code: String
+    var exitCode: Int32
+    var message: String
+    var pid: Int32?
+    var address: String?
+    var bytesTransferred: Int
+    var systemCall: String?
+    var errno: Int32?
+    var accessDenial: String?
+    var description: String
+
+    init(_ error: ProcessMemoryError) {
+        code = error.code.rawValue
+        exitCode = ExitCodes.status(for: error.code)
+        message = error.message
+        pid = error.pid
+        address = error.address.map(Format.hex)
+        bytesTransferred = error.bytesTransferred
+        systemCall = error.systemCall?.description
+        // Errno's number through the Error protocol: this target does not import SystemPackage.
+        errno = error.errno.map { $0.rawValue }
+        accessDenial = error.accessDenial?.description
+        description = error.description
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, exitCode, message, pid, address, bytesTransferred, systemCall, errno, accessDenial, description
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(code, forKey: .code)
+        try container.encode(exitCode, forKey: .exitCode)
+        try container.encode(message, forKey: .message)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(address, forKey: .address)
+        try container.encode(bytesTransferred, forKey: .bytesTransferred)
+        try container.encode(systemCall, forKey: .systemCall)
+        try container.encode(errno, forKey: .errno)
+        try container.encode(accessDenial, forKey: .accessDenial)
+        try container.encode(description, forKey: .description)
     }
 }

@@ -34,6 +34,8 @@ enum JSON: Sendable, Encodable {
     case string(String)
     case array([JSON])
     case object([(String, JSON)])
+    /// A typed `Encodable` value inside a tree, such as an ``ErrorReport``.
+    case encoded(any Encodable & Sendable)
 
     /// `"0x…"` for an address.
     static func hex(_ value: UInt64) -> JSON { .string(Format.hex(value)) }
@@ -59,6 +61,8 @@ enum JSON: Sendable, Encodable {
         case .object(let pairs):
             var container = encoder.container(keyedBy: Key.self)
             for (key, value) in pairs { try container.encode(value, forKey: Key(stringValue: key)) }
+        case .encoded(let value):
+            try value.encode(to: encoder)
         default:
             var container = encoder.singleValueContainer()
             switch self {
