@@ -98,27 +98,19 @@ extension Pointer {
         }
 
         private func printJSON(_ trace: PointerChainTrace, value: JSON?, valueError: ProcessMemoryError?) {
-            var pairs: [(String, JSON)] = [
-                ("pid", .int(Int64(pid))),
-                ("chain", .string(chain)),
-                ("base", .hex(trace.base)),
-                ("hops", .array(trace.hops.enumerated().map { index, hop in
-                    .object([("hop", .int(Int64(index + 1))), ("address", .hex(hop.address)), ("pointer", .hex(hop.pointer)),
-                             ("offset", .int(hop.offset)), ("next", .hex(hop.next))])
-                })),
-                ("address", .optional(trace.address) { .hex($0) }),
-                ("failure", .optional(trace.failure) { failure in
-                    .object([("hop", .int(Int64(failure.hop))), ("address", .hex(failure.address)),
-                             ("bytes", .string(failure.bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined())),
-                             ("error", ErrorReporting.json(trace.error ?? failure.error))])
-                }),
-            ]
-            if let type {
-                pairs.append(("type", .string(type.rawValue)))
-                pairs.append(("value", value ?? .null))
-                pairs.append(("valueError", .optional(valueError) { ErrorReporting.json($0) }))
+            let failure = trace.failure.map { failure in
+                Report.Failure(hop: failure.hop, address: Format.hex(failure.address),
+                               bytes: failure.bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(),
+                               error: ErrorReport(trace.error ?? failure.error))
             }
-            Output.line(JSON.object(pairs).text)
+            let hops = trace.hops.enumerated().map { index, hop in
+                Report.Hop(hop: index + 1, address: Format.hex(hop.address), pointer: Format.hex(hop.pointer),
+                           offset: hop.offset, next: Format.hex(hop.next))
+            }
+            Output.line(JSONOutput.text(Report(
+                pid: pid, chain: chain, base: Format.hex(trace.base), hops: hops, address: trace.address.map(Format.hex),
+                failure: failure, type: type?.rawValue, value: type == nil ? nil : (value ?? .null),
+                valueError: valueError.map(ErrorReport.init))))
         }
 
         /// The value at the chain's end, as text and JSON, or the error that stopped its read.
@@ -136,6 +128,51 @@ extension Pointer {
                 return ((type.format(bytes, hex: hex), type.json(bytes, hex: hex)), nil)
             } catch {
                 return (nil, error)
+            }
+        }
+
+        /// `--json`: the shape in the help above; `type`, `value` and `valueError` only with --as.
+        struct Report: Encodable {
+            struct Hop: Encodable {
+                var hop: Int
+                var address: String
+                var pointer: String
+                var offset: Int64
+                var next: String
+            }
+            struct Failure: Encodable {
+                var hop: Int
+                var address: String
+                var bytes: String
+                var error: ErrorReport
+            }
+            var pid: Int32
+            var chain: String
+            var base: String
+            var hops: [Hop]
+            var address: String?
+            var failure: Failure?
+            var type: String?
+            var value: JSON?
+            var valueError: ErrorReport?
+
+            enum CodingKeys: String, CodingKey {
+                case pid, chain, base, hops, address, failure, type, value, valueError
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(pid, forKey: .pid)
+                try container.encode(chain, forKey: .chain)
+                try container.encode(base, forKey: .base)
+                try container.encode(hops, forKey: .hops)
+                try container.encode(address, forKey: .address)
+                try container.encode(failure, forKey: .failure)
+                if let type {
+                    try container.encode(type, forKey: .type)
+                    try container.encode(value ?? .null, forKey: .value)
+                    try container.encode(valueError, forKey: .valueError)
+                }
             }
         }
 
