@@ -85,6 +85,7 @@ struct JSONShapeGoldenTests {
                 ("info", ["info", fixture.pid, "--json"]),
                 ("read bytes", ["read", fixture.pid, hex(pattern.address), "16", "--json"]),
                 ("read --as", ["read", fixture.pid, hex(u32), "--as", "u32", "--json"]),
+                ("read cstring", ["read", fixture.pid, hex(try fixture.layout.value("cstring")), "--as", "cstring", "--json"]),
                 ("write", ["write", fixture.pid, hex(u32), "--value", "3735928559", "--as", "u32", "--json"]),
                 ("pointer resolve", ["pointer", "resolve", fixture.pid, "\(hex(a))+0x10 -> +0x8 -> +4", "--as", "u32", "--json"]),
                 ("scan", ["scan", fixture.pid, "0x5EED1234", "--as", "u32", "--save", matches, "--json"]),
@@ -112,6 +113,8 @@ struct JSONShapeGoldenTests {
     /// `info`'s "threads" and "residentBytes" and `maps --details`'s "dirty" were added on purpose,
     /// as each command's help says.
     static let goldens: [String: String] = [
+        // Written from `procmem read --help`, not captured: the cstring form was converted with the rest.
+        "read cstring": "{address:hex,maxLength:int,pid:int,stop:null,type:string,value:string}",
         "maps": "[{deleted:bool,dev:string,end:hex,endValue:int,inode:int,kind:string,offset:int,path:null|string,perms:string,shared:bool,size:int,start:hex,startValue:int}]",
         "maps --details": "[{deleted:bool,dev:string,dirty:int,end:hex,endValue:int,inode:int,kind:string,offset:int,path:null|string,perms:string,pss:int,rss:int,shared:bool,size:int,start:hex,startValue:int,swap:int,vmFlags:[string]}]",
         "info": "{commandLine:[string],effectiveUid:int,executable:string,name:string,pid:int,readableBytes:int,regions:int,residentBytes:int,state:string,threads:int,uid:int}",

@@ -334,6 +334,15 @@ struct PointerWatchCommandTests {
             #expect(change.hasSuffix(" \(hex(u32)): 7 -> -2"), "\(change)")
             #expect(watch.interrupt() == 0)
 
+            let json = try BackgroundProcmem(["watch", fixture.pid, hex(u8), "--as", "u8", "--json", "--interval", "10ms"])
+            let line = try #require(json.nextLine())
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["time", "address", "old", "new"], "\(line)")
+            #expect(object["old"] is NSNull)
+            #expect((object["new"] as? NSNumber)?.intValue == 17)
+            #expect(object["address"] as? String == hex(u8))
+            #expect(json.interrupt() == 0)
+
             #expect(try procmem("freeze", fixture.pid, "--entry", "u32:\(hex(u32))").status == 64)
             #expect(try procmem("watch", fixture.pid, "--entry", "nosuchtype:\(hex(u32))").status == 64)
         }

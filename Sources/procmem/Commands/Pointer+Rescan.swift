@@ -100,17 +100,21 @@ extension Pointer {
                 try Pointer.write(kept.text, to: save, pid: pid)
             }
             if json {
-                Output.line(JSON.object([
-                    ("pid", .int(Int64(pid))),
-                    ("checked", .int(Int64(list.chains.count))),
-                    ("kept", .int(Int64(result.kept.count))),
-                    ("broken", .int(Int64(result.broken))),
-                    ("chains", .array(result.kept.map { .string($0.description) })),
-                ]).text)
+                Output.line(JSONOutput.text(Report(pid: pid, checked: list.chains.count, kept: result.kept.count,
+                                                   broken: result.broken, chains: result.kept.map(\.description))))
             } else {
                 Output.lines(result.kept.map(\.description))
             }
             Output.error("kept \(result.kept.count) of \(list.chains.count) chains; \(result.broken) could not be followed")
+        }
+
+        /// `--json`: the shape in the help above.
+        struct Report: Encodable {
+            var pid: Int32
+            var checked: Int
+            var kept: Int
+            var broken: Int
+            var chains: [String]
         }
     }
 }

@@ -141,14 +141,8 @@ struct Read: ParsableCommand {
             failure = error
         }
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("address", .hex(start)),
-                ("type", .string("cstring")),
-                ("maxLength", .int(Int64(maxLength))),
-                ("value", .optional(text) { .string($0) }),
-                ("stop", .optional(failure) { ErrorReporting.json($0) }),
-            ]).text)
+            Output.line(JSONOutput.text(StringReport(pid: pid, address: Format.hex(start), maxLength: maxLength,
+                                                     value: text, stop: failure.map(ErrorReport.init))))
         } else if let text {
             Output.line(Format.hex(start) + ": " + JSON.quoted(text))
         }
@@ -188,6 +182,38 @@ struct Read: ParsableCommand {
             try container.encode(stop, forKey: .stop)
             try container.encodeIfPresent(type, forKey: .type)
             try container.encodeIfPresent(values, forKey: .values)
+        }
+    }
+
+    /// `--json` with --as cstring: the shape in the help above; `value` and `stop` may be null.
+    struct StringReport: Encodable {
+        var pid: Int32
+        var address: String
+        var type = "cstring"
+        var maxLength: Int
+        var value: String?
+        var stop: ErrorReport?
+
+        init(pid: Int32, address: String, maxLength: Int, value: String?, stop: ErrorReport?) {
+            self.pid = pid
+            self.address = address
+            self.maxLength = maxLength
+            self.value = value
+            self.stop = stop
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case pid, address, type, maxLength, value, stop
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(address, forKey: .address)
+            try container.encode(type, forKey: .type)
+            try container.encode(maxLength, forKey: .maxLength)
+            try container.encode(value, forKey: .value)
+            try container.encode(stop, forKey: .stop)
         }
     }
 }

@@ -91,12 +91,9 @@ struct Watch: ParsableCommand {
     private func line(for change: Watcher.Change, address: UInt64, type: ValueType) -> String {
         let time = WatchInterval.timestamp(change.time)
         if json {
-            return JSON.object([
-                ("time", .string(time)),
-                ("address", .hex(address)),
-                ("old", .optional(change.old) { jsonValue($0, type) }),
-                ("new", jsonValue(change.new, type)),
-            ]).text
+            return JSONOutput.text(ChangeReport(time: time, address: Format.hex(address),
+                                                old: change.old.map { jsonValue($0, type) } ?? .null,
+                                                new: jsonValue(change.new, type)))
         }
         guard let old = change.old else { return "\(time) \(Format.hex(address)): \(text(change.new, type)) (initial)" }
         return "\(time) \(Format.hex(address)): \(text(old, type)) -> \(text(change.new, type))"
@@ -112,9 +109,23 @@ struct Watch: ParsableCommand {
     private func jsonValue(_ value: Watcher.Value, _ type: ValueType) -> JSON {
         switch value {
         case .bytes(let bytes): return type.json(bytes, hex: hex)
-        case .unreadable(let error): return .object([("error", .string(error.code.rawValue))])
+        case .unreadable(let error): return .encoded(UnreadableValue(error: error.code.rawValue))
         }
     }
+}
+
+/// One change in `watch --json`: the shape in `procmem watch --help`.
+struct ChangeReport: Encodable {
+    var time: String
+    var address: String
+    /// null for an address's first line.
+    var old: JSON
+    var new: JSON
+}
+
+/// A value `watch` could not read, in `--json`: `{"error":"CODE"}`.
+struct UnreadableValue: Encodable, Sendable {
+    var error: String
 }
 
 /// `--interval` parsing and timestamps for watch and freeze.
