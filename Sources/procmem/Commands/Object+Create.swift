@@ -78,15 +78,8 @@ extension Object {
             }
             let path = "/proc/\(getpid())/fd/\(info.descriptor)"
             if json {
-                Output.line(JSON.object([
-                    ("pid", .int(Int64(getpid()))),
-                    ("fd", .int(Int64(info.descriptor))),
-                    ("path", .string(path)),
-                    ("name", .string(info.name)),
-                    ("size", .uint(info.size)),
-                    ("inode", .uint(info.inode)),
-                    ("seals", ObjectReporting.json(info.seals)),
-                ]).text)
+                Output.line(JSONOutput.text(Report(pid: getpid(), fd: info.descriptor, path: path, name: info.name,
+                                                   size: info.size, inode: info.inode, seals: ObjectReporting.names(info.seals))))
             } else {
                 Output.lines([
                     "memfd \(info.name): \(info.size) bytes, seals \(ObjectReporting.text(info.seals))",
@@ -115,6 +108,30 @@ extension Object {
                 let count = Int(min(UInt64(chunk.count), size - offset))
                 try object.write(Array(chunk[0..<count]), at: offset)
                 offset += UInt64(count)
+            }
+        }
+
+        /// `--json`: the shape in the help above; `seals` is null when the filesystem has none.
+        struct Report: Encodable {
+            var pid: Int32
+            var fd: Int32
+            var path: String
+            var name: String
+            var size: UInt64
+            var inode: UInt64
+            var seals: [String]?
+
+            enum CodingKeys: String, CodingKey { case pid, fd, path, name, size, inode, seals }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(pid, forKey: .pid)
+                try container.encode(fd, forKey: .fd)
+                try container.encode(path, forKey: .path)
+                try container.encode(name, forKey: .name)
+                try container.encode(size, forKey: .size)
+                try container.encode(inode, forKey: .inode)
+                try container.encode(seals, forKey: .seals)
             }
         }
     }

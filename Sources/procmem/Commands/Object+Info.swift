@@ -49,23 +49,12 @@ extension Object {
             let device = Format.paddedHex(UInt64(info.deviceMajor), width: 2) + ":" + Format.paddedHex(UInt64(info.deviceMinor), width: 2)
             let region = opened.backing?.region
             if json {
-                Output.line(JSON.object(opened.jsonHeader(info) + [
-                    ("path", .string(info.path)),
-                    ("seals", ObjectReporting.json(info.seals)),
-                    ("rights", .string(info.rights.description)),
-                    ("inode", .uint(info.inode)),
-                    ("device", .string(device)),
-                    ("region", .optional(region) { region in
-                        .object([
-                            ("start", .hex(region.start)),
-                            ("end", .hex(region.end)),
-                            ("perms", .string(region.permissions.description)),
-                            ("shared", .bool(region.isShared)),
-                            ("offset", .uint(region.offset)),
-                        ])
-                    }),
-                    ("objectOffset", .optional(opened.backing?.offset) { .uint($0) }),
-                ]).text)
+                Output.line(JSONOutput.text(ObjectReport(header: opened.header(info), details: Report(
+                    path: info.path, seals: ObjectReporting.names(info.seals), rights: info.rights.description,
+                    inode: info.inode, device: device,
+                    region: region.map { Report.Region(start: Format.hex($0.start), end: Format.hex($0.end),
+                                                       perms: $0.permissions.description, shared: $0.isShared, offset: $0.offset) },
+                    objectOffset: opened.backing?.offset))))
                 return
             }
             var lines = [
@@ -82,6 +71,38 @@ extension Object {
                 lines.append("address: \(Format.hex(address)) is object offset \(Format.hex(backing.offset))")
             }
             Output.lines(lines)
+        }
+
+        /// `--json` after the ``ObjectHeader`` keys: the shape in the help above; `seals`,
+        /// `region` and `objectOffset` may be null.
+        struct Report: Encodable {
+            struct Region: Encodable {
+                var start: String
+                var end: String
+                var perms: String
+                var shared: Bool
+                var offset: UInt64
+            }
+            var path: String
+            var seals: [String]?
+            var rights: String
+            var inode: UInt64
+            var device: String
+            var region: Region?
+            var objectOffset: UInt64?
+
+            enum CodingKeys: String, CodingKey { case path, seals, rights, inode, device, region, objectOffset }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(path, forKey: .path)
+                try container.encode(seals, forKey: .seals)
+                try container.encode(rights, forKey: .rights)
+                try container.encode(inode, forKey: .inode)
+                try container.encode(device, forKey: .device)
+                try container.encode(region, forKey: .region)
+                try container.encode(objectOffset, forKey: .objectOffset)
+            }
         }
     }
 }

@@ -65,18 +65,35 @@ extension Object {
                 failure = error
             }
             if json, let info {
-                Output.line(JSON.object(opened.jsonHeader(info) + [
-                    ("offset", .uint(offset)),
-                    ("requested", .int(Int64(length))),
-                    ("read", .int(Int64(bytes.count))),
-                    ("complete", .bool(failure == nil)),
-                    ("hex", .string(bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined())),
-                    ("stop", .optional(failure) { ErrorReporting.json($0) }),
-                ]).text)
+                Output.line(JSONOutput.text(ObjectReport(header: opened.header(info), details: Report(
+                    offset: offset, requested: length, read: bytes.count, complete: failure == nil,
+                    hex: bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(), stop: failure.map(ErrorReport.init)))))
             } else if failure == nil {
                 if raw { Output.bytes(bytes) } else { Output.lines(HexDump.lines(bytes, address: offset)) }
             }
             if let failure { throw ObjectReporting.fail(failure, source: source) }
+        }
+
+        /// `--json` after the ``ObjectHeader`` keys: the shape in the help above.
+        struct Report: Encodable {
+            var offset: UInt64
+            var requested: Int
+            var read: Int
+            var complete: Bool
+            var hex: String
+            var stop: ErrorReport?
+
+            enum CodingKeys: String, CodingKey { case offset, requested, read, complete, hex, stop }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(offset, forKey: .offset)
+                try container.encode(requested, forKey: .requested)
+                try container.encode(read, forKey: .read)
+                try container.encode(complete, forKey: .complete)
+                try container.encode(hex, forKey: .hex)
+                try container.encode(stop, forKey: .stop)
+            }
         }
     }
 }

@@ -63,17 +63,33 @@ extension Object {
                 failure = error
             }
             if json, let info {
-                Output.line(JSON.object(opened.jsonHeader(info) + [
-                    ("offset", .uint(offset)),
-                    ("requested", .int(Int64(bytes.count))),
-                    ("written", .int(Int64(failure == nil ? bytes.count : 0))),
-                    ("complete", .bool(failure == nil)),
-                    ("stop", .optional(failure) { ErrorReporting.json($0) }),
-                ]).text)
+                Output.line(JSONOutput.text(ObjectReport(header: opened.header(info), details: Report(
+                    offset: offset, requested: bytes.count, written: failure == nil ? bytes.count : 0,
+                    complete: failure == nil, stop: failure.map(ErrorReport.init)))))
             } else if failure == nil {
                 Output.line("wrote \(bytes.count) byte\(bytes.count == 1 ? "" : "s") at object offset \(Format.hex(offset))")
             }
             if let failure { throw ObjectReporting.fail(failure, source: source) }
+        }
+
+        /// `--json` after the ``ObjectHeader`` keys: the shape in the help above.
+        struct Report: Encodable {
+            var offset: UInt64
+            var requested: Int
+            var written: Int
+            var complete: Bool
+            var stop: ErrorReport?
+
+            enum CodingKeys: String, CodingKey { case offset, requested, written, complete, stop }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(offset, forKey: .offset)
+                try container.encode(requested, forKey: .requested)
+                try container.encode(written, forKey: .written)
+                try container.encode(complete, forKey: .complete)
+                try container.encode(stop, forKey: .stop)
+            }
         }
     }
 }
