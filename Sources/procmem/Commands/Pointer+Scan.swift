@@ -106,7 +106,7 @@ extension Pointer {
                 try Pointer.write(list.text, to: save, pid: pid)
             }
             if json {
-                Output.line(Self.json(result, pid: pid, options: options).text)
+                Output.line(JSONOutput.text(Self.report(result, pid: pid, options: options)))
             } else {
                 Output.lines(result.chains.map(\.description))
             }
@@ -124,35 +124,98 @@ extension Pointer {
             if result.incompleteReason == "cancelled" { throw ExitCode(ExitCodes.partial) }
         }
 
-        static func json(_ result: PointerScanResult, pid: Int32, options: PointerScanOptions) -> JSON {
-            .object([
-                ("pid", .int(Int64(pid))),
-                ("target", .hex(result.target)),
-                ("maxDepth", .int(Int64(options.maxDepth))),
-                ("maxOffset", .hex(options.maxOffset)),
-                ("pointerSize", .int(Int64(options.format.size))),
-                ("byteOrder", .string(options.format.byteOrder.rawValue)),
-                ("chains", .array(result.chains.map { chain in
-                    var module: JSON = .null
-                    var offset: JSON = .null
+        static func report(_ result: PointerScanResult, pid: Int32, options: PointerScanOptions) -> Report {
+            Report(
+                pid: pid, target: Format.hex(result.target), maxDepth: options.maxDepth, maxOffset: Format.hex(options.maxOffset),
+                pointerSize: options.format.size, byteOrder: options.format.byteOrder.rawValue,
+                chains: result.chains.map { chain in
+                    var module: String?
+                    var offset: String?
                     if case .region(let name, let start) = chain.base {
-                        module = .string(name)
-                        offset = .hex(UInt64(start.magnitude))
+                        module = name
+                        offset = Format.hex(UInt64(start.magnitude))
                     }
-                    return .object([("chain", .string(chain.description)), ("module", module), ("offset", offset),
-                                    ("offsets", .array(chain.offsets.map { .int($0) }))])
-                })),
-                ("complete", .bool(result.isComplete)),
-                ("truncated", .bool(result.isTruncated)),
-                ("incompleteReason", .optional(result.incompleteReason) { .string($0) }),
-                ("pointersIndexed", .int(Int64(result.pointersIndexed))),
-                ("nodesVisited", .int(Int64(result.nodesVisited))),
-                ("bytesIndexed", .uint(result.bytesIndexed)),
-                ("skipped", .array(result.skipped.map { skip in
-                    .object([("start", .hex(skip.range.lowerBound)), ("end", .hex(skip.range.upperBound)),
-                             ("path", .optional(skip.path) { .string($0) }), ("error", ErrorReporting.json(skip.error))])
-                })),
-            ])
+                    return Report.Chain(chain: chain.description, module: module, offset: offset, offsets: chain.offsets)
+                },
+                complete: result.isComplete, truncated: result.isTruncated, incompleteReason: result.incompleteReason,
+                pointersIndexed: result.pointersIndexed, nodesVisited: result.nodesVisited, bytesIndexed: result.bytesIndexed,
+                skipped: result.skipped.map { skip in
+                    Report.Skip(start: Format.hex(skip.range.lowerBound), end: Format.hex(skip.range.upperBound),
+                                path: skip.path, error: ErrorReport(skip.error))
+                })
+        }
+
+        /// `--json`: the shape in the help above; a missing value is null.
+        struct Report: Encodable {
+            struct Chain: Encodable {
+                var chain: String
+                var module: String?
+                var offset: String?
+                var offsets: [Int64]
+
+                enum CodingKeys: String, CodingKey { case chain, module, offset, offsets }
+
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encode(chain, forKey: .chain)
+                    try container.encode(module, forKey: .module)
+                    try container.encode(offset, forKey: .offset)
+                    try container.encode(offsets, forKey: .offsets)
+                }
+            }
+            struct Skip: Encodable {
+                var start: String
+                var end: String
+                var path: String?
+                var error: ErrorReport
+
+                enum CodingKeys: String, CodingKey { case start, end, path, error }
+
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encode(start, forKey: .start)
+                    try container.encode(end, forKey: .end)
+                    try container.encode(path, forKey: .path)
+                    try container.encode(error, forKey: .error)
+                }
+            }
+            var pid: Int32
+            var target: String
+            var maxDepth: Int
+            var maxOffset: String
+            var pointerSize: Int
+            var byteOrder: String
+            var chains: [Chain]
+            var complete: Bool
+            var truncated: Bool
+            var incompleteReason: String?
+            var pointersIndexed: Int
+            var nodesVisited: Int
+            var bytesIndexed: UInt64
+            var skipped: [Skip]
+
+            enum CodingKeys: String, CodingKey {
+                case pid, target, maxDepth, maxOffset, pointerSize, byteOrder, chains, complete, truncated
+                case incompleteReason, pointersIndexed, nodesVisited, bytesIndexed, skipped
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(pid, forKey: .pid)
+                try container.encode(target, forKey: .target)
+                try container.encode(maxDepth, forKey: .maxDepth)
+                try container.encode(maxOffset, forKey: .maxOffset)
+                try container.encode(pointerSize, forKey: .pointerSize)
+                try container.encode(byteOrder, forKey: .byteOrder)
+                try container.encode(chains, forKey: .chains)
+                try container.encode(complete, forKey: .complete)
+                try container.encode(truncated, forKey: .truncated)
+                try container.encode(incompleteReason, forKey: .incompleteReason)
+                try container.encode(pointersIndexed, forKey: .pointersIndexed)
+                try container.encode(nodesVisited, forKey: .nodesVisited)
+                try container.encode(bytesIndexed, forKey: .bytesIndexed)
+                try container.encode(skipped, forKey: .skipped)
+            }
         }
     }
 }
