@@ -132,7 +132,7 @@ struct Write: ParsableCommand {
         if json {
             Output.line(JSONOutput.text(Report(pid: pid, address: Format.hex(start), requested: bytes.count,
                                                written: transfer.written, complete: transfer.stop == nil,
-                                               stop: .optional(transfer.stop) { ErrorReporting.json($0) })))
+                                               stop: transfer.stop.map(ErrorReport.init))))
         } else if transfer.written > 0 || transfer.stop == nil {
             Output.line("wrote \(transfer.written) byte\(transfer.written == 1 ? "" : "s") at \(Format.hex(start))")
         }
@@ -150,6 +150,18 @@ struct Write: ParsableCommand {
         var written: Int
         var complete: Bool
         /// ERROR, as `procmem read --help` describes it, or null.
-        var stop: JSON
+        var stop: ErrorReport?
+
+        enum CodingKeys: String, CodingKey { case pid, address, requested, written, complete, stop }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(address, forKey: .address)
+            try container.encode(requested, forKey: .requested)
+            try container.encode(written, forKey: .written)
+            try container.encode(complete, forKey: .complete)
+            try container.encode(stop, forKey: .stop)
+        }
     }
 }

@@ -57,15 +57,11 @@ enum ErrorReporting {
             return nil
         }
     }
-
-    /// The error as JSON: `{"code","exitCode","message","pid","address","bytesTransferred",
-    /// "systemCall","errno","accessDenial","description"}` (absent facts are `null`).
-    static func json(_ error: ProcessMemoryError) -> JSON {
-        .encoded(ErrorReport(error))
-    }
 }
 
-/// ERROR in `--json` output (its shape is in `procmem read --help`); a missing value is null.
+/// ERROR in `--json` output: `{"code","exitCode","message","pid","address","bytesTransferred",
+/// "systemCall","errno","accessDenial","description"}` (its shape is in `procmem read --help`);
+/// a missing fact is null.
 struct ErrorReport: Encodable, Sendable {
     var code: String
     var exitCode: Int32

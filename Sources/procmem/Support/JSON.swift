@@ -22,8 +22,10 @@ enum JSONOutput {
     }
 }
 
-/// A JSON value built by a command, encoded by ``JSONOutput``'s encoder; nil and non-finite
-/// numbers are `null`, never left out.
+/// A value whose JSON type is known only at run time: a typed value's number or `"0x…"` string
+/// (`read --as`, `watch`, scan matches), null, or a typed report such as an ``ErrorReport``. Each
+/// command's output is an `Encodable` report type that holds these where its documented shape
+/// says "a number or a string".
 enum JSON: Sendable, Encodable {
     case null
     case bool(Bool)
@@ -32,52 +34,28 @@ enum JSON: Sendable, Encodable {
     /// A floating-point number; `null` when not finite.
     case double(Double)
     case string(String)
-    case array([JSON])
-    case object([(String, JSON)])
-    /// A typed `Encodable` value inside a tree, such as an ``ErrorReport``.
+    /// A typed `Encodable` value, such as an ``ErrorReport``.
     case encoded(any Encodable & Sendable)
 
-    /// `"0x…"` for an address.
-    static func hex(_ value: UInt64) -> JSON { .string(Format.hex(value)) }
-
-    /// `.null` when `value` is nil.
-    static func optional<T>(_ value: T?, _ make: (T) -> JSON) -> JSON { value.map(make) ?? .null }
-
-    /// The encoded text, one line.
-    var text: String { JSONOutput.text(self) }
-
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     func encode(to encoder: any Encoder) throws {
-        switch self {
-        case .array(let items):
-            var container = encoder.unkeyedContainer()
-            for item in items { try container.encode(item) }
-        case .object(let pairs):
-            var container = encoder.container(keyedBy: Key.self)
-            for (key, value) in pairs { try container.encode(value, forKey: Key(stringValue: key)) }
-        case .encoded(let value):
+        if case .encoded(let value) = self {
             try value.encode(to: encoder)
-        default:
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .bool(let value): try container.encode(value)
-            case .int(let value): try container.encode(value)
-            case .uint(let value): try container.encode(value)
-            case .double(let value) where value.isFinite: try container.encode(value)
-            case .string(let value): try container.encode(value)
-            default: try container.encodeNil()
-            }
+            return
+        }
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .uint(let value): try container.encode(value)
+        case .double(let value) where value.isFinite: try container.encode(value)
+        case .string(let value): try container.encode(value)
+        default: try container.encodeNil()
         }
     }
+}
 
-    // MARK: text output
-
+/// Quoting for text (not JSON) output: strings shown the way JSON writes them.
+extension JSON {
     /// Appends `text` as a JSON string literal (control characters as `\uXXXX`).
     static func escape(_ text: String, into out: inout String) {
         out += "\""
