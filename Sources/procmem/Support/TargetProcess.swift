@@ -34,11 +34,12 @@ enum TargetProcess {
     }
 
     /// The absolute address `argument` stands for in `handle`'s process, its pointer hops followed
-    /// in `mode` (the map is read only for names). An unresolvable expression is reported with the
-    /// hop that failed and why.
-    static func resolve(_ argument: AddressArgument, in handle: ProcessHandle, mode: AccessModeOption = .debugger) throws(ExitCode) -> UInt64 {
+    /// in `mode` (the map is read only for names). Names no region has go to `names` (where a
+    /// symbol table plugs in). An unresolvable expression is reported with the hop that failed and why.
+    static func resolve(_ argument: AddressArgument, in handle: ProcessHandle, mode: AccessModeOption = .debugger,
+                        names: (any AddressNameResolver)? = nil) throws(ExitCode) -> UInt64 {
         do {
-            return try handle.resolve(argument.expression, mode: mode.readMode)
+            return try handle.resolve(argument.expression, names: names, mode: mode.readMode)
         } catch {
             throw ErrorReporting.fail(error, mode: mode)
         }
