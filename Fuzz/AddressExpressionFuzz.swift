@@ -1,5 +1,5 @@
-// libFuzzer harness for procmem's ADDRESS parser and resolver: any text, no trap; a parsed number
-// resolves to itself plus or minus its offset or reports out of range.
+// libFuzzer harness for the core's AddressExpression parser and base resolver (procmem's ADDRESS):
+// any text, no trap; a parsed expression prints back to text that parses to the same expression.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAddressExpression(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
@@ -11,7 +11,10 @@ public func fuzzAddressExpression(_ data: UnsafePointer<UInt8>, _ size: Int) -> 
                      inode: 8, path: "/opt/lib-foo-2"),
     ])
     if let expression = try? AddressExpression.parse(text) {
-        _ = try? expression.resolve(in: map)
+        _ = try? expression.baseAddress(in: map)
+        guard let again = try? AddressExpression.parse(expression.description), again == expression else {
+            fatalError("'\(text)' printed as '\(expression)', which does not parse back to it")
+        }
     }
     return 0
 }

@@ -42,9 +42,9 @@ build() { # name, harness, sources...
     fi
 }
 build maps-parser Fuzz/MapsParserFuzz.swift "${parsers[@]}"
-build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" Sources/procmem/Support/AddressExpression.swift \
-    Sources/procmem/Support/Format.swift
-scan=(Sources/ProcessMemoryScanning/Scanning/ScanValue.swift Sources/ProcessMemoryScanning/Scanning/BytePattern.swift
+build address-expression Fuzz/AddressExpressionFuzz.swift "${parsers[@]}" Sources/ProcessMemoryCore/Map/AddressExpression.swift
+scan=(Sources/ProcessMemoryCore/Values/ValueType.swift Sources/ProcessMemoryCore/Map/AddressExpression.swift
+      Sources/ProcessMemoryScanning/Scanning/ScanValue.swift Sources/ProcessMemoryScanning/Scanning/BytePattern.swift
       Sources/ProcessMemoryScanning/Scanning/MatchSet.swift Sources/ProcessMemoryScanning/Scanning/MatchFileFormat.swift
       Sources/ProcessMemoryScanning/Scanning/SnapshotFileFormat.swift)
 build scan-parsers Fuzz/ScanParsersFuzz.swift "${parsers[@]}" "${scan[@]}"
@@ -56,7 +56,7 @@ build dump-index Fuzz/DumpIndexFuzz.swift "${parsers[@]}" Sources/ProcessMemoryC
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true
 head -c 4000 /proc/self/smaps > "$out/corpus/maps-parser/seed-smaps" 2>/dev/null || true
-for seed in '[heap]+0x10' 'libc.so.6+0x1000' '0x7f0000000000' '4096' 'lib-foo-2' '[stack]-0x8'; do
+for seed in '[heap]+0x10' 'libc.so.6+0x1000' '0x7f0000000000' '4096' 'lib-foo-2' '[stack]-0x8' 'game+0x4078 -> +0x18 -> +0x0' 'libc.so.6!malloc+0x10'; do
     printf '%s' "$seed" > "$out/corpus/address-expression/seed-$(printf '%s' "$seed" | md5sum | cut -c1-8)"
 done
 mkdir -p "$out/corpus/scan-parsers"

@@ -70,7 +70,7 @@ struct BadArgumentSweepTests {
         let baselines: [String: [String]] = [
             "maps": [pid], "info": [pid], "read": [pid, pattern, "16"], "write": [pid, values, "--hex", "00"],
             "object create": ["sweep", "4096"], "object read": ["sweep"], "object write": ["sweep", "--hex", "00"],
-            "object info": ["sweep"], "resolve-address": ["--maps-file", "/proc/self/maps", "0x1000"],
+            "object info": ["sweep"],
             "pointer resolve": [pid, pattern], "pointer scan": [pid, pattern, "--depth", "1", "--max-offset", "64"],
             "pointer rescan": [pid, "none.chains", "--target", pattern],
             "watch": [pid, values, "--as", "u32"], "freeze": [pid, values, "7", "--as", "u32"],

@@ -77,4 +77,17 @@ struct ErrorTests {
             #expect(row != nil, "no row for \(status) \(name)")
         }
     }
+
+    @Test("--version prints the version; a mistyped subcommand names the closest one (64)")
+    func versionAndSuggestion() throws {
+        let version = try procmem("--version")
+        #expect(version.status == 0)
+        #expect(version.lines.count == 1 && version.lines.first?.first?.isNumber == true, "\(version.text)")
+        let typo = try procmem("mpas", "1")
+        #expect(typo.status == 64)
+        #expect(typo.stderr.contains("did you mean 'maps'?"), "\(typo.stderr)")
+        let nested = try procmem("pointer", "reslove", "1", "0x10")
+        #expect(nested.status == 64)
+        #expect(nested.stderr.contains("did you mean 'resolve'?"), "\(nested.stderr)")
+    }
 }

@@ -28,15 +28,21 @@ struct MapsInfoTests {
     @Test("maps prints a table with a total; --details adds smaps columns")
     func mapsTable() throws {
         try withFixture { fixture in
-            let table = try procmem("maps", fixture.pidArgument)
-            #expect(table.status == 0)
-            #expect(table.lines.first?.hasPrefix("Address") == true)
-            #expect(table.lines.last?.hasPrefix("total") == true)
-            #expect(table.text.contains("[stack]"))
+            let plain = try procmem("maps", fixture.pidArgument)
+            #expect(plain.status == 0)
+            #expect(plain.lines.first?.hasPrefix("Address") == true)
+            #expect(plain.lines.last?.hasPrefix("total") == true)
+            #expect(plain.text.contains("[stack]"))
             let details = try procmem("maps", fixture.pidArgument, "--details", "--json")
             #expect(details.status == 0)
             let regions = try #require(try JSONSerialization.jsonObject(with: Data(details.stdout)) as? [[String: Any]])
-            #expect(regions.allSatisfy { $0["rss"] != nil && $0["vmFlags"] is [Any] })
+            #expect(regions.allSatisfy { $0["rss"] != nil && $0["dirty"] != nil && $0["vmFlags"] is [Any] })
+            // The fixture wrote its pattern region, so its pages are dirty.
+            let pattern = try fixture.layout.region("pattern")
+            let patternRow = regions.first { ($0["startValue"] as? NSNumber)?.uint64Value == pattern.address }
+            #expect(((patternRow?["dirty"] as? NSNumber)?.uint64Value ?? 0) > 0)
+            let table = try procmem("maps", fixture.pidArgument, "--details")
+            #expect(table.lines.first?.contains(" RSS Dirty Swap ") == true)
         }
     }
 
@@ -53,6 +59,13 @@ struct MapsInfoTests {
             #expect(object["executable"] as? String == executable)
             #expect((object["pid"] as? NSNumber)?.int32Value == fixture.layout.pid)
             #expect(((object["regions"] as? NSNumber)?.intValue ?? 0) > 10)
+            #expect(((object["threads"] as? NSNumber)?.intValue ?? 0) >= 1)
+            #expect(((object["residentBytes"] as? NSNumber)?.uint64Value ?? 0) > 0)
+            #expect(object["name"] as? String == String(fixture.executable.lastPathComponent.prefix(15)))
+            let arguments = try #require(object["commandLine"] as? [String])
+            #expect(arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } == fixture.executable.lastPathComponent)
+            #expect(result.lines.contains { $0.hasPrefix("threads:") && !$0.hasSuffix("?") })
+            #expect(result.lines.contains { $0.hasPrefix("resident:") && $0.hasSuffix("KiB)") })
         }
     }
 }

@@ -4,7 +4,14 @@ import ProcessMemoryTestSupport
 import Testing
 
 /// Fixture commands (`map`, `write`, `read`) for building pointer structures, one JSON reply each.
-private extension Fixture {
+extension Fixture {
+    @discardableResult
+    func pointerCommand(_ line: String) throws -> [String: Any] {
+        let dictionary = try command(line)
+        #expect(dictionary["ok"] as? Bool == true, "fixture refused '\(line)': \(dictionary)")
+        return dictionary
+    }
+
     func mapPage() throws -> UInt64 {
         try map(4096)
     }
@@ -129,6 +136,44 @@ struct PointerWatchCommandTests {
 
             let malformed = try procmem("pointer", "resolve", fixture.pidArgument, "\(hex(a)) -> +zz")
             #expect(malformed.status == 64)
+        }
+    }
+
+    @Test("read, write and object take a pointer chain wherever they take an ADDRESS; a broken hop is named")
+    func chainsAsAddresses() throws {
+        try withFixture { fixture in
+            let target = try fixture.layout.value("u32")
+            let a = try fixture.mapPage()
+            let b = try fixture.mapPage()
+            try fixture.storePointer(b, at: a + 0x10)
+            try fixture.storePointer(target - 4, at: b + 0x8)
+            let chain = "\(hex(a))+0x10 -> +0x8 -> +4"
+
+            let read = try procmem("read", fixture.pidArgument, chain, "--as", "u32")
+            #expect(read.status == 0, "\(read.stderr)")
+            #expect(read.lines == ["\(hex(target)): 3735928559"], "\(read.text)")
+
+            let write = try procmem("write", fixture.pidArgument, chain, "--value", "7", "--as", "u32")
+            #expect(write.status == 0, "\(write.stderr)")
+            let back = try procmem("read", fixture.pidArgument, hex(target), "--as", "u32")
+            #expect(back.lines == ["\(hex(target)): 7"], "\(back.text)")
+
+            let object = try procmem("object", "info", fixture.pidArgument, "\(hex(a))+0x10 -> +0x0")
+            // The chain ends in an anonymous page, which has no object: the chain was resolved first.
+            #expect(object.status != 64 && !object.stderr.contains("invalid"), "the chain was not accepted as REGION: \(object.stderr)")
+            #expect(object.stderr.contains("anonymous") || object.stderr.contains("object"), "\(object.stderr)")
+
+            let hole = try fixture.layout.region("hole")
+            let missing = hole.address + UInt64(fixture.layout.pageSize) + 0x40
+            try fixture.storePointer(missing, at: a + 0x18)
+            let broken = try procmem("read", fixture.pidArgument, "\(hex(a))+0x18 -> +0 -> +0", "--as", "u64")
+            #expect(broken.status == 16)
+            #expect(broken.stderr.contains("hop 2 of 2"), "\(broken.stderr)")
+            #expect(broken.stderr.contains("the pointer at \(hex(missing)) could not be read (0 of 8 bytes)"))
+
+            let malformed = try procmem("write", fixture.pidArgument, "\(hex(a)) -> +zz", "--value", "1", "--as", "u8")
+            #expect(malformed.status == 64)
+            #expect(malformed.stderr.contains("hop 1"))
         }
     }
 
@@ -258,6 +303,47 @@ struct PointerWatchCommandTests {
             let again = try BackgroundProcmem(["freeze", fixture.pidArgument, hex(address), "7", "--as", "u32"])
             #expect(again.nextLine()?.hasSuffix(" \(hex(address)): 7 (already held)") == true)
             #expect(again.interrupt() == 0)
+        }
+    }
+
+    @Test("watch and freeze take several entries, each with its own type and value, pointer chains included")
+    func severalEntries() throws {
+        try withFixture { fixture in
+            let u32 = try fixture.layout.value("u32")
+            let u8 = try fixture.layout.value("u8")
+            let a = try fixture.mapPage()
+            try fixture.storePointer(u32 - 8, at: a)
+            let freeze = try BackgroundProcmem(["freeze", fixture.pidArgument, "--entry", "u32:\(hex(a)) -> +8=7",
+                                                "--entry", "u8:\(hex(u8))=0x11", "--interval", "10ms"])
+            let first = try #require(freeze.nextLine())
+            let second = try #require(freeze.nextLine())
+            #expect(first.hasSuffix(" \(hex(u32)): 7 (was 3735928559)"), "\(first)")
+            #expect(second.hasSuffix(" \(hex(u8)): 17 (was 171)"), "\(second)")
+            #expect(try fixture.selfReadHex(u32, 4) == "07000000")
+            #expect(try fixture.selfReadHex(u8, 1) == "11")
+            #expect(freeze.interrupt() == 0)
+
+            let watch = try BackgroundProcmem(["watch", fixture.pidArgument, "--entry", "u8:\(hex(u8))",
+                                               "--entry", "i32:\(hex(a)) -> +8", "--interval", "10ms"])
+            let lines = [watch.nextLine(), watch.nextLine()].compactMap { $0 }
+            #expect(lines.contains { $0.hasSuffix(" \(hex(u8)): 17 (initial)") }, "\(lines)")
+            #expect(lines.contains { $0.hasSuffix(" \(hex(u32)): 7 (initial)") }, "\(lines)")
+            try fixture.pointerCommand("write \(u32) feffffff")
+            let change = try #require(watch.nextLine())
+            #expect(change.hasSuffix(" \(hex(u32)): 7 -> -2"), "\(change)")
+            #expect(watch.interrupt() == 0)
+
+            let json = try BackgroundProcmem(["watch", fixture.pidArgument, hex(u8), "--as", "u8", "--json", "--interval", "10ms"])
+            let line = try #require(json.nextLine())
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["time", "address", "old", "new"], "\(line)")
+            #expect(object["old"] is NSNull)
+            #expect((object["new"] as? NSNumber)?.intValue == 17)
+            #expect(object["address"] as? String == hex(u8))
+            #expect(json.interrupt() == 0)
+
+            #expect(try procmem("freeze", fixture.pidArgument, "--entry", "u32:\(hex(u32))").status == 64)
+            #expect(try procmem("watch", fixture.pidArgument, "--entry", "nosuchtype:\(hex(u32))").status == 64)
         }
     }
 

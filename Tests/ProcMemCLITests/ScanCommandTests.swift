@@ -64,6 +64,10 @@ struct ScanCommandTests {
             #expect(pattern.text.contains("5 more matches not shown"))
             let float = try procmem("scan", fixture.pidArgument, "--as", "f64", "--", "-2.5e10")
             #expect(float.lines.first?.hasPrefix(hex(try fixture.layout.value("f64")) + ": -25000000000.0") == true)
+            // A negative value needs no `--` where it cannot be an option's value.
+            let bare = try procmem("scan", fixture.pidArgument, "-2.5e10", "--as", "f64")
+            #expect(bare.status == 0, "\(bare.stderr)")
+            #expect(bare.lines.first == float.lines.first)
         }
     }
 

@@ -23,7 +23,13 @@ struct WriteTests {
             #expect(try procmem("write", fixture.pidArgument, address, "--hex", "de ad be ef").status == 0)
             #expect(try procmem("read", fixture.pidArgument, address, "4", "--raw").stdout == [0xDE, 0xAD, 0xBE, 0xEF])
             #expect(try procmem("write", fixture.pidArgument, address, "--string", "hi").status == 0)
-            #expect(try procmem("read", fixture.pidArgument, address, "3", "--raw").stdout == [0x68, 0x69, 0])
+            // --string writes exactly the text: the third byte keeps the 0xBE written above.
+            #expect(try procmem("read", fixture.pidArgument, address, "4", "--raw").stdout == [0x68, 0x69, 0xBE, 0xEF])
+            let string = try procmem("write", fixture.pidArgument, address, "--string", "hé", "--json")
+            #expect(string.text.contains("\"written\":3"), "\(string.text)")
+            #expect(try procmem("write", fixture.pidArgument, address, "--cstring", "hi").status == 0)
+            #expect(try procmem("read", fixture.pidArgument, address, "4", "--raw").stdout == [0x68, 0x69, 0, 0xEF])
+            #expect(try procmem("write", fixture.pidArgument, address, "--string", "").status == 64)
             #expect(try procmem("write", fixture.pidArgument, address, "--value", "-2", "--as", "i16").status == 0)
             #expect(try procmem("read", fixture.pidArgument, address, "--as", "i16").text.hasSuffix(": -2\n"))
         }

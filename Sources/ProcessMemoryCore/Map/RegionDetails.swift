@@ -18,6 +18,10 @@ public struct RegionDetails: Sendable, Hashable, Codable {
     public var vmFlags: [String] = []
     /// Every `Key: N kB` field, in bytes, as the kernel printed it.
     public var fields: [String: UInt64] = [:]
+
+    /// Dirty bytes, private and shared (`Private_Dirty` plus `Shared_Dirty`): what `pmap -x` shows
+    /// as Dirty, the memory the process has written since it was mapped or last written back.
+    public var dirty: UInt64 { privateDirty &+ (fields["Shared_Dirty"] ?? 0) }
 }
 
 /// A pure parser for `/proc/PID/smaps`.

@@ -86,16 +86,34 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``ProcessMemoryError/Code/invalidArguments`` saying which part is malformed.
     public init(parsing text: String, format: PointerFormat = .native) throws(ProcessMemoryError) {
+        let expression: AddressExpression
+        do throws(AddressExpression.Failure) {
+            expression = try AddressExpression.parse(text)
+        } catch {
+            throw .invalid(error.message)
+        }
+        try self.init(expression, format: format)
+    }
+
+    /// The chain `expression` writes: its base (a number, or a region name and offset) and hops.
+    ///
+    /// - Throws: ``ProcessMemoryError/Code/invalidArguments`` when a numeric base leaves the 64-bit
+    ///   range or a region's offset is beyond ±2^63.
+    public init(_ expression: AddressExpression, format: PointerFormat = .native) throws(ProcessMemoryError) {
         self.format = format
-        let parts = Self.hops(in: text)
-        guard let first = parts.first, !first.isEmpty else { throw .invalid("the pointer chain '\(text)' has no base") }
-        base = try Self.parseBase(first)
-        offsets = []
-        for (index, part) in parts.dropFirst().enumerated() {
-            guard let offset = Self.parseOffset(part) else {
-                throw .invalid("hop \(index + 1) of '\(text)': '\(part)' is not an offset (write +0x10, -8 or 16)")
+        offsets = expression.hops
+        switch expression.base {
+        case .absolute:
+            do throws(AddressExpression.Failure) {
+                base = .address(try expression.baseAddress(in: MemoryMap(regions: [])))
+            } catch {
+                throw .invalid("the chain's base '\(expression)' leaves the address range: \(error.message)")
             }
-            offsets.append(offset)
+        case .name(let name):
+            let limit = expression.isNegative ? UInt64(Int64.max) + 1 : UInt64(Int64.max)
+            guard expression.offset <= limit else { throw .invalid("the offset of '\(expression)' is beyond ±2^63") }
+            let offset = expression.isNegative ? Int64(truncatingIfNeeded: 0 &- expression.offset) : Int64(expression.offset)
+            base = .region(name, offset: offset)
         }
     }
 
@@ -105,17 +123,9 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses one hop's offset: `+0x10`, `-0x10`, `0x10`, `16`, `-16`; `nil` when malformed or
-    /// beyond ±2^63.
+    /// beyond ±2^63. The rules of ``AddressExpression/parseOffset(_:)``.
     public static func parseOffset(_ text: Substring) -> Int64? {
-        var body = trimmed(text)
-        var negative = false
-        if body.first == "+" || body.first == "-" {
-            negative = body.first == "-"
-            body = trimmed(body.dropFirst())
-        }
-        guard let magnitude = parseUnsigned(body) else { return nil }
-        if negative { return magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil }
-        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
+        AddressExpression.parseOffset(text)
     }
 
     /// `libfoo.so+0x1234 -> +0x10 -> +0x8`.
@@ -137,7 +147,7 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
         switch base {
         case .address(let address): return address
         case .region(let name, let offset):
-            guard let region = map.regions.first(where: { Self.region($0, isNamed: name) }) else {
+            guard let region = map.firstRegion(named: name) else {
                 throw ProcessMemoryError(.notFound, message: "the chain's base region \(name) is not mapped")
             }
             guard let address = Self.add(offset, to: region.start) else {
@@ -147,55 +157,20 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Whether `region` is called `name`: the same bracketed pseudo-name (`[stack]` also matches
-    /// `[stack:TID]`), the same path when `name` contains `/`, otherwise the same file name.
-    /// These are the rules of procmem's ADDRESS expressions.
+    /// Whether `region` is called `name`: the rules of ``MemoryRegion/isNamed(_:)``, which
+    /// procmem's ADDRESS expressions use too.
     public static func region(_ region: MemoryRegion, isNamed name: String) -> Bool {
-        guard let path = region.path else { return false }
-        if name.hasPrefix("[") { return path == name || (name == "[stack]" && region.kind == .stack) }
-        if name.contains("/") { return path == name }
-        guard path.hasPrefix("/"), let slash = path.lastIndex(of: "/") else { return false }
-        return path[path.index(after: slash)...] == name
+        region.isNamed(name)
     }
 
     /// `address + offset`, or `nil` when that leaves 0...2^64-1.
     static func add(_ offset: Int64, to address: UInt64) -> UInt64? {
-        let (result, overflow) = offset >= 0 ? address.addingReportingOverflow(UInt64(offset))
-                                             : address.subtractingReportingOverflow(offset.magnitude)
-        return overflow ? nil : result
+        AddressExpression.add(offset, to: address)
     }
 
     /// `+0x10` or `-0x10`.
     static func signed(_ offset: Int64) -> String {
-        (offset < 0 ? "-0x" : "+0x") + String(offset.magnitude, radix: 16)
-    }
-
-    private static func parseBase(_ text: Substring) throws(ProcessMemoryError) -> Base {
-        if let value = parseUnsigned(text) { return .address(value) }
-        var name = text
-        var offset: Int64 = 0
-        let searchFrom = text.hasPrefix("[") ? (text.lastIndex(of: "]") ?? text.startIndex) : text.startIndex
-        if let sign = text[searchFrom...].lastIndex(where: { $0 == "+" || $0 == "-" }),
-           let parsed = parseOffset(text[sign...]) {
-            name = trimmed(text[..<sign])
-            offset = parsed
-        }
-        guard !name.isEmpty else { throw .invalid("the chain's base '\(text)' has an offset but no region name") }
-        if let value = parseUnsigned(name) {
-            guard let address = add(offset, to: value) else { throw .invalid("the chain's base '\(text)' leaves the address range") }
-            return .address(address)
-        }
-        return .region(String(name), offset: offset)
-    }
-
-    private static func parseUnsigned(_ text: Substring) -> UInt64? {
-        let cleaned = text.filter { $0 != "_" }
-        if cleaned.hasPrefix("0x") || cleaned.hasPrefix("0X") {
-            let digits = cleaned.dropFirst(2)
-            return digits.isEmpty ? nil : UInt64(digits, radix: 16)
-        }
-        guard let first = cleaned.first, first.isASCII, first.isNumber else { return nil }
-        return UInt64(cleaned, radix: 10)
+        AddressExpression.signed(offset)
     }
 
     private static func trimmed(_ text: Substring) -> Substring {
@@ -209,28 +184,10 @@ public struct PointerChain: Sendable, Hashable, CustomStringConvertible {
 /// What following a ``PointerChain`` did, hop by hop, and where it stopped if it failed.
 public struct PointerChainTrace: Sendable, Hashable {
     /// One dereference: the pointer read at `address`, plus `offset`, gives `next`.
-    public struct Hop: Sendable, Hashable {
-        /// The address the pointer was read from.
-        public var address: UInt64
-        /// The pointer's value.
-        public var pointer: UInt64
-        /// The offset added to it.
-        public var offset: Int64
-        /// `pointer + offset`: the next hop's address, or the chain's result.
-        public var next: UInt64
-    }
+    public typealias Hop = AddressTrace.Hop
 
     /// The hop that could not be completed.
-    public struct Failure: Sendable, Hashable {
-        /// Which hop failed, from 1.
-        public var hop: Int
-        /// The address its pointer was to be read from.
-        public var address: UInt64
-        /// The bytes that could be read there before the read stopped (fewer than the pointer size).
-        public var bytes: [UInt8]
-        /// Why: the failing read's error, or `.invalidArguments` when `pointer + offset` overflowed.
-        public var error: ProcessMemoryError
-    }
+    public typealias Failure = AddressTrace.Failure
 
     /// The chain that was followed.
     public var chain: PointerChain
@@ -252,21 +209,8 @@ public struct PointerChainTrace: Sendable, Hashable {
     /// and errno, with a message that names the hop and the bytes read, and lists the hops before it:
     /// `hop 2 of 3 (+0x8) of '…': the pointer at 0x… could not be read (0 of 8 bytes): …`.
     public var error: ProcessMemoryError? {
-        guard let failure, failure.hop >= 1, failure.hop <= chain.offsets.count else { return nil }
-        var error = failure.error
-        let offset = PointerChain.signed(chain.offsets[failure.hop - 1])
-        var message = "hop \(failure.hop) of \(chain.offsets.count) (\(offset)) of '\(chain)': "
-        if failure.bytes.count == chain.format.size {
-            message += error.message
-        } else {
-            let read = failure.bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-            message += "the pointer at 0x\(String(failure.address, radix: 16)) could not be read "
-            message += "(\(failure.bytes.count) of \(chain.format.size) bytes\(read.isEmpty ? "" : ": " + read)): \(error.message)"
-        }
-        let path = ["0x" + String(base, radix: 16)] + hops.map { "0x" + String($0.next, radix: 16) }
-        if !hops.isEmpty { message += "; hops before it: " + path.joined(separator: " -> ") }
-        error.message = message
-        return error
+        AddressTrace(base: base, hops: hops, failure: failure)
+            .error(text: chain.description, offsets: chain.offsets, pointerSize: chain.format.size)
     }
 }
 
@@ -298,38 +242,11 @@ extension ProcessHandle {
                 throw located
             }
         }
-        var trace = PointerChainTrace(chain: chain, base: base, hops: [], failure: nil)
-        var current = base
-        let size = chain.format.size
-        var word = [UInt8](repeating: 0, count: size)
-        for (index, offset) in chain.offsets.enumerated() {
-            let transfer: PartialTransfer
-            do throws(ProcessMemoryError) {
-                let address = current
-                let result = word.withUnsafeMutableBytes { raw in
-                    Result { () throws(ProcessMemoryError) -> PartialTransfer in try readTransfer(from: address, into: raw, mode: mode) }
-                }
-                transfer = try result.get()
-            } catch {
-                trace.failure = .init(hop: index + 1, address: current, bytes: [], error: error)
-                return trace
-            }
-            if let stop = transfer.stop {
-                trace.failure = .init(hop: index + 1, address: current, bytes: Array(word[0..<transfer.bytesTransferred]), error: stop)
-                return trace
-            }
-            let pointer = word.withUnsafeBytes { chain.format.load($0, at: 0) }
-            guard let next = PointerChain.add(offset, to: pointer) else {
-                let error = ProcessMemoryError.invalid(
-                    "0x\(String(pointer, radix: 16)) \(PointerChain.signed(offset)) lies outside the 64-bit address range",
-                    pid: pid, address: current)
-                trace.failure = .init(hop: index + 1, address: current, bytes: word, error: error)
-                return trace
-            }
-            trace.hops.append(.init(address: current, pointer: pointer, offset: offset, next: next))
-            current = next
+        let format = chain.format
+        let followed = followPointers(from: base, offsets: chain.offsets, pointerSize: format.size, mode: mode) { raw in
+            format.load(raw, at: 0)
         }
-        return trace
+        return PointerChainTrace(chain: chain, base: base, hops: followed.hops, failure: followed.failure)
     }
 
     /// The address `chain` leads to.

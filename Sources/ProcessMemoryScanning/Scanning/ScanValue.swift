@@ -8,22 +8,17 @@ public enum ScanValueType: String, Sendable, Hashable, CaseIterable, Codable {
     /// Any integer width (1, 2, 4 or 8 bytes) that can hold the value, like scanmem's `int`.
     case anyInt = "any-int"
 
+    /// The fixed-width type this is, from the core's typed-value codec; `nil` for ``anyInt``.
+    public var valueType: ValueType? { ValueType(rawValue: rawValue) }
+
     /// Bytes per value; `nil` for ``anyInt``, whose matches each have their own width.
-    public var width: Int? {
-        switch self {
-        case .u8, .i8: return 1
-        case .u16, .i16: return 2
-        case .u32, .i32, .f32: return 4
-        case .u64, .i64, .f64: return 8
-        case .anyInt: return nil
-        }
-    }
+    public var width: Int? { valueType?.size }
 
     /// `f32` or `f64`.
-    public var isFloatingPoint: Bool { self == .f32 || self == .f64 }
+    public var isFloatingPoint: Bool { valueType?.isFloatingPoint ?? false }
 
     /// A signed integer type.
-    public var isSigned: Bool { self == .i8 || self == .i16 || self == .i32 || self == .i64 }
+    public var isSigned: Bool { valueType?.isSigned ?? false }
 
     /// The number stored for the type in match files.
     var code: UInt8 { UInt8(Self.allCases.firstIndex(of: self) ?? 0) + 1 }

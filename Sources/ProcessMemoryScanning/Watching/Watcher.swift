@@ -143,8 +143,10 @@ public final class Watcher {
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
-    /// Sleeps for `interval` in slices of at most 50 ms, returning early once `stop` says so.
-    static func sleep(_ interval: Duration, unless stop: () -> Bool) {
+    /// Sleeps for `interval` in slices of at most 50 ms, returning early once `stop` says so: the
+    /// pause between rounds of ``run(interval:shouldStop:onChange:)`` and ``Freezer``'s loop, for
+    /// callers that run their own rounds. The corresponding C call is `nanosleep(2)`.
+    public static func sleep(_ interval: Duration, unless stop: () -> Bool) {
         let (seconds, attoseconds) = interval.components
         var remaining = max(0, Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000))
         while remaining > 0 && !stop() {

@@ -27,11 +27,13 @@ struct Diff: ParsableCommand {
     @Option(help: StopOption.help)
     var stop: StopOption = .ptrace
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func run() throws {
         let diff: SnapshotDiff
@@ -51,20 +53,29 @@ struct Diff: ParsableCommand {
             }
         }
         if json {
-            func ranges(_ list: [SnapshotDiff.Range]) -> JSON {
-                .array(list.map { .object([("start", .hex($0.start)), ("end", .hex($0.end)), ("size", .uint($0.count))]) })
+            func ranges(_ list: [SnapshotDiff.Range]) -> [Report.Range] {
+                list.map { Report.Range(start: Format.hex($0.start), end: Format.hex($0.end), size: $0.count) }
             }
-            Output.line(JSON.object([
-                ("changed", ranges(diff.changed)),
-                ("onlyInA", ranges(diff.onlyInFirst)),
-                ("onlyInB", ranges(diff.onlyInSecond)),
-                ("bytesCompared", .uint(diff.bytesCompared)),
-            ]).text)
+            Output.line(JSONOutput.text(Report(changed: ranges(diff.changed), onlyInA: ranges(diff.onlyInFirst),
+                                               onlyInB: ranges(diff.onlyInSecond), bytesCompared: diff.bytesCompared)))
             return
         }
         func lines(_ label: String, _ list: [SnapshotDiff.Range]) -> [String] {
             list.map { "\(label) \(Format.hex($0.start))-\(Format.hex($0.end)) (\($0.count) bytes)" }
         }
         Output.lines(lines("changed", diff.changed) + lines("only-in-a", diff.onlyInFirst) + lines("only-in-b", diff.onlyInSecond))
+    }
+
+    /// `--json`: the shape in the help above.
+    struct Report: Encodable {
+        struct Range: Encodable {
+            var start: String
+            var end: String
+            var size: UInt64
+        }
+        var changed: [Range]
+        var onlyInA: [Range]
+        var onlyInB: [Range]
+        var bytesCompared: UInt64
     }
 }

@@ -46,8 +46,9 @@ struct Dump: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"))
     var output: String?
@@ -58,8 +59,9 @@ struct Dump: ParsableCommand {
     @Option(help: StopOption.help)
     var stop: StopOption = .ptrace
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
+
+    var mode: AccessModeOption { modeOption.mode }
 
     @Flag(help: """
         Leave out what the kernel's core dumper and gdb's gcore leave out: mappings marked dd or io \
@@ -72,8 +74,9 @@ struct Dump: ParsableCommand {
                                valueName: "bits"))
     var coredumpFilterBits: String?
 
-    @Flag(help: "Print a JSON summary.")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
         guard (output == nil) != (core == nil) else { throw ValidationError("give exactly one of --output DIR or --core FILE") }
@@ -116,19 +119,11 @@ struct Dump: ParsableCommand {
         let destination = core ?? output ?? "."
         let indexPath = core.map { $0 + ".json" } ?? (destination + "/" + DumpIndex.fileName)
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("output", .string(destination)),
-                ("index", .string(indexPath)),
-                ("complete", .bool(index.complete)),
-                ("partialReason", .optional(index.partialReason) { .string($0) }),
-                ("regions", .int(Int64(index.regions.count))),
-                ("bytesDumped", .uint(index.bytesDumped)),
-                ("bytesFailed", .uint(index.bytesFailed)),
-                ("bytesExcluded", .uint(index.bytesExcluded)),
-                ("coredumpFilter", .optional(index.coredumpFilter) { .string($0.description) }),
-                ("failedRanges", .int(Int64(index.failedRanges.count))),
-            ]).text)
+            Output.line(JSONOutput.text(Report(
+                pid: pid, output: destination, index: indexPath, complete: index.complete,
+                partialReason: index.partialReason, regions: index.regions.count, bytesDumped: index.bytesDumped,
+                bytesFailed: index.bytesFailed, bytesExcluded: index.bytesExcluded,
+                coredumpFilter: index.coredumpFilter?.description, failedRanges: index.failedRanges.count)))
         } else {
             Output.line("dumped \(index.bytesDumped) bytes of \(index.regions.count) regions to \(destination); "
                         + "\(index.failedRanges.count) unreadable ranges (\(index.bytesFailed) bytes) listed in \(indexPath)"
@@ -137,5 +132,40 @@ struct Dump: ParsableCommand {
         guard let reason = index.partialReason else { return }
         Output.error("partial dump (marked \"complete\": false in \(indexPath)): \(reason)")
         throw ExitCode(ExitCodes.partial)
+    }
+
+    /// `--json`: the summary's shape in the help above; a missing value is null.
+    struct Report: Encodable {
+        var pid: Int32
+        var output: String
+        var index: String
+        var complete: Bool
+        var partialReason: String?
+        var regions: Int
+        var bytesDumped: UInt64
+        var bytesFailed: UInt64
+        var bytesExcluded: UInt64
+        var coredumpFilter: String?
+        var failedRanges: Int
+
+        enum CodingKeys: String, CodingKey {
+            case pid, output, index, complete, partialReason, regions, bytesDumped, bytesFailed, bytesExcluded
+            case coredumpFilter, failedRanges
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(output, forKey: .output)
+            try container.encode(index, forKey: .index)
+            try container.encode(complete, forKey: .complete)
+            try container.encode(partialReason, forKey: .partialReason)
+            try container.encode(regions, forKey: .regions)
+            try container.encode(bytesDumped, forKey: .bytesDumped)
+            try container.encode(bytesFailed, forKey: .bytesFailed)
+            try container.encode(bytesExcluded, forKey: .bytesExcluded)
+            try container.encode(coredumpFilter, forKey: .coredumpFilter)
+            try container.encode(failedRanges, forKey: .failedRanges)
+        }
     }
 }

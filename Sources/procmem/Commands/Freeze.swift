@@ -1,10 +1,11 @@
 import ArgumentParser
 import ProcessMemory
 
-/// `procmem freeze PID ADDRESS VALUE --as TYPE [--interval 100ms]`: keep writing a value.
+/// `procmem freeze PID [ADDRESS VALUE --as TYPE] [--entry TYPE:ADDRESS=VALUE …] [--interval 100ms]`:
+/// keep writing values.
 struct Freeze: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Keep a value at an address until stopped.",
+        abstract: "Keep values at addresses until stopped.",
         discussion: """
             Each --interval, reads the value at ADDRESS and writes VALUE back when it differs (all or \
             nothing, native byte order; --as cstring writes the UTF-8 bytes and a NUL). Prints \
@@ -13,73 +14,112 @@ struct Freeze: ParsableCommand {
             reported on stderr and retried. Runs until Ctrl-C (or SIGTERM), then prints a summary on \
             stderr and exits 0. If the process exits, the freeze ends with its error (status 14, \
             badState).
+
+            Several values, each with its own type, are frozen together with --entry \
+            TYPE:ADDRESS=VALUE, repeated (`--entry u32:[heap]+0x10=100 --entry f32:"game+0x40 -> \
+            +0x8"=2.5`), alone or after ADDRESS VALUE --as TYPE; every ADDRESS may be a pointer \
+            chain, resolved once at the start. Each round looks at the entries in order.
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
-    var address: AddressArgument
+    var address: AddressArgument?
 
     @Argument(help: ArgumentHelp("The value to keep (integers in decimal or 0x hex; floats as Swift parses them).", valueName: "value"))
-    var value: String
+    var value: String?
 
     @Option(name: .customLong("as"), help: ArgumentHelp("The type of VALUE.", valueName: "type"))
-    var type: ValueType
+    var type: ValueType?
+
+    @Option(name: .customLong("entry"), parsing: .singleValue,
+            help: ArgumentHelp("Another value to keep, with its own type: TYPE:ADDRESS=VALUE (repeatable).", valueName: "entry"),
+            transform: { try ValueEntry.parse($0, withValue: true) })
+    var entries: [ValueEntry] = []
 
     @Option(help: ArgumentHelp("Time between rounds: 100ms, 0.5s, 2s (a bare number is seconds).", valueName: "interval"),
             transform: WatchInterval.parse)
     var interval: Duration = .milliseconds(100)
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
+
+    var mode: AccessModeOption { modeOption.mode }
 
     func validate() throws {
-        _ = try payload()
+        _ = try payloads()
     }
 
-    private func payload() throws -> [UInt8] {
-        do {
-            return try type.encode(value)
-        } catch {
-            throw ValidationError(error.description)
+    /// Every entry with the bytes to keep: ADDRESS VALUE --as TYPE first, then each --entry.
+    private func payloads() throws -> [(entry: ValueEntry, bytes: [UInt8])] {
+        var all: [ValueEntry] = []
+        switch (address, value, type) {
+        case (let address?, let value?, let type?): all.append(ValueEntry(type: type, address: address, value: value))
+        case (nil, nil, nil): break
+        case (_?, nil, _): throw ValidationError("ADDRESS needs a VALUE")
+        case (_?, _?, nil): throw ValidationError("VALUE needs --as TYPE")
+        default: throw ValidationError("--as applies to ADDRESS VALUE; give each --entry its own TYPE:")
+        }
+        all += entries
+        guard !all.isEmpty else { throw ValidationError("give ADDRESS VALUE --as TYPE, or --entry TYPE:ADDRESS=VALUE") }
+        return try all.map { entry in
+            do throws(ValueType.EncodingFailure) {
+                return (entry, try entry.type.encode(entry.value ?? ""))
+            } catch {
+                throw ValidationError(all.count > 1 ? "\(entry.address.text): \(error.description)" : error.description)
+            }
         }
     }
 
     func run() throws {
-        let bytes = try payload()
+        let payloads = try payloads()
         let handle = try TargetProcess.open(pid, rights: .readWrite)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle)
+        var freezers: [(freezer: Freezer, type: ValueType, shown: String)] = []
+        for (entry, bytes) in payloads {
+            let start = try TargetProcess.resolve(entry.address, in: handle, mode: mode)
+            let shown = entry.type.size == nil ? JSON.quoted(entry.value ?? "") : entry.type.format(bytes, hex: false)
+            freezers.append((Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode), entry.type, shown))
+        }
         Interruption.install()
-        let freezer = Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode)
-        let shown = type.size == nil ? JSON.quoted(value) : type.format(bytes, hex: false)
-        func report(_ event: Freezer.Event) {
+        func report(_ event: Freezer.Event, _ item: (freezer: Freezer, type: ValueType, shown: String)) {
             switch event {
             case .restored(let time, let found):
-                let old = found.map { type.size == nil ? "\($0.count) bytes" : type.format($0, hex: false) } ?? "<unreadable>"
-                Output.line("\(WatchInterval.timestamp(time)) \(Format.hex(start)): \(shown) (was \(old))")
+                let old = found.map { item.type.size == nil ? "\($0.count) bytes" : item.type.format($0, hex: false) } ?? "<unreadable>"
+                Output.line("\(WatchInterval.timestamp(time)) \(Format.hex(item.freezer.address)): \(item.shown) (was \(old))")
             case .writeFailed(let time, let error):
                 Output.error("\(WatchInterval.timestamp(time)) write failed: \(error.description)")
             }
         }
         do {
-            // The first round always says something, even when the value already holds.
-            if let event = try freezer.freezeOnce() {
-                report(event)
-            } else {
-                Output.line("\(WatchInterval.timestamp(Watcher.now())) \(Format.hex(start)): \(shown) (already held)")
+            // The first round always says something for each entry, even when the value already holds.
+            for item in freezers {
+                if let event = try item.freezer.freezeOnce() {
+                    report(event, item)
+                } else {
+                    Output.line("\(WatchInterval.timestamp(Watcher.now())) \(Format.hex(item.freezer.address)): \(item.shown) (already held)")
+                }
             }
-            try freezer.run(interval: interval, shouldStop: { Interruption.requested }, onEvent: report)
+            while !Interruption.requested {
+                Watcher.sleep(interval, unless: { Interruption.requested })
+                if Interruption.requested { break }
+                for item in freezers {
+                    if let event = try item.freezer.freezeOnce() { report(event, item) }
+                }
+            }
         } catch {
-            Output.error(summary(freezer))
+            Output.error(summary(freezers.map(\.freezer)))
             throw ErrorReporting.fail(error, mode: mode)
         }
-        Output.error(summary(freezer))
+        Output.error(summary(freezers.map(\.freezer)))
     }
 
-    private func summary(_ freezer: Freezer) -> String {
-        "freeze stopped after \(freezer.rounds) round\(freezer.rounds == 1 ? "" : "s"): \(freezer.writes) write\(freezer.writes == 1 ? "" : "s"), \(freezer.failures) failed"
+    private func summary(_ freezers: [Freezer]) -> String {
+        let rounds = freezers.map(\.rounds).max() ?? 0
+        let writes = freezers.reduce(0) { $0 + $1.writes }
+        let failures = freezers.reduce(0) { $0 + $1.failures }
+        return "freeze stopped after \(rounds) round\(rounds == 1 ? "" : "s"): \(writes) write\(writes == 1 ? "" : "s"), \(failures) failed"
     }
 }

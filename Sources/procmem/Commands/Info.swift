@@ -1,85 +1,104 @@
 import ArgumentParser
 import ProcessMemory
 
-/// `procmem info PID`: command line, executable, state, uid and a summary of the map.
+/// `procmem info PID`: command line, executable, state, uid, threads, RSS and a summary of the map.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what a process is and how much memory it maps.",
         discussion: """
             Shows the command line (/proc/PID/cmdline, arguments joined by spaces), the executable \
             (/proc/PID/exe), the state (alive, execed, exiting, zombie, gone), the real and \
-            effective uid, the number of regions and the bytes in readable regions.
+            effective uid, the number of threads and the resident memory (Threads and VmRSS in \
+            /proc/PID/status), the number of regions and the bytes in readable regions. Every file is \
+            read through the process handle, so a reused PID is never shown as the old process.
 
             --json prints one object:
               {"pid":N,"name":"…"|null,"executable":"…"|null,"commandLine":["…",…],
-               "state":"alive","uid":N|null,"effectiveUid":N|null,"regions":N,
-               "readableBytes":N}
+               "state":"alive","uid":N|null,"effectiveUid":N|null,"threads":N|null,
+               "residentBytes":N|null,"regions":N,"readableBytes":N}
+            ("threads" and "residentBytes" were added in this version; the other keys are unchanged.)
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var pid: Int32 { processOption.pid }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func run() throws {
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
         let map = try TargetProcess.memoryMap(handle)
-        let arguments = (ProcFiles.read("/proc/\(pid)/cmdline") ?? [])
-            .split(separator: 0, omittingEmptySubsequences: false)
-            .map { String(decoding: $0, as: UTF8.self) }
-        let commandLine = arguments.last == "" ? Array(arguments.dropLast()) : arguments
-        let executable = ProcFiles.readLink("/proc/\(pid)/exe")
-        let status = Self.status(ProcFiles.read("/proc/\(pid)/status") ?? [])
+        let commandLine: [String]
+        let status: ProcessStatus
         let state: ProcessState
         do {
+            commandLine = try handle.commandLine()
+            status = try handle.status()
             state = try handle.state()
         } catch {
             throw ErrorReporting.fail(error)
         }
+        let executable = handle.executablePath()
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("name", .optional(status["Name"]?.first) { .string($0) }),
-                ("executable", .optional(executable) { .string($0) }),
-                ("commandLine", .array(commandLine.map { .string($0) })),
-                ("state", .string(state.rawValue)),
-                ("uid", .optional(status["Uid"]?.first.flatMap { UInt32($0) }) { .uint(UInt64($0)) }),
-                ("effectiveUid", .optional(status["Uid"]?.dropFirst().first.flatMap { UInt32($0) }) { .uint(UInt64($0)) }),
-                ("regions", .int(Int64(map.count))),
-                ("readableBytes", .uint(map.readableBytes)),
-            ]).text)
+            Output.line(JSONOutput.text(Report(pid: pid, name: status.name.isEmpty ? nil : status.name, executable: executable,
+                                               commandLine: commandLine, state: state.rawValue, uid: status.realUID,
+                                               effectiveUid: status.effectiveUID, threads: status.threads,
+                                               residentBytes: status.residentBytes, regions: map.count,
+                                               readableBytes: map.readableBytes)))
             return
         }
-        let uids = status["Uid"] ?? []
-        let uid = uids.first.map { real in
-            uids.count > 1 && uids[1] != real ? "\(real) (effective \(uids[1]))" : real
+        let uid = status.realUID.map { real in
+            status.effectiveUID.map { $0 != real ? "\(real) (effective \($0))" : "\(real)" } ?? "\(real)"
         }
         Output.lines([
             "pid:        \(pid)",
-            "name:       \(Format.printable(status["Name"]?.first ?? "?"))",
+            "name:       \(Format.printable(status.name.isEmpty ? "?" : status.name))",
             "executable: \(Format.printable(executable ?? "?"))",
             "command:    \(Format.printable(commandLine.joined(separator: " ")))",
             "state:      \(state.rawValue)",
             "uid:        \(uid ?? "?")",
+            "threads:    \(status.threads.map(String.init) ?? "?")",
+            "resident:   \(status.residentBytes.map { "\($0) bytes (\($0 / 1024) KiB)" } ?? "?")",
             "regions:    \(map.count)",
             "readable:   \(map.readableBytes) bytes (\(map.readableBytes / 1024) KiB)",
         ])
     }
 
-    /// `/proc/PID/status` as `key: [values]` (values split at whitespace; `Name` kept whole).
-    static func status(_ bytes: [UInt8]) -> [String: [String]] {
-        var fields: [String: [String]] = [:]
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let text = String(decoding: line, as: UTF8.self)
-            guard let colon = text.firstIndex(of: ":") else { continue }
-            let key = String(text[..<colon])
-            let rest = text[text.index(after: colon)...]
-            fields[key] = key == "Name" ? [String(rest).trimmingWhitespace]
-                : rest.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+    /// `--json`: the shape in the help above; a missing value is null, never left out.
+    struct Report: Encodable {
+        var pid: Int32
+        var name: String?
+        var executable: String?
+        var commandLine: [String]
+        var state: String
+        var uid: UInt32?
+        var effectiveUid: UInt32?
+        var threads: Int?
+        var residentBytes: UInt64?
+        var regions: Int
+        var readableBytes: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case pid, name, executable, commandLine, state, uid, effectiveUid, threads, residentBytes, regions, readableBytes
         }
-        return fields
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(name, forKey: .name)
+            try container.encode(executable, forKey: .executable)
+            try container.encode(commandLine, forKey: .commandLine)
+            try container.encode(state, forKey: .state)
+            try container.encode(uid, forKey: .uid)
+            try container.encode(effectiveUid, forKey: .effectiveUid)
+            try container.encode(threads, forKey: .threads)
+            try container.encode(residentBytes, forKey: .residentBytes)
+            try container.encode(regions, forKey: .regions)
+            try container.encode(readableBytes, forKey: .readableBytes)
+        }
     }
 }

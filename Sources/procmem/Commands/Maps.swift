@@ -8,25 +8,28 @@ struct Maps: ParsableCommand {
         discussion: """
             The table has one row per region: start address, size in KiB, permissions with p (private) \
             or s (shared), file offset, device, inode, kind and path; a total line follows. --details \
-            reads /proc/PID/smaps and adds RSS and swap (KiB) and the kernel's VmFlags.
+            reads /proc/PID/smaps and adds RSS, Dirty (private and shared dirty) and swap (KiB) and the \
+            kernel's VmFlags.
 
             --json prints one array, one object per region, in address order:
               {"start":"0x…","end":"0x…","startValue":N,"endValue":N,"size":N,
                "perms":"rw-","shared":BOOL,"offset":N,"dev":"fd:01","inode":N,
                "path":"…"|null,"deleted":BOOL,"kind":"file"}
             kind is one of \(MemoryRegion.Kind.allCases.map(\.rawValue).joined(separator: ", ")). \
-            With --details each object also has "rss", "pss", "swap" (bytes) and "vmFlags" (an array \
-            of two-letter strings).
+            With --details each object also has "rss", "pss", "dirty", "swap" (bytes) and "vmFlags" (an \
+            array of two-letter strings); "dirty" was added in this version.
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
+    var pid: Int32 { processOption.pid }
 
-    @Flag(help: "Add RSS, swap and VmFlags from /proc/PID/smaps.")
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
+
+    @Flag(help: "Add RSS, Dirty, swap and VmFlags from /proc/PID/smaps.")
     var details = false
 
     func run() throws {
@@ -43,42 +46,50 @@ struct Maps: ParsableCommand {
             rows = try TargetProcess.memoryMap(handle).regions.map { ($0, nil) }
         }
         if json {
-            Output.line(JSON.array(rows.map { Self.json($0, $1) }).text)
+            Output.line(JSONOutput.text(rows.map { Report(region: $0, details: $1) }))
         } else {
             Output.lines(Self.table(rows, details: details))
         }
     }
 
-    static func json(_ region: MemoryRegion, _ details: RegionDetails?) -> JSON {
-        var pairs: [(String, JSON)] = [
-            ("start", .hex(region.start)),
-            ("end", .hex(region.end)),
-            ("startValue", .uint(region.start)),
-            ("endValue", .uint(region.end)),
-            ("size", .uint(region.size)),
-            ("perms", .string(region.permissions.description)),
-            ("shared", .bool(region.isShared)),
-            ("offset", .uint(region.offset)),
-            ("dev", .string(device(region))),
-            ("inode", .uint(region.inode)),
-            ("path", .optional(region.path) { .string($0) }),
-            ("deleted", .bool(region.isDeleted)),
-            ("kind", .string(region.kind.rawValue)),
-        ]
-        if let details {
-            pairs += [
-                ("rss", .uint(details.rss)),
-                ("pss", .uint(details.pss)),
-                ("swap", .uint(details.swap)),
-                ("vmFlags", .array(details.vmFlags.map { .string($0) })),
-            ]
+    /// One region in `--json`: the shape in the help above; the smaps keys only with --details.
+    struct Report: Encodable {
+        var region: MemoryRegion
+        var details: RegionDetails?
+
+        enum CodingKeys: String, CodingKey {
+            case start, end, startValue, endValue, size, perms, shared, offset, dev, inode, path, deleted, kind
+            case rss, pss, dirty, swap, vmFlags
         }
-        return .object(pairs)
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Format.hex(region.start), forKey: .start)
+            try container.encode(Format.hex(region.end), forKey: .end)
+            try container.encode(region.start, forKey: .startValue)
+            try container.encode(region.end, forKey: .endValue)
+            try container.encode(region.size, forKey: .size)
+            try container.encode(region.permissions.description, forKey: .perms)
+            try container.encode(region.isShared, forKey: .shared)
+            try container.encode(region.offset, forKey: .offset)
+            try container.encode(Maps.device(region), forKey: .dev)
+            try container.encode(region.inode, forKey: .inode)
+            try container.encode(region.path, forKey: .path)
+            try container.encode(region.isDeleted, forKey: .deleted)
+            try container.encode(region.kind.rawValue, forKey: .kind)
+            if let details {
+                try container.encode(details.rss, forKey: .rss)
+                try container.encode(details.pss, forKey: .pss)
+                try container.encode(details.dirty, forKey: .dirty)
+                try container.encode(details.swap, forKey: .swap)
+                try container.encode(details.vmFlags, forKey: .vmFlags)
+            }
+        }
     }
 
     static func table(_ rows: [(MemoryRegion, RegionDetails?)], details: Bool) -> [String] {
         var header = ["Address", "Kbytes", "Mode", "Offset", "Device", "Inode", "Kind"]
-        if details { header += ["RSS", "Swap", "VmFlags"] }
+        if details { header += ["RSS", "Dirty", "Swap", "VmFlags"] }
         header.append("Path")
         var cells: [[String]] = rows.map { region, extra in
             var row = [
@@ -91,7 +102,7 @@ struct Maps: ParsableCommand {
                 region.kind.rawValue,
             ]
             if details {
-                row += [String((extra?.rss ?? 0) / 1024), String((extra?.swap ?? 0) / 1024),
+                row += [String((extra?.rss ?? 0) / 1024), String((extra?.dirty ?? 0) / 1024), String((extra?.swap ?? 0) / 1024),
                         extra?.vmFlags.joined(separator: " ") ?? ""]
             }
             row.append(Format.printable(region.path ?? "") + (region.isDeleted ? " (deleted)" : ""))
@@ -100,12 +111,13 @@ struct Maps: ParsableCommand {
         var total = ["total", String(rows.reduce(0) { $0 + $1.0.size } / 1024), "", "", "", "", ""]
         if details {
             total += [String(rows.reduce(0) { $0 + ($1.1?.rss ?? 0) } / 1024),
+                      String(rows.reduce(0) { $0 + ($1.1?.dirty ?? 0) } / 1024),
                       String(rows.reduce(0) { $0 + ($1.1?.swap ?? 0) } / 1024), ""]
         }
         total.append("")
         cells.insert(header, at: 0)
         cells.append(total)
-        let numeric: Set<String> = ["Kbytes", "Inode", "RSS", "Swap"]
+        let numeric: Set<String> = ["Kbytes", "Inode", "RSS", "Dirty", "Swap"]
         let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
         return cells.map { row in
             var line = ""

@@ -37,8 +37,9 @@ struct Read: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
     var address: AddressArgument
@@ -60,11 +61,13 @@ struct Read: ParsableCommand {
     @Flag(help: "All or nothing: fail without output unless every byte can be read.")
     var exact = false
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     static func parseLength(_ text: String) throws -> Int {
         guard let value = Format.parseUnsigned(text), let count = Int(exactly: value), count > 0 else {
@@ -98,7 +101,7 @@ struct Read: ParsableCommand {
     func run() throws {
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle)
+        let start = try TargetProcess.resolve(address, in: handle, mode: mode)
         if type == .cstring { return try readString(handle, at: start) }
 
         let requested = byteCount
@@ -110,20 +113,11 @@ struct Read: ParsableCommand {
         }
         let values = type.map { type in Self.split(bytes, size: type.size ?? 1) } ?? []
         if json {
-            var pairs: [(String, JSON)] = [
-                ("pid", .int(Int64(pid))),
-                ("address", .hex(start)),
-                ("requested", .int(Int64(requested))),
-                ("read", .int(Int64(transfer.bytesTransferred))),
-                ("complete", .bool(stop == nil)),
-                ("hex", .string(bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined())),
-                ("stop", .optional(stop) { ErrorReporting.json($0) }),
-            ]
-            if let type {
-                pairs.append(("type", .string(type.rawValue)))
-                pairs.append(("values", .array(values.map { type.json($0, hex: hex) })))
-            }
-            Output.line(JSON.object(pairs).text)
+            Output.line(JSONOutput.text(Report(
+                pid: pid, address: Format.hex(start), requested: requested, read: transfer.bytesTransferred,
+                complete: stop == nil, hex: bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(),
+                stop: stop.map(ErrorReport.init), type: type?.rawValue,
+                values: type.map { type in values.map { type.json($0, hex: hex) } })))
         } else if raw {
             Output.bytes(bytes)
         } else if let type {
@@ -151,14 +145,8 @@ struct Read: ParsableCommand {
             failure = error
         }
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("address", .hex(start)),
-                ("type", .string("cstring")),
-                ("maxLength", .int(Int64(maxLength))),
-                ("value", .optional(text) { .string($0) }),
-                ("stop", .optional(failure) { ErrorReporting.json($0) }),
-            ]).text)
+            Output.line(JSONOutput.text(StringReport(pid: pid, address: Format.hex(start), maxLength: maxLength,
+                                                     value: text, stop: failure.map(ErrorReport.init))))
         } else if let text {
             Output.line(Format.hex(start) + ": " + JSON.quoted(text))
         }
@@ -168,5 +156,68 @@ struct Read: ParsableCommand {
     /// `bytes` cut into whole values of `size` bytes (a partial value at the end is dropped).
     static func split(_ bytes: [UInt8], size: Int) -> [[UInt8]] {
         stride(from: 0, to: bytes.count - bytes.count % size, by: size).map { Array(bytes[$0..<($0 + size)]) }
+    }
+
+    /// `--json` for bytes and typed values: the shape in the help above. `stop` is null when the
+    /// read completed; `type` and `values` appear only with --as.
+    struct Report: Encodable {
+        var pid: Int32
+        var address: String
+        var requested: Int
+        var read: Int
+        var complete: Bool
+        var hex: String
+        var stop: ErrorReport?
+        var type: String?
+        var values: [JSON]?
+
+        enum CodingKeys: String, CodingKey {
+            case pid, address, requested, read, complete, hex, stop, type, values
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(address, forKey: .address)
+            try container.encode(requested, forKey: .requested)
+            try container.encode(read, forKey: .read)
+            try container.encode(complete, forKey: .complete)
+            try container.encode(hex, forKey: .hex)
+            try container.encode(stop, forKey: .stop)
+            try container.encodeIfPresent(type, forKey: .type)
+            try container.encodeIfPresent(values, forKey: .values)
+        }
+    }
+
+    /// `--json` with --as cstring: the shape in the help above; `value` and `stop` may be null.
+    struct StringReport: Encodable {
+        var pid: Int32
+        var address: String
+        var type = "cstring"
+        var maxLength: Int
+        var value: String?
+        var stop: ErrorReport?
+
+        init(pid: Int32, address: String, maxLength: Int, value: String?, stop: ErrorReport?) {
+            self.pid = pid
+            self.address = address
+            self.maxLength = maxLength
+            self.value = value
+            self.stop = stop
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case pid, address, type, maxLength, value, stop
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(address, forKey: .address)
+            try container.encode(type, forKey: .type)
+            try container.encode(maxLength, forKey: .maxLength)
+            try container.encode(value, forKey: .value)
+            try container.encode(stop, forKey: .stop)
+        }
     }
 }

@@ -95,8 +95,9 @@ struct Rescan: ParsableCommand {
     @Option(help: ArgumentHelp("Print at most this many matches.", valueName: "n"))
     var maxMatches: Int = 1000
 
-    @Flag(help: "Print JSON (as procmem scan).")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
     var progress = false

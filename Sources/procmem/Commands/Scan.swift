@@ -17,7 +17,7 @@ struct Scan: ParsableCommand {
 
             Values are aligned to their width unless --unaligned. Floating point matches within \
             --tolerance, or by default when it rounds to VALUE as written (3.25 matches 3.245…3.255). \
-            Negative values need `--` after all options: `procmem scan PID --as i32 -- -5`.
+            Negative values can be written as they are: `procmem scan PID -5 --as i32` (a number right after an option such as --unaligned is read as that option's value, so put it before the options or after `--`).
 
             Regions: writable private memory by default, like scanmem; --all scans every readable \
             region; --perms, --kind, --path and --range narrow it. Regions that vanish or fail during \
@@ -39,8 +39,9 @@ struct Scan: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: ArgumentHelp("The value to look for (with --as).", valueName: "value"))
     var value: String?
@@ -89,8 +90,9 @@ struct Scan: ParsableCommand {
     @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
     var progress = false
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
         let modes = [value != nil || (type != nil && !snapshot), string != nil, pattern != nil, snapshot].filter { $0 }.count

@@ -2,7 +2,8 @@ import ArgumentParser
 import Glibc
 import ProcessMemory
 
-/// `procmem watch PID ADDRESS… --as TYPE [--interval 100ms]`: print each change as it happens.
+/// `procmem watch PID [ADDRESS… --as TYPE] [--entry TYPE:ADDRESS …] [--interval 100ms]`: print each
+/// change as it happens.
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print each change of a value as it happens.",
@@ -15,17 +16,32 @@ struct Watch: ParsableCommand {
 
             --json prints one object per change: {"time":"…","address":"0x…","old":V|null,"new":V}, \
             where V is a number, a "0x…" string with --hex, or {"error":"CODE"}.
+
+            Values of different types are watched together with --entry TYPE:ADDRESS, repeated \
+            (`--entry u32:[heap]+0x10 --entry f64:"game+0x40 -> +0x8"`), alone or after ADDRESS… \
+            --as TYPE; every ADDRESS may be a pointer chain, resolved once at the start.
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
-    var addresses: [AddressArgument]
+    var addresses: [AddressArgument] = []
 
-    @Option(name: .customLong("as"), help: ArgumentHelp("The type of the value (not cstring).", valueName: "type"))
-    var type: ValueType
+    @Option(name: .customLong("as"), help: ArgumentHelp("The type of the ADDRESS values (not cstring).", valueName: "type"))
+    var type: ValueType?
+
+    @Option(name: .customLong("entry"), parsing: .singleValue,
+            help: ArgumentHelp("Another value to watch, with its own type: TYPE:ADDRESS (repeatable).", valueName: "entry"),
+            transform: { try ValueEntry.parse($0, withValue: false) })
+    var entries: [ValueEntry] = []
+
+    /// Every value to watch: the ADDRESS arguments with --as, then each --entry.
+    private var allEntries: [ValueEntry] {
+        addresses.map { ValueEntry(type: type ?? .u8, address: $0) } + entries
+    }
 
     @Option(help: ArgumentHelp("Time between reads: 100ms, 0.5s, 2s (a bare number is seconds).", valueName: "interval"),
             transform: WatchInterval.parse)
@@ -34,27 +50,32 @@ struct Watch: ParsableCommand {
     @Flag(help: "Print integer values in hex.")
     var hex = false
 
-    @Flag(help: "Print JSON lines (shape above).")
-    var json = false
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
-        guard !addresses.isEmpty else { throw ValidationError("give at least one ADDRESS") }
-        guard type.size != nil else { throw ValidationError("--as cstring cannot be watched; use a fixed-size type") }
-        if hex && !type.isInteger { throw ValidationError("--hex needs an integer --as type") }
+        guard !addresses.isEmpty || !entries.isEmpty else { throw ValidationError("give at least one ADDRESS (with --as) or --entry TYPE:ADDRESS") }
+        if !addresses.isEmpty && type == nil { throw ValidationError("ADDRESS needs --as TYPE") }
+        if addresses.isEmpty && type != nil { throw ValidationError("--as applies to ADDRESS arguments; give each --entry its own TYPE:") }
+        let types = allEntries.map(\.type)
+        guard types.allSatisfy({ $0.size != nil }) else { throw ValidationError("cstring cannot be watched; use a fixed-size type") }
+        if hex && !types.contains(where: \.isInteger) { throw ValidationError("--hex needs an integer type") }
     }
 
     func run() throws {
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
         var targets: [Watcher.Target] = []
-        for argument in addresses {
-            targets.append(Watcher.Target(address: try TargetProcess.resolve(argument, in: handle), size: type.size ?? 1))
+        let entries = allEntries
+        for entry in entries {
+            targets.append(Watcher.Target(address: try TargetProcess.resolve(entry.address, in: handle), size: entry.type.size ?? 1))
         }
         Interruption.install()
         let watcher = Watcher(handle: handle, targets: targets)
         do {
             try watcher.run(interval: interval, shouldStop: { Interruption.requested }) { change in
-                Output.line(line(for: change, address: targets[change.target].address))
+                Output.line(line(for: change, address: targets[change.target].address, type: entries[change.target].type))
             }
         } catch {
             Output.error(summary(watcher))
@@ -67,33 +88,44 @@ struct Watch: ParsableCommand {
         "watch stopped after \(watcher.rounds) read\(watcher.rounds == 1 ? "" : "s"): \(watcher.changes) change\(watcher.changes == 1 ? "" : "s")"
     }
 
-    private func line(for change: Watcher.Change, address: UInt64) -> String {
+    private func line(for change: Watcher.Change, address: UInt64, type: ValueType) -> String {
         let time = WatchInterval.timestamp(change.time)
         if json {
-            return JSON.object([
-                ("time", .string(time)),
-                ("address", .hex(address)),
-                ("old", .optional(change.old) { jsonValue($0) }),
-                ("new", jsonValue(change.new)),
-            ]).text
+            return JSONOutput.text(ChangeReport(time: time, address: Format.hex(address),
+                                                old: change.old.map { jsonValue($0, type) } ?? .null,
+                                                new: jsonValue(change.new, type)))
         }
-        guard let old = change.old else { return "\(time) \(Format.hex(address)): \(text(change.new)) (initial)" }
-        return "\(time) \(Format.hex(address)): \(text(old)) -> \(text(change.new))"
+        guard let old = change.old else { return "\(time) \(Format.hex(address)): \(text(change.new, type)) (initial)" }
+        return "\(time) \(Format.hex(address)): \(text(old, type)) -> \(text(change.new, type))"
     }
 
-    private func text(_ value: Watcher.Value) -> String {
+    private func text(_ value: Watcher.Value, _ type: ValueType) -> String {
         switch value {
-        case .bytes(let bytes): return type.format(bytes, hex: hex)
+        case .bytes(let bytes): return type.format(bytes, hex: hex && type.isInteger)
         case .unreadable(let error): return "<\(error.code.rawValue)>"
         }
     }
 
-    private func jsonValue(_ value: Watcher.Value) -> JSON {
+    private func jsonValue(_ value: Watcher.Value, _ type: ValueType) -> JSON {
         switch value {
         case .bytes(let bytes): return type.json(bytes, hex: hex)
-        case .unreadable(let error): return .object([("error", .string(error.code.rawValue))])
+        case .unreadable(let error): return .encoded(UnreadableValue(error: error.code.rawValue))
         }
     }
+}
+
+/// One change in `watch --json`: the shape in `procmem watch --help`.
+struct ChangeReport: Encodable {
+    var time: String
+    var address: String
+    /// null for an address's first line.
+    var old: JSON
+    var new: JSON
+}
+
+/// A value `watch` could not read, in `--json`: `{"error":"CODE"}`.
+struct UnreadableValue: Encodable, Sendable {
+    var error: String
 }
 
 /// `--interval` parsing and timestamps for watch and freeze.

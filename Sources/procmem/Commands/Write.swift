@@ -1,17 +1,18 @@
 import ArgumentParser
 import ProcessMemory
 
-/// `procmem write PID ADDRESS (--hex … | --value V --as TYPE | --string S)`.
+/// `procmem write PID ADDRESS (--hex … | --value V --as TYPE | --string S | --cstring S)`.
 struct Write: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write to the memory of a process.",
         discussion: """
             Give exactly one of: --hex with bytes ("de ad be ef", "deadbeef", "0xdead 0xbeef"), \
             --value with --as TYPE (native byte order; integers in decimal or 0x hex, where hex is the \
-            bit pattern for signed types; floats as Swift parses them), or --string (UTF-8 followed \
-            by a NUL; the same as --value S --as cstring).
+            bit pattern for signed types; floats as Swift parses them), --string (exactly the text's \
+            UTF-8 bytes, no NUL), or --cstring (the UTF-8 bytes followed by a NUL; the same as \
+            --value S --as cstring). Before this version --string added a NUL; use --cstring for that.
 
-            Typed values are written all or nothing by default (--exact); --hex and --string write \
+            Typed values are written all or nothing by default (--exact); --hex, --string and --cstring write \
             as much as can be written unless --exact is given. A write that stops early prints how \
             many bytes were written, then `procmem: short write: …` on stderr, and exits with \
             status 1. The debugger mode (default) can patch read-only private pages such as code \
@@ -25,8 +26,9 @@ struct Write: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
-    var pid: Int32
+    @OptionGroup var processOption: ProcessOption
+
+    var pid: Int32 { processOption.pid }
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
     var address: AddressArgument
@@ -40,21 +42,27 @@ struct Write: ParsableCommand {
     @Option(name: .customLong("as"), help: ArgumentHelp("The type of --value.", valueName: "type"))
     var type: ValueType?
 
-    @Option(parsing: .unconditional, help: "A string, written as UTF-8 followed by a NUL.")
+    @Option(parsing: .unconditional, help: "A string, written as exactly its UTF-8 bytes (no NUL).")
     var string: String?
+
+    @Option(parsing: .unconditional, help: "A C string, written as its UTF-8 bytes followed by a NUL.")
+    var cstring: String?
 
     @Flag(inversion: .prefixedNo, help: "All or nothing (default for --value; --no-exact allows a partial write).")
     var exact: Bool?
 
-    @Option(help: AccessModeOption.help)
-    var mode: AccessModeOption = .debugger
+    @OptionGroup var modeOption: ModeOption
 
-    @Flag(help: "Print JSON (shape above).")
-    var json = false
+    var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var jsonOption: JSONOption
+
+    var json: Bool { jsonOption.json }
 
     func validate() throws {
-        let given = [hexBytes != nil, value != nil, string != nil].filter { $0 }.count
-        guard given == 1 else { throw ValidationError("give exactly one of --hex, --value (with --as) or --string") }
+        let given = [hexBytes != nil, value != nil, string != nil, cstring != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --hex, --value (with --as), --string or --cstring") }
+        if string == "" { throw ValidationError("--string \"\" writes nothing; --cstring \"\" writes a lone NUL") }
         if value != nil && type == nil { throw ValidationError("--value needs --as TYPE") }
         if value == nil && type != nil { throw ValidationError("--as applies only to --value") }
         _ = try payload()
@@ -63,7 +71,8 @@ struct Write: ParsableCommand {
     /// The bytes to write.
     func payload() throws -> [UInt8] {
         if let hexBytes { return try Self.parseHexBytes(hexBytes) }
-        if let string { return Array(string.utf8) + [0] }
+        if let string { return Array(string.utf8) }
+        if let cstring { return Array(cstring.utf8) + [0] }
         guard let value, let type else { throw ValidationError("--value needs --as TYPE") }
         do {
             return try type.encode(value)
@@ -99,7 +108,7 @@ struct Write: ParsableCommand {
         let bytes = try payload()
         let handle = try TargetProcess.open(pid, rights: .readWrite)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle)
+        let start = try TargetProcess.resolve(address, in: handle, mode: mode)
         let allOrNothing = exact ?? (value != nil)
         let outcome = bytes.withUnsafeBytes { raw in
             Result { () throws(ProcessMemoryError) -> (written: Int, stop: ProcessMemoryError?) in
@@ -121,14 +130,9 @@ struct Write: ParsableCommand {
         case .failure(let error): throw ErrorReporting.fail(error, mode: mode)
         }
         if json {
-            Output.line(JSON.object([
-                ("pid", .int(Int64(pid))),
-                ("address", .hex(start)),
-                ("requested", .int(Int64(bytes.count))),
-                ("written", .int(Int64(transfer.written))),
-                ("complete", .bool(transfer.stop == nil)),
-                ("stop", .optional(transfer.stop) { ErrorReporting.json($0) }),
-            ]).text)
+            Output.line(JSONOutput.text(Report(pid: pid, address: Format.hex(start), requested: bytes.count,
+                                               written: transfer.written, complete: transfer.stop == nil,
+                                               stop: transfer.stop.map(ErrorReport.init))))
         } else if transfer.written > 0 || transfer.stop == nil {
             Output.line("wrote \(transfer.written) byte\(transfer.written == 1 ? "" : "s") at \(Format.hex(start))")
         }
@@ -136,5 +140,28 @@ struct Write: ParsableCommand {
         if allOrNothing || transfer.written == 0 { throw ErrorReporting.fail(stop, mode: mode) }
         Output.error(ErrorReporting.shortTransferLine(verb: "write", done: transfer.written, requested: bytes.count, stop: stop))
         throw ExitCode(ExitCodes.partial)
+    }
+
+    /// `--json`: the shape in the help above.
+    struct Report: Encodable {
+        var pid: Int32
+        var address: String
+        var requested: Int
+        var written: Int
+        var complete: Bool
+        /// ERROR, as `procmem read --help` describes it, or null.
+        var stop: ErrorReport?
+
+        enum CodingKeys: String, CodingKey { case pid, address, requested, written, complete, stop }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(address, forKey: .address)
+            try container.encode(requested, forKey: .requested)
+            try container.encode(written, forKey: .written)
+            try container.encode(complete, forKey: .complete)
+            try container.encode(stop, forKey: .stop)
+        }
     }
 }

@@ -13,21 +13,6 @@ enum ErrorReporting {
         return ExitCode(ExitCodes.status(for: error.code))
     }
 
-    /// Reports an ADDRESS that could not be resolved and returns the `ExitCode` to throw: a usage
-    /// error for malformed text, `notFound` for an unknown region, `invalidArguments` for overflow.
-    static func fail(_ failure: AddressExpression.Failure, text: String, pid: Int32) -> ExitCode {
-        switch failure.kind {
-        case .malformed:
-            Output.error(oneLine("usage: invalid ADDRESS '\(text)': \(failure.message)",
-                                 hint: "write 0x7f0000001000, 4096, [heap]+0x10 or libc.so.6+0x1000 (see procmem read --help)"))
-            return ExitCode(ExitCodes.usage)
-        case .unknownRegion:
-            return fail(ProcessMemoryError(.notFound, pid: pid, message: "cannot resolve '\(text)': \(failure.message)"))
-        case .outOfRange:
-            return fail(ProcessMemoryError(.invalidArguments, pid: pid, message: "cannot resolve '\(text)': \(failure.message)"))
-        }
-    }
-
     /// An error and what to do next, as the one line the CLI prints: `…; hint: …`.
     static func oneLine(_ message: String, hint: String?) -> String {
         guard let hint else { return message }
@@ -77,22 +62,52 @@ enum ErrorReporting {
             return nil
         }
     }
+}
 
-    /// The error as JSON: `{"code","exitCode","message","pid","address","bytesTransferred",
-    /// "systemCall","errno","accessDenial","description"}` (absent facts are `null`).
-    static func json(_ error: ProcessMemoryError) -> JSON {
-        .object([
-            ("code", .string(error.code.rawValue)),
-            ("exitCode", .int(Int64(ExitCodes.status(for: error.code)))),
-            ("message", .string(error.message)),
-            ("pid", .optional(error.pid) { .int(Int64($0)) }),
-            ("address", .optional(error.address) { .hex($0) }),
-            ("bytesTransferred", .int(Int64(error.bytesTransferred))),
-            ("systemCall", .optional(error.systemCall) { .string($0.description) }),
-            // Errno's number through the Error protocol: this target does not import SystemPackage.
-            ("errno", .optional(error.errno) { .int(Int64($0.rawValue)) }),
-            ("accessDenial", .optional(error.accessDenial) { .string($0.description) }),
-            ("description", .string(error.description)),
-        ])
+/// ERROR in `--json` output: `{"code","exitCode","message","pid","address","bytesTransferred",
+/// "systemCall","errno","accessDenial","description"}` (its shape is in `procmem read --help`);
+/// a missing fact is null.
+struct ErrorReport: Encodable, Sendable {
+    var code: String
+    var exitCode: Int32
+    var message: String
+    var pid: Int32?
+    var address: String?
+    var bytesTransferred: Int
+    var systemCall: String?
+    var errno: Int32?
+    var accessDenial: String?
+    var description: String
+
+    init(_ error: ProcessMemoryError) {
+        code = error.code.rawValue
+        exitCode = ExitCodes.status(for: error.code)
+        message = error.message
+        pid = error.pid
+        address = error.address.map(Format.hex)
+        bytesTransferred = error.bytesTransferred
+        systemCall = error.systemCall?.description
+        // Errno's number through the Error protocol: this target does not import SystemPackage.
+        errno = error.errno.map { $0.rawValue }
+        accessDenial = error.accessDenial?.description
+        description = error.description
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, exitCode, message, pid, address, bytesTransferred, systemCall, errno, accessDenial, description
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(code, forKey: .code)
+        try container.encode(exitCode, forKey: .exitCode)
+        try container.encode(message, forKey: .message)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(address, forKey: .address)
+        try container.encode(bytesTransferred, forKey: .bytesTransferred)
+        try container.encode(systemCall, forKey: .systemCall)
+        try container.encode(errno, forKey: .errno)
+        try container.encode(accessDenial, forKey: .accessDenial)
+        try container.encode(description, forKey: .description)
     }
 }

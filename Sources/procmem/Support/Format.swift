@@ -1,3 +1,5 @@
+import ProcessMemory
+
 /// Number formatting shared by the commands.
 enum Format {
     /// `0x` and lowercase hex digits, no padding.
@@ -19,24 +21,19 @@ enum Format {
         text + String(repeating: " ", count: max(0, width - text.count))
     }
 
-    /// Parses a non-negative number: `0x…` hex or decimal, `_` allowed between digits.
+    /// Parses a non-negative number: `0x…` hex or decimal, `_` allowed between digits (the rules of
+    /// the library's ADDRESS expressions).
     static func parseUnsigned(_ text: some StringProtocol) -> UInt64? {
-        guard let cleaned = text.withoutDigitSeparators() else { return nil }
-        if cleaned.hasPrefix("0x") || cleaned.hasPrefix("0X") {
-            let digits = cleaned.dropFirst(2)
-            guard let first = digits.first, first.isHexDigit else { return nil }
-            return UInt64(digits, radix: 16)
-        }
-        guard let first = cleaned.first, first.isASCII, first.isNumber else { return nil }
-        return UInt64(cleaned, radix: 10)
+        AddressExpression.parseNumber(text)
     }
 }
 
-extension StringProtocol {
-    /// The text without `_` digit separators, or `nil` when one is misplaced (first, last, doubled).
-    fileprivate func withoutDigitSeparators() -> String? {
-        guard contains("_") else { return String(self) }
-        guard first != "_", last != "_", !contains("__") else { return nil }
-        return String(filter { $0 != "_" })
+extension String {
+    /// The string without leading and trailing whitespace.
+    var trimmingWhitespace: String {
+        var view = Substring(self)
+        while let first = view.first, first.isWhitespace { view.removeFirst() }
+        while let last = view.last, last.isWhitespace { view.removeLast() }
+        return String(view)
     }
 }

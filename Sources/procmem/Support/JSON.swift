@@ -1,55 +1,61 @@
-/// A JSON value with ordered keys, rendered on one line, so `--json` output is byte-for-byte stable.
-enum JSON: Sendable {
+import Foundation
+
+/// The one encoder behind every `--json` output: compact, keys sorted (JSONEncoder does not keep
+/// the order in which a value encodes its keys, so sorting is what keeps the output byte-for-byte
+/// stable), `/` unescaped so paths read as they are.
+enum JSONOutput {
+    /// A new encoder with procmem's settings.
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// `value` as one line of JSON.
+    static func text(_ value: some Encodable) -> String {
+        do {
+            return String(decoding: try encoder().encode(value), as: UTF8.self)
+        } catch {
+            // Only a non-finite Double can fail, and JSON renders those as null.
+            return "null"
+        }
+    }
+}
+
+/// A value whose JSON type is known only at run time: a typed value's number or `"0x…"` string
+/// (`read --as`, `watch`, scan matches), null, or a typed report such as an ``ErrorReport``. Each
+/// command's output is an `Encodable` report type that holds these where its documented shape
+/// says "a number or a string".
+enum JSON: Sendable, Encodable {
     case null
     case bool(Bool)
     case int(Int64)
     case uint(UInt64)
-    /// A finite floating-point number, rendered in Swift's shortest round-trip form.
+    /// A floating-point number; `null` when not finite.
     case double(Double)
     case string(String)
-    case array([JSON])
-    case object([(String, JSON)])
+    /// A typed `Encodable` value, such as an ``ErrorReport``.
+    case encoded(any Encodable & Sendable)
 
-    /// `"0x…"` for an address.
-    static func hex(_ value: UInt64) -> JSON { .string(Format.hex(value)) }
-
-    /// `.null` when `value` is nil.
-    static func optional<T>(_ value: T?, _ make: (T) -> JSON) -> JSON { value.map(make) ?? .null }
-
-    /// The rendered text.
-    var text: String {
-        var out = ""
-        render(into: &out)
-        return out
-    }
-
-    private func render(into out: inout String) {
+    func encode(to encoder: any Encoder) throws {
+        if case .encoded(let value) = self {
+            try value.encode(to: encoder)
+            return
+        }
+        var container = encoder.singleValueContainer()
         switch self {
-        case .null: out += "null"
-        case .bool(let value): out += value ? "true" : "false"
-        case .int(let value): out += String(value)
-        case .uint(let value): out += String(value)
-        case .double(let value): out += value.isFinite ? "\(value)" : "null"
-        case .string(let value): JSON.escape(value, into: &out)
-        case .array(let items):
-            out += "["
-            for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
-                item.render(into: &out)
-            }
-            out += "]"
-        case .object(let pairs):
-            out += "{"
-            for (index, (key, value)) in pairs.enumerated() {
-                if index > 0 { out += "," }
-                JSON.escape(key, into: &out)
-                out += ":"
-                value.render(into: &out)
-            }
-            out += "}"
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .uint(let value): try container.encode(value)
+        case .double(let value) where value.isFinite: try container.encode(value)
+        case .string(let value): try container.encode(value)
+        default: try container.encodeNil()
         }
     }
+}
 
+/// Quoting for text (not JSON) output: strings shown the way JSON writes them.
+extension JSON {
     /// Appends `text` as a JSON string literal (control characters as `\uXXXX`).
     static func escape(_ text: String, into out: inout String) {
         out += "\""

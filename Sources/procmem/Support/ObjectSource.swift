@@ -75,16 +75,43 @@ struct OpenedObject {
         }
     }
 
-    /// The facts shared by `read` and `info` output.
-    func jsonHeader(_ info: MemoryObject.Info) -> [(String, JSON)] {
-        [
-            ("pid", .optional(source.pid) { .int(Int64($0)) }),
-            ("address", .optional(address) { .hex($0) }),
-            ("source", .string(backing?.source.rawValue ?? "path")),
-            ("kind", .string(info.kind.rawValue)),
-            ("name", .string(info.name)),
-            ("size", .uint(info.size)),
-        ]
+    /// The facts shared by `read`, `write` and `info` output.
+    func header(_ info: MemoryObject.Info) -> ObjectHeader {
+        ObjectHeader(pid: source.pid, address: address.map(Format.hex), source: backing?.source.rawValue ?? "path",
+                     kind: info.kind.rawValue, name: info.name, size: info.size)
+    }
+}
+
+/// The keys every `object read|write|info --json` object starts with; a missing value is null.
+struct ObjectHeader: Encodable {
+    var pid: Int32?
+    var address: String?
+    var source: String
+    var kind: String
+    var name: String
+    var size: UInt64
+
+    enum CodingKeys: String, CodingKey { case pid, address, source, kind, name, size }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(address, forKey: .address)
+        try container.encode(source, forKey: .source)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(name, forKey: .name)
+        try container.encode(size, forKey: .size)
+    }
+}
+
+/// An `object` command's `--json`: the ``ObjectHeader`` keys and the command's own, in one object.
+struct ObjectReport<Details: Encodable>: Encodable {
+    var header: ObjectHeader
+    var details: Details
+
+    func encode(to encoder: any Encoder) throws {
+        try header.encode(to: encoder)
+        try details.encode(to: encoder)
     }
 }
 
@@ -119,9 +146,9 @@ enum ObjectReporting {
         }
     }
 
-    /// The seals as JSON: an array of C names, or `null` when the filesystem has none.
-    static func json(_ seals: Seals?) -> JSON {
-        .optional(seals) { .array($0.names.map { .string($0) }) }
+    /// The seals for JSON: the C names, or `nil` (null) when the filesystem has none.
+    static func names(_ seals: Seals?) -> [String]? {
+        seals?.names
     }
 
     /// The seals as text: `F_SEAL_GROW|F_SEAL_SHRINK`, `none`, or `unsupported`.

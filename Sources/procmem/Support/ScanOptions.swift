@@ -73,29 +73,14 @@ enum ScanReport {
         let set = result.matches
         let shown = min(set.count, maxMatches)
         if json {
-            var pairs: [(String, JSON)] = [
-                ("pid", .int(Int64(set.pid))),
-                ("query", .string(label)),
-                ("content", .string(contentName(set.content))),
-                ("matchCount", .int(Int64(set.count))),
-                ("reported", .int(Int64(shown))),
-                ("matches", .array((0..<shown).map { matchJSON(set, $0) })),
-            ]
-            pairs += [
-                ("regionsScanned", .int(Int64(result.regionsScanned))),
-                ("bytesScanned", .uint(result.bytesScanned)),
-                ("bytesNotResident", .uint(result.bytesNotResident)),
-                ("skipped", .array(result.skipped.map { skip in
-                    .object([("start", .hex(skip.start)), ("end", .hex(skip.end)),
-                             ("path", .optional(skip.path) { .string($0) }), ("reason", ErrorReporting.json(skip.reason))])
-                })),
-                ("truncated", .bool(result.truncated)),
-                ("interrupted", .bool(result.interrupted)),
-                ("partial", .bool(result.isPartial)),
-                ("saved", .optional(savedTo) { .string($0) }),
-                ("elapsedSeconds", .double(result.elapsed)),
-            ]
-            Output.line(JSON.object(pairs).text)
+            Output.line(JSONOutput.text(JSONReport(
+                pid: set.pid, query: label, content: contentName(set.content), matchCount: set.count, reported: shown,
+                matches: (0..<shown).map { match(set, $0) }, regionsScanned: result.regionsScanned,
+                bytesScanned: result.bytesScanned, bytesNotResident: result.bytesNotResident,
+                skipped: result.skipped.map { JSONReport.Skip(start: Format.hex($0.start), end: Format.hex($0.end), path: $0.path,
+                                                               reason: ErrorReport($0.reason)) },
+                truncated: result.truncated, interrupted: result.interrupted, partial: result.isPartial,
+                saved: savedTo, elapsedSeconds: result.elapsed)))
             return
         }
         var lines: [String] = []
@@ -148,7 +133,8 @@ enum ScanReport {
         return "[\(Format.hex(region.start))-\(Format.hex(region.end)) \(region.permissions)\(region.path.map { " " + Format.printable($0) } ?? "")]"
     }
 
-    static func matchJSON(_ set: MatchSet, _ index: Int) -> JSON {
+    /// One match for `--json`: its value as a number when it has one, else as text.
+    static func match(_ set: MatchSet, _ index: Int) -> JSONReport.Match {
         let match = set[index]
         var value: JSON = .string(valueText(set, index))
         switch set.number(ofMatch: index) {
@@ -157,16 +143,102 @@ enum ScanReport {
         case .floatingPoint(let number)?: value = .double(number)
         case nil: break
         }
-        let region = set.region(ofMatch: index)
-        return .object([
-            ("address", .hex(match.address)),
-            ("width", .int(Int64(match.width))),
-            ("value", value),
-            ("region", .optional(region) { region in
-                .object([("start", .hex(region.start)), ("end", .hex(region.end)),
-                         ("perms", .string(region.permissions.description)), ("path", .optional(region.path) { .string($0) })])
-            }),
-        ])
+        let region = set.region(ofMatch: index).map { region in
+            JSONReport.Region(start: Format.hex(region.start), end: Format.hex(region.end),
+                              perms: region.permissions.description, path: region.path)
+        }
+        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, region: region)
+    }
+
+    /// `scan` and `rescan --json`: the shape in `procmem scan --help`; a missing value is null.
+    struct JSONReport: Encodable {
+        struct Region: Encodable {
+            var start: String
+            var end: String
+            var perms: String
+            var path: String?
+
+            enum CodingKeys: String, CodingKey { case start, end, perms, path }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(start, forKey: .start)
+                try container.encode(end, forKey: .end)
+                try container.encode(perms, forKey: .perms)
+                try container.encode(path, forKey: .path)
+            }
+        }
+        struct Match: Encodable {
+            var address: String
+            var width: Int
+            var value: JSON
+            var region: Region?
+
+            enum CodingKeys: String, CodingKey { case address, width, value, region }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(address, forKey: .address)
+                try container.encode(width, forKey: .width)
+                try container.encode(value, forKey: .value)
+                try container.encode(region, forKey: .region)
+            }
+        }
+        struct Skip: Encodable {
+            var start: String
+            var end: String
+            var path: String?
+            var reason: ErrorReport
+
+            enum CodingKeys: String, CodingKey { case start, end, path, reason }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(start, forKey: .start)
+                try container.encode(end, forKey: .end)
+                try container.encode(path, forKey: .path)
+                try container.encode(reason, forKey: .reason)
+            }
+        }
+        var pid: Int32
+        var query: String
+        var content: String
+        var matchCount: Int
+        var reported: Int
+        var matches: [Match]
+        var regionsScanned: Int
+        var bytesScanned: UInt64
+        var bytesNotResident: UInt64
+        var skipped: [Skip]
+        var truncated: Bool
+        var interrupted: Bool
+        var partial: Bool
+        var saved: String?
+        var elapsedSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case pid, query, content, matchCount, reported, matches, regionsScanned, bytesScanned, bytesNotResident
+            case skipped, truncated, interrupted, partial, saved, elapsedSeconds
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(query, forKey: .query)
+            try container.encode(content, forKey: .content)
+            try container.encode(matchCount, forKey: .matchCount)
+            try container.encode(reported, forKey: .reported)
+            try container.encode(matches, forKey: .matches)
+            try container.encode(regionsScanned, forKey: .regionsScanned)
+            try container.encode(bytesScanned, forKey: .bytesScanned)
+            try container.encode(bytesNotResident, forKey: .bytesNotResident)
+            try container.encode(skipped, forKey: .skipped)
+            try container.encode(truncated, forKey: .truncated)
+            try container.encode(interrupted, forKey: .interrupted)
+            try container.encode(partial, forKey: .partial)
+            try container.encode(saved, forKey: .saved)
+            try container.encode(JSON.double(elapsedSeconds), forKey: .elapsedSeconds)
+        }
     }
 
     /// A progress callback that draws `reporter` and stops on Ctrl-C.

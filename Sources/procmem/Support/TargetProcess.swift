@@ -1,7 +1,8 @@
 import ArgumentParser
 import ProcessMemory
 
-/// An ADDRESS argument as typed, checked for syntax when the arguments are parsed.
+/// An ADDRESS argument as typed, checked for syntax when the arguments are parsed; the library's
+/// ``AddressExpression`` does the parsing and resolving.
 struct AddressArgument: Sendable {
     var text: String
     var expression: AddressExpression
@@ -16,8 +17,8 @@ struct AddressArgument: Sendable {
     }
 
     static let help = ArgumentHelp(
-        "0x hex, decimal, or REGION+OFFSET / REGION-OFFSET.",
-        discussion: "REGION is a bracketed name ([heap], [stack], [vdso], [anon:NAME]), a path, or the file name of a mapped file (libc.so.6); it stands for the start of the first region with that name.",
+        "0x hex, decimal, REGION+OFFSET / REGION-OFFSET, or a pointer chain.",
+        discussion: "REGION is a bracketed name ([heap], [stack], [vdso], [anon:NAME]), a path, or the file name of a mapped file (libc.so.6); it stands for the start of the first region with that name. A pointer chain, quoted, adds hops: \"game+0x4078 -> +0x18 -> +0x0\" reads the 8-byte pointer at each address and adds the next offset; it is resolved once, when the command starts.",
         valueName: "address")
 }
 
@@ -32,19 +33,15 @@ enum TargetProcess {
         }
     }
 
-    /// The absolute address `argument` stands for in `handle`'s process (its map is read only for
-    /// region names).
-    static func resolve(_ argument: AddressArgument, in handle: ProcessHandle) throws(ExitCode) -> UInt64 {
-        let map: MemoryMap
-        if case .absolute = argument.expression.base {
-            map = MemoryMap(regions: [])
-        } else {
-            map = try memoryMap(handle)
-        }
+    /// The absolute address `argument` stands for in `handle`'s process, its pointer hops followed
+    /// in `mode` (the map is read only for names). Names no region has go to `names` (where a
+    /// symbol table plugs in). An unresolvable expression is reported with the hop that failed and why.
+    static func resolve(_ argument: AddressArgument, in handle: ProcessHandle, mode: AccessModeOption = .debugger,
+                        names: (any AddressNameResolver)? = nil) throws(ExitCode) -> UInt64 {
         do {
-            return try argument.expression.resolve(in: map)
+            return try handle.resolve(argument.expression, names: names, mode: mode.readMode)
         } catch {
-            throw ErrorReporting.fail(error, text: argument.text, pid: handle.pid)
+            throw ErrorReporting.fail(error, mode: mode)
         }
     }
 

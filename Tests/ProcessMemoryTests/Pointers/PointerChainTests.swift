@@ -88,7 +88,7 @@ import ProcessMemory
         try fixture.storePointer(target, at: a + 0x10)
         let map = try handle.memoryMap()
         let name = URL(fileURLWithPath: try #require(data.path)).lastPathComponent
-        let moduleStart = try #require(map.regions.first { PointerChain.region($0, isNamed: name) }).start
+        let moduleStart = try #require(map.firstRegion(named: name)).start
         let chain = PointerChain(base: .region(name, offset: Int64(slot - moduleStart)), offsets: [0x10, 0])
         #expect(try handle.resolve(chain) == target)
         #expect(try handle.read(UInt64.self, from: handle.resolve(chain)) == 0x0123_4567_89AB_CDEF)

@@ -1,0 +1,221 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import ProcessMemory
+
+extension Pointer {
+    /// `procmem pointer scan PID TARGET [--depth N] [--max-offset N] [--max-results N]`.
+    struct Scan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find pointer chains from static data to an address.",
+            discussion: """
+                Chains start in a module's static data: the writable file-backed mapping of the \
+                executable or a library, or the anonymous writable mapping right after it (.bss), named \
+                by the module's file name and the offset from its first mapping, so they survive ASLR. \
+                Pointers are looked for in the writable private memory (static data, heap, anonymous \
+                mappings; not stacks), read once into a sorted index; the search then goes backwards \
+                from TARGET and lists every chain of at most --depth dereferences, each followed by an \
+                offset of 0 to --max-offset, up to --max-results (then the summary says truncated). \
+                One chain per line: shortest first, then smallest offsets (compared from the last hop \
+                back), then by base; the same process state gives the same list. Each line is usable \
+                with `procmem pointer resolve`. --pointer-size 4 scans 4-byte pointers (a 32-bit \
+                process), --endian big big-endian ones. --save FILE also writes the list with its \
+                format and target, for `procmem pointer rescan`. A summary goes to stderr; a progress \
+                line too when stderr is a terminal. Ctrl-C stops the indexing and prints what was \
+                found (status 1, partial).
+
+                --json prints {"pid":N,"target":"0x…","maxDepth":N,"maxOffset":"0x…","pointerSize":N,\
+                "byteOrder":"little"|"big","chains":[{"chain":"…","module":"…","offset":"0x…",\
+                "offsets":[N,…]}],"complete":BOOL,"truncated":BOOL,"incompleteReason":"…"|null,\
+                "pointersIndexed":N,"nodesVisited":N,"bytesIndexed":N,"skipped":[{"start":"0x…",\
+                "end":"0x…","path":"…"|null,"error":ERROR}]}.
+                """
+        )
+
+        @OptionGroup var processOption: ProcessOption
+
+        var pid: Int32 { processOption.pid }
+
+        @Argument(help: AddressArgument.help, transform: AddressArgument.parse)
+        var target: AddressArgument
+
+        @Option(help: "The most dereferences in a chain.")
+        var depth: Int = 3
+
+        @Option(help: ArgumentHelp("The largest offset after a dereference (0x hex or decimal).", valueName: "offset"),
+                transform: Scan.parseOffset)
+        var maxOffset: UInt64 = 0x1000
+
+        @Option(help: "Stop after this many chains (the list is then truncated).")
+        var maxResults: Int = 1000
+
+        @Option(help: ArgumentHelp("Bytes per pointer: 8 (default) or 4.", valueName: "bytes"))
+        var pointerSize: Int = 8
+
+        @Option(help: ArgumentHelp("Byte order of pointers in memory: little (default) or big.", valueName: "order"))
+        var endian: ScanByteOrder = .little
+
+        @Option(help: ArgumentHelp("Also write the chains to this file, for `procmem pointer rescan`.", valueName: "file"))
+        var save: String?
+
+        @OptionGroup var jsonOption: JSONOption
+
+        var json: Bool { jsonOption.json }
+
+        static func parseOffset(_ text: String) throws -> UInt64 {
+            guard let value = Format.parseUnsigned(text), value <= 1 << 32 else {
+                throw ValidationError("--max-offset must be a number up to 0x100000000, not '\(text)'")
+            }
+            return value
+        }
+
+        func validate() throws {
+            guard (1...16).contains(depth) else { throw ValidationError("--depth must be 1...16") }
+            guard maxResults >= 1 else { throw ValidationError("--max-results must be at least 1") }
+            _ = try Pointer.format(size: pointerSize, endian: endian)
+        }
+
+        func run() throws {
+            let handle = try TargetProcess.open(pid, rights: .read)
+            defer { handle.close() }
+            let address = try TargetProcess.resolve(target, in: handle)
+            var options = PointerScanOptions()
+            options.maxDepth = depth
+            options.maxOffset = maxOffset
+            options.maxResults = maxResults
+            options.format = try Pointer.format(size: pointerSize, endian: endian)
+            Interruption.install()
+            var reporter: ProgressReporter?
+            var reported: UInt64 = 0
+            let result: PointerScanResult
+            do {
+                result = try handle.scanPointers(to: address, options: options) { done, total in
+                    let progress = reporter ?? ProgressReporter(label: "pointer scan", total: total)
+                    reporter = progress
+                    progress.advance(by: done - reported)
+                    reported = done
+                    return !Interruption.requested
+                }
+            } catch {
+                reporter?.finish()
+                throw ErrorReporting.fail(error)
+            }
+            reporter?.finish()
+            if let save {
+                let list = PointerChainList(format: options.format, target: address, chains: result.chains)
+                try Pointer.write(list.text, to: save, pid: pid)
+            }
+            if json {
+                Output.line(JSONOutput.text(Self.report(result, pid: pid, options: options)))
+            } else {
+                Output.lines(result.chains.map(\.description))
+            }
+            var summary = "\(result.chains.count) chain\(result.chains.count == 1 ? "" : "s") to \(Format.hex(address))"
+            summary += " (depth ≤ \(depth), offsets ≤ \(Format.hex(maxOffset))"
+            if options.format != .native { summary += ", \(options.format) pointers" }
+            summary += "); \(result.pointersIndexed) pointers indexed in \(ProgressReporter.bytes(Double(result.bytesIndexed)))"
+            if !result.skipped.isEmpty { summary += "; \(result.skipped.count) unreadable range(s) skipped" }
+            if result.isTruncated {
+                summary += "; truncated at --max-results \(maxResults)"
+            } else if let reason = result.incompleteReason {
+                summary += "; incomplete: \(reason)"
+            }
+            Output.error(summary)
+            if result.incompleteReason == "cancelled" { throw ExitCode(ExitCodes.partial) }
+        }
+
+        static func report(_ result: PointerScanResult, pid: Int32, options: PointerScanOptions) -> Report {
+            Report(
+                pid: pid, target: Format.hex(result.target), maxDepth: options.maxDepth, maxOffset: Format.hex(options.maxOffset),
+                pointerSize: options.format.size, byteOrder: options.format.byteOrder.rawValue,
+                chains: result.chains.map { chain in
+                    var module: String?
+                    var offset: String?
+                    if case .region(let name, let start) = chain.base {
+                        module = name
+                        offset = Format.hex(UInt64(start.magnitude))
+                    }
+                    return Report.Chain(chain: chain.description, module: module, offset: offset, offsets: chain.offsets)
+                },
+                complete: result.isComplete, truncated: result.isTruncated, incompleteReason: result.incompleteReason,
+                pointersIndexed: result.pointersIndexed, nodesVisited: result.nodesVisited, bytesIndexed: result.bytesIndexed,
+                skipped: result.skipped.map { skip in
+                    Report.Skip(start: Format.hex(skip.range.lowerBound), end: Format.hex(skip.range.upperBound),
+                                path: skip.path, error: ErrorReport(skip.error))
+                })
+        }
+
+        /// `--json`: the shape in the help above; a missing value is null.
+        struct Report: Encodable {
+            struct Chain: Encodable {
+                var chain: String
+                var module: String?
+                var offset: String?
+                var offsets: [Int64]
+
+                enum CodingKeys: String, CodingKey { case chain, module, offset, offsets }
+
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encode(chain, forKey: .chain)
+                    try container.encode(module, forKey: .module)
+                    try container.encode(offset, forKey: .offset)
+                    try container.encode(offsets, forKey: .offsets)
+                }
+            }
+            struct Skip: Encodable {
+                var start: String
+                var end: String
+                var path: String?
+                var error: ErrorReport
+
+                enum CodingKeys: String, CodingKey { case start, end, path, error }
+
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encode(start, forKey: .start)
+                    try container.encode(end, forKey: .end)
+                    try container.encode(path, forKey: .path)
+                    try container.encode(error, forKey: .error)
+                }
+            }
+            var pid: Int32
+            var target: String
+            var maxDepth: Int
+            var maxOffset: String
+            var pointerSize: Int
+            var byteOrder: String
+            var chains: [Chain]
+            var complete: Bool
+            var truncated: Bool
+            var incompleteReason: String?
+            var pointersIndexed: Int
+            var nodesVisited: Int
+            var bytesIndexed: UInt64
+            var skipped: [Skip]
+
+            enum CodingKeys: String, CodingKey {
+                case pid, target, maxDepth, maxOffset, pointerSize, byteOrder, chains, complete, truncated
+                case incompleteReason, pointersIndexed, nodesVisited, bytesIndexed, skipped
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(pid, forKey: .pid)
+                try container.encode(target, forKey: .target)
+                try container.encode(maxDepth, forKey: .maxDepth)
+                try container.encode(maxOffset, forKey: .maxOffset)
+                try container.encode(pointerSize, forKey: .pointerSize)
+                try container.encode(byteOrder, forKey: .byteOrder)
+                try container.encode(chains, forKey: .chains)
+                try container.encode(complete, forKey: .complete)
+                try container.encode(truncated, forKey: .truncated)
+                try container.encode(incompleteReason, forKey: .incompleteReason)
+                try container.encode(pointersIndexed, forKey: .pointersIndexed)
+                try container.encode(nodesVisited, forKey: .nodesVisited)
+                try container.encode(bytesIndexed, forKey: .bytesIndexed)
+                try container.encode(skipped, forKey: .skipped)
+            }
+        }
+    }
+}
