@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "ProcessMemory", targets: ["ProcessMemory"]),
         .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
+        .library(name: "ProcessMemorySymbols", targets: ["ProcessMemorySymbols"]),
         .executable(name: "procmem", targets: ["procmem"]),
         .executable(name: "procmem-fixture", targets: ["procmem-fixture"]),
         .executable(name: "procmem-faults", targets: ["procmem-faults"]),
@@ -38,10 +39,17 @@ let package = Package(
             dependencies: ["ProcessMemory"],
             swiftSettings: strictSettings
         ),
+        // Symbols of mapped ELF modules (issue 13): a bounds-checked ELF reader, per-module tables,
+        // a per-process symbolizer. No Foundation, no Dispatch.
+        .target(
+            name: "ProcessMemorySymbols",
+            dependencies: ["ProcessMemory"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "procmem",
             dependencies: [
-                "ProcessMemory",
+                "ProcessMemory", "ProcessMemorySymbols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -58,7 +66,7 @@ let package = Package(
         .testTarget(
             name: "ProcessMemoryTests",
             dependencies: [
-                "ProcessMemory", "ProcessMemoryInterfaces", "CProcessMemory",
+                "ProcessMemory", "ProcessMemoryInterfaces", "ProcessMemorySymbols", "CProcessMemory",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings

@@ -35,6 +35,8 @@ sed '/^import SystemPackage$/d' Sources/ProcessMemory/Errors/ProcessMemoryError.
 build dump-index Fuzz/DumpIndexFuzz.swift Fuzz/Support/ErrnoStub.swift "${parsers[@]}" "$out/src/ProcessMemoryError.swift" \
     Sources/ProcessMemory/Errors/AccessDenialReason.swift Sources/ProcessMemory/Reads/ReadMode.swift Sources/ProcessMemory/Handle/AccessRights.swift \
     Sources/ProcessMemory/Dumps/StopMethod.swift Sources/ProcessMemory/Dumps/DumpSelection.swift Sources/ProcessMemory/Dumps/DumpIndex.swift
+# The ELF reader and the symbol table: pure Swift without imports (Sources/ProcessMemorySymbols).
+build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true
@@ -48,6 +50,9 @@ for seed in '0x5EED1234' '-5' '3.25' '48 8b ?? 4? ?5' '488b??05' '1e10' 'inf'; d
 done
 mkdir -p "$out/corpus/dump-index"
 cp Fuzz/seeds/dump-index/* "$out/corpus/dump-index/"
+# ELF32/ELF64 objects in both byte orders, a vDSO image and a stripped executable with a debuglink.
+mkdir -p "$out/corpus/elf-reader"
+cp Fuzz/seeds/elf-reader/* "$out/corpus/elf-reader/"
 # Inputs that once failed stay in the corpora, so every run replays them first.
 for dir in Fuzz/regressions/*/; do
     [ -d "$dir" ] || continue
@@ -56,7 +61,7 @@ for dir in Fuzz/regressions/*/; do
     cp "$dir"* "$out/corpus/$name/"
 done
 status=0
-for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index}; do
+for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index elf-reader}; do
     mkdir -p "$out/corpus/$name"
     echo "== fuzz $name for ${seconds}s"
     dict=()
