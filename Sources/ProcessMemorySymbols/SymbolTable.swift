@@ -86,8 +86,9 @@ public struct Symbol: Sendable, Hashable {
         case 10: binding = .unique
         default: return nil
         }
-        // Absolute labels (`SHN_ABS`, such as version-definition names) are not addresses.
-        if entry.sectionIndex == ELFConstants.SHN_ABS && kind == .label { return nil }
+        // Absolute symbols without a size (version-definition names such as `GLIBC_2.2.5` or the
+        // vDSO's `LINUX_2.6`) are not addresses.
+        if entry.sectionIndex == ELFConstants.SHN_ABS && entry.size == 0 { return nil }
         name = entry.name
         value = entry.value
         size = entry.size

@@ -16,6 +16,6 @@ struct ProcMem: ParsableCommand {
             EXIT STATUS
             \(ExitCodes.helpText)
             """,
-        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, ResolveAddress.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self]
+        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, ResolveAddress.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self, Symbols.self, Symbolize.self]
     )
 }
