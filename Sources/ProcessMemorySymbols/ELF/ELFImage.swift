@@ -285,16 +285,25 @@ public struct ELFImage: Sendable {
             nameOffsets.append(rd(o[0], 4))
         }
         // Contents in bounds, and no two sections (nor a section and a header table) share bytes.
-        var occupied: [(range: Range<Int>, what: String)] = [(0..<headerSize, "the ELF header")]
-        if !phTable.isEmpty { occupied.append((phTable, "the program header table")) }
-        if !shTable.isEmpty { occupied.append((shTable, "the section header table")) }
+        // Owners: -1 the ELF header, -2 the program header table, -3 the section header table.
+        var occupied: [(range: Range<Int>, owner: Int)] = [(0..<headerSize, -1)]
+        if !phTable.isEmpty { occupied.append((phTable, -2)) }
+        if !shTable.isEmpty { occupied.append((shTable, -3)) }
         for section in sections where section.hasFileContents && section.size > 0 {
             let range = try data.range(section.offset, section.size, "section \(section.index)")
-            occupied.append((range, "section \(section.index)"))
+            occupied.append((range, section.index))
         }
         occupied.sort { $0.range.lowerBound < $1.range.lowerBound }
+        func describe(_ owner: Int) -> String {
+            switch owner {
+            case -1: return "the ELF header"
+            case -2: return "the program header table"
+            case -3: return "the section header table"
+            default: return "section \(owner)"
+            }
+        }
         for index in occupied.indices.dropFirst() where occupied[index].range.lowerBound < occupied[index - 1].range.upperBound {
-            throw ELFError(.overlappingSections, "\(occupied[index].what) (bytes \(occupied[index].range)) overlaps \(occupied[index - 1].what) (bytes \(occupied[index - 1].range))")
+            throw ELFError(.overlappingSections, "\(describe(occupied[index].owner)) (bytes \(occupied[index].range)) overlaps \(describe(occupied[index - 1].owner)) (bytes \(occupied[index - 1].range))")
         }
         // Names, from the section-name string table when there is a valid one.
         if shnum > 0 {
