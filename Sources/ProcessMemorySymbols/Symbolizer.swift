@@ -334,7 +334,9 @@ public struct SymbolExpression: Sendable, Hashable {
             rest = rest[..<sign]
             while rest.last == " " { rest.removeLast() }
         }
-        guard !rest.isEmpty else { throw SymbolError(.malformedName, "'\(text)' names no symbol") }
+        guard let first = rest.first, first != "+", first != "-" else {
+            throw SymbolError(.malformedName, "'\(text)' names no symbol")
+        }
         guard !rest.contains(where: { $0 == " " || $0 == "!" }) else {
             throw SymbolError(.malformedName, "'\(text)' is not SYMBOL, MODULE!SYMBOL or either +OFFSET")
         }

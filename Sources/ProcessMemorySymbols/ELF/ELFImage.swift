@@ -221,7 +221,9 @@ public struct ELFImage: Sendable {
             guard Int(shentsize) >= sectionEntry else {
                 throw ELFError(.badField, "e_shentsize \(shentsize) is smaller than a section header (\(sectionEntry) bytes)")
             }
-            let first = try data.range(shoff, UInt64(sectionEntry), "section header 0")
+            guard let first = try? data.range(shoff, UInt64(sectionEntry), "section header 0") else {
+                throw ELFError(.truncatedHeader, "section header 0 at offset \(shoff) ends past the image's \(bytes.count) bytes")
+            }
             let sizeField = data.uncheckedUInt(first.lowerBound + (is64 ? 32 : 20), word)
             let linkField = data.uncheckedUInt(first.lowerBound + (is64 ? 40 : 24), 4)
             let infoField = data.uncheckedUInt(first.lowerBound + (is64 ? 44 : 28), 4)
