@@ -49,8 +49,13 @@ enum SymbolTableCache {
 
     static let entries = Mutex<[String: Entry]>([:])
 
-    static func key(buildID: [UInt8], options: SymbolizerOptions) -> String {
-        hexString(buildID) + "|" + (options.useSeparateDebugFiles ? options.debugDirectories.joined(separator: ":") : "-")
+    /// The build ID alone does not tell a stripped file from the unstripped one it was made from,
+    /// so the key adds the sizes of its symbol tables and its debuglink, and the options.
+    static func key(buildID: [UInt8], image: ELFImage, options: SymbolizerOptions) -> String {
+        let tables = image.symbolTableSections.map { "\($0.type):\($0.size)" }.joined(separator: ",")
+        let link = (try? image.debugLink()).flatMap { $0.map { "\($0.fileName):\($0.crc)" } } ?? "-"
+        let debug = options.useSeparateDebugFiles ? options.debugDirectories.joined(separator: ":") : "-"
+        return [hexString(buildID), tables, link, debug].joined(separator: "|")
     }
 
     static func lookup(_ key: String) -> Entry? { entries.withLock { $0[key] } }
@@ -81,7 +86,7 @@ enum ModuleLoader {
         }
         do {
             let buildID = try image.buildID()
-            let key = buildID.map { SymbolTableCache.key(buildID: $0, options: options) }
+            let key = buildID.map { SymbolTableCache.key(buildID: $0, image: image, options: options) }
             if let key, let cached = SymbolTableCache.lookup(key) {
                 return ModuleSymbols(module: module, table: cached.table, loadBias: bias, buildID: buildID,
                                      debugFile: cached.debugFile, notes: cached.notes)

@@ -89,7 +89,12 @@ public struct Symbol: Sendable, Hashable {
         // Absolute symbols without a size (version-definition names such as `GLIBC_2.2.5` or the
         // vDSO's `LINUX_2.6`) are not addresses.
         if entry.sectionIndex == ELFConstants.SHN_ABS && entry.size == 0 { return nil }
-        name = entry.name
+        // `.symtab` spells versioned references `stdout@GLIBC_2.2.5`; the name is what precedes the version.
+        if let at = entry.name.utf8.firstIndex(of: UInt8(ascii: "@")), at != entry.name.utf8.startIndex {
+            name = String(entry.name[..<at])
+        } else {
+            name = entry.name
+        }
         value = entry.value
         size = entry.size
         self.source = source
