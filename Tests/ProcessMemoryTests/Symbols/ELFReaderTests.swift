@@ -143,6 +143,21 @@ import Testing
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
         #expect(CRC32.checksum(Array("6789".utf8), continuing: CRC32.checksum(Array("12345".utf8))) == 0xCBF4_3926)
         #expect(CRC32.checksum([UInt8]()) == 0)
+        // Lengths around the 8-byte step agree with the byte-at-a-time definition.
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(CRC32.checksum(bytes) == bitwise(bytes), "length \(length)")
+        }
+    }
+
+    /// CRC-32 one bit at a time, straight from the definition.
+    func bitwise(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
     }
 
     /// The ELFError kind `body` throws, or nil when it does not throw one.
