@@ -114,6 +114,10 @@ public final class Symbolizer: Sendable {
         }
     }
 
+    /// Forgets the tables cached by build ID, which every symbolizer in this process shares (for a
+    /// long-running profiler that has seen many libraries come and go, and for cold-start measurements).
+    public static func removeCachedTables() { SymbolTableCache.removeAll() }
+
     /// The ELF modules mapped in the process, by address.
     public var modules: [Module] { state.withLock { $0.modules } }
 
