@@ -99,8 +99,8 @@ enum ModuleLoader {
                 symbols += found.symbols
                 debugFile = found.path
             }
-            if debugFile == nil, image.section(named: ".gnu_debugdata") != nil {
-                notes.append("has MiniDebugInfo (.gnu_debugdata, xz); not read: no xz decompressor is linked")
+            if debugFile == nil, let mini = MiniDebugInfo.symbols(of: image, limit: options.maximumFileSize, notes: &notes) {
+                symbols += mini
             }
             symbols += try SymbolTable.symbols(of: image)
             let table = SymbolTable(symbols)

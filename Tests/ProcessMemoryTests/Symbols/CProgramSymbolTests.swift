@@ -199,3 +199,49 @@ struct CProgramSymbolTests {
         }
     }
 }
+
+/// MiniDebugInfo made the way Fedora makes it: a stripped executable whose `.gnu_debugdata` is an
+/// xz-compressed ELF with the local symbols `.dynsym` lacks.
+@Suite(.enabled(if: Tools.haveCompiler && Tools.haveBinutils, "cc, objcopy, strip and nm build and check the program"),
+       .enabled(if: Tools.path("xz") != nil, "xz makes the .gnu_debugdata section"),
+       .enabled(if: MiniDebugInfoProbe.available, "liblzma.so.5 is not installed: MiniDebugInfo cannot be read"))
+struct MiniDebugInfoTests {
+    @Test("A stripped executable's .gnu_debugdata supplies compute and s_counter")
+    func miniDebugInfo() throws {
+        let source = try TestPrograms.path("pie-g")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("procmem-minidebug-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let exe = directory + "/prog"
+        try FileManager.default.copyItem(atPath: source, toPath: exe)
+        try "compute\ns_counter\n".write(toFile: directory + "/keep", atomically: true, encoding: .utf8)
+        for step in [["objcopy", "--only-keep-debug", exe, exe + ".dbg"],
+                     ["objcopy", "-S", "--remove-section", ".comment", "--keep-symbols=\(directory)/keep", exe + ".dbg", directory + "/mini"],
+                     ["strip", "--strip-all", exe],
+                     ["xz", "-k", directory + "/mini"],
+                     ["objcopy", "--add-section", ".gnu_debugdata=\(directory)/mini.xz", exe]] {
+            let output = try Tools.run(step[0], Array(step.dropFirst()))
+            try #require(output.status == 0, "\(step.joined(separator: " ")): \(output.stderr)")
+        }
+        #expect(try Tools.nm([exe]).isEmpty, "the executable still has a .symtab")
+        let program = try RunningProgram(exe)
+        defer { program.stop() }
+        let handle = try ProcessHandle(pid: program.pid)
+        defer { handle.close() }
+        let symbolizer = try Symbolizer(handle: handle, options: SymbolizerOptions(useSeparateDebugFiles: false))
+        let module = try symbolizer.loaded("prog")
+        #expect(module.table.symbols(named: "s_counter").first?.source == .miniDebugInfo)
+        #expect(try handle.readInt32(at: symbolizer.address(of: "prog!s_counter")) == 7)
+        let compute = try #require(try Tools.nm([source]).first { $0.name == "compute" })
+        #expect(try symbolizer.address(of: "compute") == compute.value + module.loadBias)
+    }
+}
+
+enum MiniDebugInfoProbe {
+    static var available: Bool {
+        guard let library = dlopen("liblzma.so.5", RTLD_NOW | RTLD_LOCAL) else { return false }
+        dlclose(library)
+        return true
+    }
+}
