@@ -1,5 +1,6 @@
 // The symbol table of one module: pure data built from ELF images, no system calls, so the fuzzer
 // compiles it with the ELF reader.
+import Synchronization
 
 /// One symbol of a module, at its link-time address.
 public struct Symbol: Sendable, Hashable {
@@ -90,10 +91,15 @@ public struct Symbol: Sendable, Hashable {
         // vDSO's `LINUX_2.6`) are not addresses.
         if entry.sectionIndex == ELFConstants.SHN_ABS && entry.size == 0 { return nil }
         // `.symtab` spells versioned references `stdout@GLIBC_2.2.5`; the name is what precedes the version.
-        if let at = entry.name.utf8.firstIndex(of: UInt8(ascii: "@")), at != entry.name.utf8.startIndex {
-            name = String(entry.name[..<at])
+        var entryName = entry.name
+        let at = entryName.withUTF8 { utf8 -> Int? in
+            guard let index = utf8.firstIndex(of: UInt8(ascii: "@")), index > 0 else { return nil }
+            return index
+        }
+        if let at {
+            name = String(decoding: entryName.utf8.prefix(at), as: UTF8.self)
         } else {
-            name = entry.name
+            name = entryName
         }
         value = entry.value
         size = entry.size
@@ -130,28 +136,45 @@ public struct SymbolTable: Sendable {
     public let symbols: [Symbol]
     /// `symbols[i].value`, contiguous for the binary search.
     let starts: [UInt64]
-    /// Name to indexes in `symbols`.
-    let byName: [String: [Int32]]
+    /// Name to indexes in `symbols`, built on the first lookup by name (lookups by address, the
+    /// common case when naming scan matches, never pay for hashing every name).
+    let names: NameIndex
     /// The largest symbol size, which bounds how far back a containing symbol can start.
     let largestSize: UInt64
 
     /// A table of `symbols`, sorted and deduplicated.
     public init(_ symbols: [Symbol]) {
-        var seen = Set<SymbolKey>()
+        // Sorted by address (indexes, so the sort moves integers, not symbols); within one address
+        // the same name is kept once, the first given winning (callers pass the richer table,
+        // .symtab or a debug file, first), and the preferred name comes first.
+        let values = symbols.map(\.value)
+        var order = Array(symbols.indices)
+        order.sort { values[$0] != values[$1] ? values[$0] < values[$1] : $0 < $1 }
         var unique: [Symbol] = []
         unique.reserveCapacity(symbols.count)
-        // The first of duplicates wins, so callers pass the richer table (.symtab, debug file) first.
-        for symbol in symbols where seen.insert(SymbolKey(name: symbol.name, value: symbol.value)).inserted {
-            unique.append(symbol)
+        var start = 0
+        while start < order.count {
+            var end = start + 1
+            while end < order.count && values[order[end]] == values[order[start]] { end += 1 }
+            if end - start == 1 {
+                unique.append(symbols[order[start]])
+            } else {
+                var group: [Symbol] = []
+                var seen = Set<String>(minimumCapacity: end - start) // some addresses carry thousands of aliases
+                for position in order[start..<end] where seen.insert(symbols[position].name).inserted {
+                    group.append(symbols[position])
+                }
+                group.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.name < $1.name }
+                unique += group
+            }
+            start = end
         }
-        unique.sort { $0.value != $1.value ? $0.value < $1.value : ($0.rank != $1.rank ? $0.rank < $1.rank : $0.name < $1.name) }
         self.symbols = unique
         self.starts = unique.map(\.value)
-        var byName: [String: [Int32]] = [:]
-        byName.reserveCapacity(unique.count)
-        for (index, symbol) in unique.enumerated() { byName[symbol.name, default: []].append(Int32(index)) }
-        self.byName = byName
-        self.largestSize = unique.lazy.filter { $0.kind != .threadLocal }.map(\.size).max() ?? 0
+        self.names = NameIndex()
+        var largest: UInt64 = 0
+        for symbol in unique where symbol.kind != .threadLocal && symbol.size > largest { largest = symbol.size }
+        self.largestSize = largest
     }
 
     /// The table of an ELF image's `.symtab` and `.dynsym`.
@@ -180,7 +203,7 @@ public struct SymbolTable: Sendable {
 
     /// The symbols called `name`.
     public func symbols(named name: String) -> [Symbol] {
-        (byName[name] ?? []).map { symbols[Int($0)] }
+        names.indexes(of: name, in: symbols).map { symbols[Int($0)] }
     }
 
     /// The symbol that best names the link-time `address`, and the offset of `address` in it.
@@ -224,7 +247,19 @@ public struct SymbolTable: Sendable {
     }
 }
 
-struct SymbolKey: Hashable {
-    var name: String
-    var value: UInt64
+/// A table's name index, built once on first use and shared by copies of the table.
+final class NameIndex: Sendable {
+    private let index = Mutex<[String: [Int32]]?>(nil)
+
+    func indexes(of name: String, in symbols: [Symbol]) -> [Int32] {
+        index.withLock { index in
+            if index == nil {
+                var built: [String: [Int32]] = [:]
+                built.reserveCapacity(symbols.count)
+                for (position, symbol) in symbols.enumerated() { built[symbol.name, default: []].append(Int32(position)) }
+                index = built
+            }
+            return index?[name] ?? []
+        }
+    }
 }

@@ -269,9 +269,13 @@ public final class Symbolizer: Sendable {
     /// maps the address. A module without symbols (or one that cannot be read) names the address as
     /// `module+offset`. O(log modules + log symbols) once the module is loaded.
     public func name(for address: UInt64) -> SymbolizedAddress? {
-        guard let index = moduleIndex(containing: address) else { return nil }
-        let module = state.withLock { $0.modules[index] }
-        guard case .success(let loaded) = symbols(at: index) else {
+        // One lock for the warm path: the module and its table, if already loaded.
+        let found = state.withLock { state -> (Int, Module, Result<ModuleSymbols, SymbolError>?)? in
+            guard let index = Self.index(in: state.modules, containing: address) else { return nil }
+            return (index, state.modules[index], state.loaded[index])
+        }
+        guard let (index, module, cached) = found else { return nil }
+        guard case .success(let loaded) = cached ?? symbols(at: index) else {
             return SymbolizedAddress(address: address, module: module, symbol: nil, offset: address - module.start, isInsideSymbol: false)
         }
         guard let (symbol, offset) = loaded.table.lookup(linkAddress: address &- loaded.loadBias) else {
@@ -288,17 +292,18 @@ public final class Symbolizer: Sendable {
     }
 
     private func moduleIndex(containing address: UInt64) -> Int? {
-        state.withLock { state in
-            let modules = state.modules
-            var low = 0
-            var high = modules.count
-            while low < high {
-                let middle = (low + high) >> 1
-                if modules[middle].start <= address { low = middle + 1 } else { high = middle }
-            }
-            guard low > 0, modules[low - 1].contains(address) else { return nil }
-            return low - 1
+        state.withLock { Self.index(in: $0.modules, containing: address) }
+    }
+
+    private static func index(in modules: [Module], containing address: UInt64) -> Int? {
+        var low = 0
+        var high = modules.count
+        while low < high {
+            let middle = (low + high) >> 1
+            if modules[middle].start <= address { low = middle + 1 } else { high = middle }
         }
+        guard low > 0, modules[low - 1].contains(address) else { return nil }
+        return low - 1
     }
 
     private static func names(_ modules: [Module]) -> String {

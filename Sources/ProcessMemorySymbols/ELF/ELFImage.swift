@@ -48,8 +48,11 @@ struct ELFBytes: Sendable {
             throw ELFError(.outOfBounds, "\(what()): name offset \(offset) is past the string table's \(table.count) bytes")
         }
         let start = table.lowerBound + Int(offset)
-        var end = start
-        while end < table.upperBound && bytes[end] != 0 { end += 1 }
+        let end = bytes.withUnsafeBufferPointer { buffer -> Int in
+            var end = start
+            while end < table.upperBound && buffer[end] != 0 { end += 1 }
+            return end
+        }
         guard end < table.upperBound else {
             throw ELFError(.badField, "\(what()): the name at offset \(offset) has no terminating NUL inside its string table")
         }
