@@ -78,6 +78,22 @@ public final class Symbolizer: Sendable {
     private struct State: Sendable {
         var modules: [Module]
         var loaded: [Int: Result<ModuleSymbols, SymbolError>]
+        /// For lookups by address: one reference per loaded module (one retain, not a struct copy).
+        var fast: [FastEntry?]
+
+        init(modules: [Module], loaded: [Int: Result<ModuleSymbols, SymbolError>]) {
+            self.modules = modules
+            self.loaded = loaded
+            fast = modules.indices.map { index in
+                guard case .success(let symbols)? = loaded[index] else { return nil }
+                return FastEntry(symbols)
+            }
+        }
+    }
+
+    private final class FastEntry: Sendable {
+        let symbols: ModuleSymbols
+        init(_ symbols: ModuleSymbols) { self.symbols = symbols }
     }
     private let state: Mutex<State>
 
@@ -143,6 +159,7 @@ public final class Symbolizer: Sendable {
             if state.modules.indices.contains(index), state.modules[index] == module {
                 if let raced = state.loaded[index] { return raced }
                 state.loaded[index] = result
+                if case .success(let symbols) = result { state.fast[index] = FastEntry(symbols) }
             }
             return result
         }
@@ -269,13 +286,23 @@ public final class Symbolizer: Sendable {
     /// maps the address. A module without symbols (or one that cannot be read) names the address as
     /// `module+offset`. O(log modules + log symbols) once the module is loaded.
     public func name(for address: UInt64) -> SymbolizedAddress? {
-        // One lock for the warm path: the module and its table, if already loaded.
-        let found = state.withLock { state -> (Int, Module, Result<ModuleSymbols, SymbolError>?)? in
+        // One lock for the warm path: the module's index and its loaded table, if any.
+        let found = state.withLock { state -> (Int, FastEntry?)? in
             guard let index = Self.index(in: state.modules, containing: address) else { return nil }
-            return (index, state.modules[index], state.loaded[index])
+            return (index, state.fast[index])
         }
-        guard let (index, module, cached) = found else { return nil }
-        guard case .success(let loaded) = cached ?? symbols(at: index) else {
+        guard let (index, entry) = found else { return nil }
+        if let entry {
+            let loaded = entry.symbols
+            if let (symbol, offset) = loaded.table.lookup(linkAddress: address &- loaded.loadBias) {
+                return SymbolizedAddress(address: address, module: loaded.module, symbol: symbol, offset: offset,
+                                         isInsideSymbol: symbol.size > 0 ? offset < symbol.size : offset == 0)
+            }
+            return SymbolizedAddress(address: address, module: loaded.module, symbol: nil, offset: address - loaded.module.start,
+                                     isInsideSymbol: false)
+        }
+        let module = state.withLock { $0.modules[index] }
+        guard case .success(let loaded) = symbols(at: index) else {
             return SymbolizedAddress(address: address, module: module, symbol: nil, offset: address - module.start, isInsideSymbol: false)
         }
         guard let (symbol, offset) = loaded.table.lookup(linkAddress: address &- loaded.loadBias) else {
