@@ -145,11 +145,17 @@ public final class Symbolizer: Sendable {
         guard let index = state.withLock({ $0.modules.firstIndex(of: module) }) else {
             throw SymbolError(.moduleNotFound, "\(module.name) is not among the process's modules; call refresh()")
         }
-        return try symbols(at: index).get()
+        return try symbols(at: index, module).get()
     }
 
-    private func symbols(at index: Int) -> Result<ModuleSymbols, SymbolError> {
-        let (module, loaded) = state.withLock { ($0.modules[index], $0.loaded[index]) }
+    /// The symbols of `module`, which was at `index` when the caller read the module list; a
+    /// concurrent ``refresh()`` may have changed the list since, so both are checked under the lock
+    /// (a module no longer at `index` is loaded but not kept).
+    private func symbols(at index: Int, _ module: Module) -> Result<ModuleSymbols, SymbolError> {
+        let loaded = state.withLock { state -> Result<ModuleSymbols, SymbolError>? in
+            guard state.modules.indices.contains(index), state.modules[index] == module else { return nil }
+            return state.loaded[index]
+        }
         if let loaded { return loaded }
         // Parsed outside the lock, so lookups in loaded modules go on meanwhile.
         let result = Result { () throws(SymbolError) -> ModuleSymbols in
@@ -216,7 +222,7 @@ public final class Symbolizer: Sendable {
         var found: [ResolvedSymbol] = []
         var lacking: [String] = []
         for index in searched {
-            switch symbols(at: index) {
+            switch symbols(at: index, all[index]) {
             case .success(let loaded):
                 if loaded.table.isEmpty { lacking.append("\(all[index].name) (no .symtab or .dynsym)") }
                 for symbol in loaded.table.symbols(named: name) {
@@ -267,7 +273,7 @@ public final class Symbolizer: Sendable {
         var results: [ResolvedSymbol] = []
         var failures: [(Module, SymbolError)] = []
         for index in all.indices where wanted?.contains(all[index]) ?? true {
-            switch symbols(at: index) {
+            switch symbols(at: index, all[index]) {
             case .success(let loaded):
                 for symbol in loaded.table.symbols where matcher?.matches(symbol.name) ?? true {
                     results.append(ResolvedSymbol(module: all[index], symbol: symbol, address: loaded.address(of: symbol)))
@@ -287,11 +293,11 @@ public final class Symbolizer: Sendable {
     /// `module+offset`. O(log modules + log symbols) once the module is loaded.
     public func name(for address: UInt64) -> SymbolizedAddress? {
         // One lock for the warm path: the module's index and its loaded table, if any.
-        let found = state.withLock { state -> (Int, FastEntry?)? in
+        let found = state.withLock { state -> (Int, Module, FastEntry?)? in
             guard let index = Self.index(in: state.modules, containing: address) else { return nil }
-            return (index, state.fast[index])
+            return (index, state.modules[index], state.fast[index])
         }
-        guard let (index, entry) = found else { return nil }
+        guard let (index, module, entry) = found else { return nil }
         if let entry {
             let loaded = entry.symbols
             if let (symbol, offset) = loaded.table.lookup(linkAddress: address &- loaded.loadBias) {
@@ -301,8 +307,7 @@ public final class Symbolizer: Sendable {
             return SymbolizedAddress(address: address, module: loaded.module, symbol: nil, offset: address - loaded.module.start,
                                      isInsideSymbol: false)
         }
-        let module = state.withLock { $0.modules[index] }
-        guard case .success(let loaded) = symbols(at: index) else {
+        guard case .success(let loaded) = symbols(at: index, module) else {
             return SymbolizedAddress(address: address, module: module, symbol: nil, offset: address - module.start, isInsideSymbol: false)
         }
         guard let (symbol, offset) = loaded.table.lookup(linkAddress: address &- loaded.loadBias) else {
@@ -314,12 +319,7 @@ public final class Symbolizer: Sendable {
 
     /// The module whose mappings (or `.bss`) hold `address`.
     public func module(containing address: UInt64) -> Module? {
-        guard let index = moduleIndex(containing: address) else { return nil }
-        return state.withLock { $0.modules[index] }
-    }
-
-    private func moduleIndex(containing address: UInt64) -> Int? {
-        state.withLock { Self.index(in: $0.modules, containing: address) }
+        state.withLock { state in Self.index(in: state.modules, containing: address).map { state.modules[$0] } }
     }
 
     private static func index(in modules: [Module], containing address: UInt64) -> Int? {

@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 import Glibc
 import ProcessMemory
 import ProcessMemorySymbols
@@ -174,6 +176,26 @@ struct CProgramSymbolTests {
         }
     }
 
+    @Test("Lookups by address and by name go on while another thread refreshes the module list")
+    func refreshRace() throws {
+        try withProgram("pie-g") { (_, _, symbolizer) throws in
+            let compute = try symbolizer.address(of: "compute")
+            let names = Counter()
+            DispatchQueue.concurrentPerform(iterations: 4) { worker in
+                for _ in 0..<300 {
+                    if worker == 0 {
+                        try? symbolizer.refresh()
+                    } else if symbolizer.name(for: compute + 1)?.symbol?.name == "compute",
+                              (try? symbolizer.address(of: "prog!compute")) == compute {
+                        names.value.withLock { $0 += 1 }
+                    }
+                }
+            }
+            // Every lookup named the same symbol: a refresh keeps the tables of modules that stayed.
+            #expect(names.value.withLock { $0 } == 900)
+        }
+    }
+
     /// The error `body` throws; records an issue and returns nil when it succeeds.
     func symbolError(_ body: () throws(SymbolError) -> UInt64, sourceLocation: SourceLocation = #_sourceLocation) -> SymbolError? {
         do {
@@ -244,4 +266,8 @@ enum MiniDebugInfoProbe {
         dlclose(library)
         return true
     }
+}
+
+final class Counter: Sendable {
+    let value = Mutex(0)
 }
