@@ -68,7 +68,12 @@ public struct SymbolizedAddress: Sendable, Hashable, CustomStringConvertible {
 /// libraries. Safe to share between threads.
 ///
 /// This is the resolver the address expressions plug into: ``address(of:)`` for a name,
-/// ``name(for:)`` for an address.
+/// ``name(for:)`` for an address. An expression's base that is no region name (or has a `!`)
+/// goes to ``address(of:)`` (which applies its own `+OFFSET`/`-OFFSET`); a failure is a
+/// ``SymbolError``, reported by the CLI's `ErrorReporting.fail(_:pid:)` with exit codes 22–26.
+/// Output names an address with `name(for: address)?.description`, `<module!symbol+0x10>`.
+/// Create one symbolizer per command and only when a name needs it: the map is read at creation
+/// and each module's table on first use.
 public final class Symbolizer: Sendable {
     /// The process handle the symbolizer reads through.
     public let handle: ProcessHandle
