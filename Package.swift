@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ProcessMemory", targets: ["ProcessMemory"]),
         .library(name: "ProcessMemoryCore", targets: ["ProcessMemoryCore"]),
         .library(name: "ProcessMemoryInterfaces", targets: ["ProcessMemoryInterfaces"]),
+        .library(name: "ProcessMemorySymbols", targets: ["ProcessMemorySymbols"]),
         .executable(name: "procmem", targets: ["procmem"]),
         // procmem-fixture and procmem-faults are executable targets, not products: nothing outside
         // this package should depend on them. `swift build --product NAME` still builds them, since
@@ -63,10 +64,17 @@ let package = Package(
             dependencies: ["ProcessMemory"],
             swiftSettings: strictSettings
         ),
+        // Symbols of mapped ELF modules (issue 13): a bounds-checked ELF reader, per-module tables,
+        // a per-process symbolizer. No Foundation, no Dispatch.
+        .target(
+            name: "ProcessMemorySymbols",
+            dependencies: ["ProcessMemoryCore"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "procmem",
             dependencies: [
-                "ProcessMemory",
+                "ProcessMemory", "ProcessMemorySymbols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -93,7 +101,7 @@ let package = Package(
             name: "ProcessMemoryTests",
             dependencies: [
                 "ProcessMemory", "ProcessMemoryCore", "ProcessMemoryObjects", "ProcessMemoryScanning", "ProcessMemoryDumps",
-                "ProcessMemoryInterfaces", "CProcessMemory", "CProcessMemoryTestSupport",
+                "ProcessMemoryInterfaces", "ProcessMemorySymbols", "CProcessMemory", "CProcessMemoryTestSupport",
                 "ProcessMemoryTestSupport", "ProcessMemoryTestTraits",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

@@ -17,6 +17,7 @@ let package = Package(
             dependencies: [
                 "CBaseline",
                 .product(name: "ProcessMemory", package: "swift-process-memory"),
+                .product(name: "ProcessMemorySymbols", package: "swift-process-memory"),
             ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),

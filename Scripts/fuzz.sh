@@ -52,6 +52,8 @@ build dump-index Fuzz/DumpIndexFuzz.swift "${parsers[@]}" Sources/ProcessMemoryC
     Sources/ProcessMemoryCore/Errors/SystemCall.swift Sources/ProcessMemoryCore/Errors/AccessDenialReason.swift \
     Sources/ProcessMemoryCore/Reads/ReadMode.swift Sources/ProcessMemoryCore/Handle/AccessRights.swift \
     Sources/ProcessMemoryDumps/StopMethod.swift Sources/ProcessMemoryDumps/DumpSelection.swift Sources/ProcessMemoryDumps/DumpIndex.swift
+# The ELF reader and the symbol table: pure Swift without imports (Sources/ProcessMemorySymbols).
+build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true
@@ -65,6 +67,9 @@ for seed in '0x5EED1234' '-5' '3.25' '48 8b ?? 4? ?5' '488b??05' '1e10' 'inf'; d
 done
 mkdir -p "$out/corpus/dump-index"
 cp Fuzz/seeds/dump-index/* "$out/corpus/dump-index/"
+# ELF32/ELF64 objects in both byte orders, a vDSO image and a stripped executable with a debuglink.
+mkdir -p "$out/corpus/elf-reader"
+cp Fuzz/seeds/elf-reader/* "$out/corpus/elf-reader/"
 # Inputs that once failed stay in the corpora, so every run replays them first.
 for dir in Fuzz/regressions/*/; do
     [ -d "$dir" ] || continue
@@ -73,7 +78,7 @@ for dir in Fuzz/regressions/*/; do
     cp "$dir"* "$out/corpus/$name/"
 done
 status=0
-for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index}; do
+for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index elf-reader}; do
     mkdir -p "$out/corpus/$name"
     echo "== fuzz $name for ${seconds}s"
     dict=()

@@ -76,6 +76,7 @@ struct BadArgumentSweepTests {
             "watch": [pid, values, "--as", "u32"], "freeze": [pid, values, "7", "--as", "u32"],
             "dump": [pid, "--output", "out"], "diff": ["a", "b"], "scan": [pid, "1", "--as", "u32"],
             "rescan": ["none.matches"],
+            "symbols": [pid, "main"], "symbolize": [pid, pattern],
         ]
         var runs = 0
         var failures: [String] = []

@@ -21,7 +21,7 @@ while let argument = arguments.popFirst() {
     case "--repetitions": repetitions = Int(arguments.popFirst() ?? "") ?? repetitions
     case "--only": only = arguments.popFirst()
     default:
-        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s]\n".utf8))
+        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|8]\n".utf8))
         exit(64)
     }
 }
@@ -167,6 +167,7 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) thr
     if wanted("6") { rows += try dumpRows(pid: pid, fixturePath: fixturePath, repetitions: max(2, repetitions / 3)) }
     if wanted("6s") { rows += try sparseDumpRows(repetitions: 2) }
     report(rows, sizeMiB: sizeMiB)
+    if wanted("8") { try symbolRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
 }
 
 func report(_ rows: [Row], sizeMiB: Int) {

@@ -34,3 +34,87 @@ extension Sys {
     /// geteuid(2) (cannot fail).
     static var effectiveUserID: uid_t { Glibc.geteuid() }
 }
+
+// MARK: - Whole files (Handle/ProcessHandle+MappedFiles.swift)
+
+extension Sys {
+    /// pread(2) in a loop from offset 0 until `count` bytes or end of file: the bytes read.
+    static func preadWhole(_ fd: CInt, count: Int) -> Result<[UInt8], Errno> {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let result = bytes.withUnsafeMutableBytes { raw -> Result<Int, Errno> in
+                guard let base = raw.baseAddress else { return .success(0) }
+                return pread(fd, base + done, count - done, at: UInt64(done))
+            }
+            switch result {
+            case .failure(let error): return .failure(error)
+            case .success(0):
+                bytes.removeLast(count - done)
+                return .success(bytes)
+            case .success(let n): done += n
+            }
+        }
+        return .success(bytes)
+    }
+
+    /// openat(2) read-only, fstat(2) for the size (a regular file no larger than `limit`), then
+    /// pread(2) to the end: the file's bytes.
+    /// With `inode`, a file whose inode differs is refused (`ESTALE`).
+    static func readRegularFile(_ dirfd: CInt, _ path: String, limit: Int, inode: UInt64? = nil) -> Result<[UInt8], FileReadFailure> {
+        let fd: CInt
+        switch openat(dirfd, path, O_RDONLY) {
+        case .success(let opened): fd = opened
+        case .failure(let error): return .failure(FileReadFailure(systemCall: "openat", errno: error))
+        }
+        defer { close(fd) }
+        let info: stat
+        switch fstat(fd) {
+        case .success(let value): info = value
+        case .failure(let error): return .failure(FileReadFailure(systemCall: "fstat", errno: error))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            return .failure(FileReadFailure(systemCall: "fstat", errno: .invalidArgument, notRegular: true))
+        }
+        if let inode, UInt64(info.st_ino) != inode {
+            return .failure(FileReadFailure(systemCall: "fstat", errno: .staleNFSFileHandle))
+        }
+        guard info.st_size >= 0, info.st_size <= limit else {
+            return .failure(FileReadFailure(systemCall: "fstat", errno: .fileTooLarge, size: UInt64(max(0, info.st_size))))
+        }
+        return preadWhole(fd, count: Int(info.st_size)).mapError { FileReadFailure(systemCall: "pread", errno: $0) }
+    }
+}
+
+/// Why a whole file could not be read: the call that failed and its errno.
+package struct FileReadFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `openat`, `fstat` or `pread`.
+    package var systemCall: String
+    /// The errno the call returned.
+    package var errno: Errno
+    /// The path is not a regular file.
+    package var notRegular = false
+    /// The file's size when it exceeded the limit.
+    package var size: UInt64? = nil
+
+    package var description: String {
+        if notRegular { return "not a regular file" }
+        if let size { return "the file has \(size) bytes, more than the limit" }
+        return "\(systemCall): \(errno)"
+    }
+}
+
+/// Files of the debugger's own file system (separate debug files under `/usr/lib/debug`), read
+/// through the `Sys` layer like every other file the library opens.
+package enum LocalFiles {
+    /// The whole regular file at `path`: openat(2) with `AT_FDCWD`, fstat(2), pread(2).
+    package static func read(_ path: String, limit: Int = 1 << 30) -> Result<[UInt8], FileReadFailure> {
+        Sys.readRegularFile(AT_FDCWD, path, limit: limit)
+    }
+
+    /// Whether `path` names a regular file (fstatat(2)).
+    package static func isRegularFile(_ path: String) -> Bool {
+        guard case .success(let info) = Sys.stat(AT_FDCWD, path) else { return false }
+        return (info.st_mode & S_IFMT) == S_IFREG
+    }
+}

@@ -38,6 +38,7 @@ enum ExitCodes {
         for code in ProcessMemoryError.Code.allCases {
             rows.append((status(for: code), code.rawValue, meaning(of: code)))
         }
+        rows += symbolRows
         return rows.sorted { $0.status < $1.status }
     }
 

@@ -1,0 +1,74 @@
+import ProcessMemoryCore
+
+/// Separate debug files, found the way gdb finds them (gdb manual, "Debugging Information in
+/// Separate Files"): by build ID under each debug directory, `.build-id/xx/rest.debug`; else by
+/// the `.gnu_debuglink` name next to the module, in its `.debug/` folder, and under each debug
+/// directory followed by the module's directory, with the link's CRC-32 checked.
+enum DebugFiles {
+    struct Found {
+        var path: String
+        var symbols: [Symbol]
+    }
+
+    /// The paths tried for `buildID` (in order).
+    static func buildIDPaths(_ buildID: [UInt8], directories: [String]) -> [String] {
+        guard buildID.count >= 2 else { return [] }
+        let hex = hexString(buildID)
+        let head = String(hex.prefix(2))
+        let rest = String(hex.dropFirst(2))
+        return directories.map { "\($0)/.build-id/\(head)/\(rest).debug" }
+    }
+
+    /// The paths tried for a debuglink `name` of the module at `modulePath` (in order).
+    static func debugLinkPaths(_ name: String, modulePath: String?, directories: [String]) -> [String] {
+        guard let modulePath, let slash = modulePath.lastIndex(of: "/") else { return [] }
+        let directory = String(modulePath[..<slash])
+        return ["\(directory)/\(name)", "\(directory)/.debug/\(name)"] + directories.map { "\($0)\(directory)/\(name)" }
+    }
+
+    static func find(for image: ELFImage, buildID: [UInt8]?, modulePath: String?, options: SymbolizerOptions,
+                     notes: inout [String]) -> Found? {
+        if let buildID {
+            for path in buildIDPaths(buildID, directories: options.debugDirectories) where LocalFiles.isRegularFile(path) {
+                guard case .success(let bytes) = LocalFiles.read(path, limit: options.maximumFileSize) else { continue }
+                do {
+                    let debug = try ELFImage(bytes: bytes)
+                    guard try debug.buildID() == buildID else {
+                        notes.append("\(path): its build ID differs; not used")
+                        continue
+                    }
+                    return Found(path: path, symbols: try debugSymbols(debug))
+                } catch {
+                    notes.append("\(path): \(error); not used")
+                }
+            }
+        }
+        guard let link = try? image.debugLink() else { return nil }
+        for path in debugLinkPaths(link.fileName, modulePath: modulePath, directories: options.debugDirectories)
+            where LocalFiles.isRegularFile(path) {
+            guard case .success(let bytes) = LocalFiles.read(path, limit: options.maximumFileSize) else { continue }
+            let crc = CRC32.checksum(bytes)
+            guard crc == link.crc else {
+                notes.append("\(path): CRC 0x\(String(crc, radix: 16)) is not the debuglink's 0x\(String(link.crc, radix: 16)); not used")
+                continue
+            }
+            do {
+                return Found(path: path, symbols: try debugSymbols(try ELFImage(bytes: bytes)))
+            } catch {
+                notes.append("\(path): \(error); not used")
+            }
+        }
+        return nil
+    }
+
+    /// A debug file's `.symtab` only: its `.dynsym`, if any, repeats the module's.
+    static func debugSymbols(_ image: ELFImage) throws(ELFError) -> [Symbol] {
+        var symbols: [Symbol] = []
+        for section in image.sections where section.type == ELFConstants.SHT_SYMTAB {
+            try image.forEachSymbol(in: section) { entry in
+                if let symbol = Symbol(entry, source: .debugFile) { symbols.append(symbol) }
+            }
+        }
+        return symbols
+    }
+}
