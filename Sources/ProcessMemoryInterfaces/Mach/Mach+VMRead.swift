@@ -133,6 +133,8 @@ extension Mach {
         // An address outside the user address space, a wrapping range (no system call), or a
         // caller's buffer the kernel could not store into (EFAULT).
         case .invalidArguments: return .invalidAddress
+        // "the region specified by the data_in parameter cannot be written to".
+        case .invalidBuffer: return .invalidAddress
         case .badHandle, .badState, .execed: return .sendInvalidDest
         case .noMemory: return .resourceShortage
         case .wrongType: return .invalidArgument

@@ -132,7 +132,7 @@ extension Win32 {
     static func error(reading error: ProcessMemoryError) -> Error {
         switch error.code {
         case .notFound, .protectionFailure, .outOfRange, .io: return .partialCopy
-        case .invalidArguments: return .noAccess
+        case .invalidArguments, .invalidBuffer: return .noAccess
         case .badState, .execed, .accessDenied, .wrongType: return .accessDenied
         case .badHandle: return .invalidHandle
         case .noMemory: return .notEnoughMemory
@@ -148,6 +148,9 @@ extension Win32 {
             return .accessDenied
         case .notFound, .protectionFailure, .outOfRange, .io, .notSupported, .invalidArguments:
             return error.bytesTransferred > 0 ? .partialCopy : .noAccess
+        case .invalidBuffer:
+            // "lpBuffer … cannot be read": the caller's side, whatever was written before it.
+            return .noAccess
         case .badState, .execed, .wrongType: return .accessDenied
         case .badHandle: return .invalidHandle
         case .noMemory: return .notEnoughMemory
