@@ -88,8 +88,9 @@ extension ProcessHandle {
     /// - Throws: ``ProcessMemoryError`` whose `address` is the first byte that cannot be written.
     ///   `bytesTransferred` is 0 when the map refused the range before writing; it is the number of
     ///   bytes written if the target changed its map during the write. `.invalidBuffer`, with
-    ///   nothing written, when part of `bytes` cannot be read in this process (checked first, with
-    ///   `PROCMAP_QUERY` on `/proc/self/maps`).
+    ///   nothing written, when part of `bytes` cannot be read in this process (for more than a
+    ///   page, checked first with `PROCMAP_QUERY` on `/proc/self/maps`; up to a page, `pwrite`
+    ///   loads the whole buffer before it stores any byte).
     ///
     /// The corresponding C call is `pwrite` on `/proc/PID/mem`.
     public func writeExactly(_ bytes: UnsafeRawBufferPointer, to address: UInt64,
@@ -97,9 +98,12 @@ extension ProcessHandle {
         guard rights.contains(.write) else { throw .missingRight("write", pid: pid) }
         try validate(address: address, count: bytes.count, buffer: bytes.baseAddress)
         let precheck: ProcessMemoryError? = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> ProcessMemoryError? in
-            if let base = bytes.baseAddress {
-                // All or nothing also on our side: pwrite would write the pages before a fault in
-                // the caller's buffer. One PROCMAP_QUERY per local mapping the buffer spans.
+            if let base = bytes.baseAddress, bytes.count > Int(AddressSpace.pageSize) {
+                // All or nothing also on our side: pwrite on /proc/PID/mem loads the buffer one
+                // page-sized chunk at a time and stores each before it loads the next, so a fault
+                // in a later chunk of the caller's buffer would leave the earlier ones written.
+                // One chunk (small writes, such as a freezer's) is loaded whole before anything is
+                // stored and needs no check. One PROCMAP_QUERY per local mapping the buffer spans.
                 let start = UInt64(UInt(bitPattern: base))
                 if let fault = LocalBuffer.firstFault(in: start..<(start &+ UInt64(bytes.count)), use: .load) {
                     return ProcessMemoryError(.invalidBuffer, pid: pid, address: address, localAddress: fault.address,

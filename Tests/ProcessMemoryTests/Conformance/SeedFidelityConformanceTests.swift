@@ -160,6 +160,22 @@ struct SeedFidelityConformanceTests {
         #expect(partial.code == .invalidBuffer)
         #expect(try fixture.selfRead(target, 64) == before)
 
+        // Two pages, the second unusable: pwrite would store the first before it faults on the
+        // second, so writeExactly checks the buffer first and writes nothing.
+        let page = Conformance.page
+        let twoPages = UnsafeRawBufferPointer(start: local.base, count: 2 * page)
+        let whole = try #require(throws: ProcessMemoryError.self) { try handle.writeExactly(twoPages, to: target, mode: mode) }
+        #expect(whole.code == .invalidBuffer)
+        #expect(whole.localAddress == local.boundary)
+        #expect(whole.bytesTransferred == 0)
+        #expect(try fixture.selfRead(target, 2 * page) == Conformance.pattern(4096, 2 * page))
+        let prefix = try handle.writeTransfer(twoPages, to: target, mode: mode)
+        #expect(prefix.stop?.code == .invalidBuffer)
+        #expect(prefix.stop?.localAddress == local.boundary)
+        // writeTransfer has no such check: pwrite stored the first page and then said EFAULT
+        // (no partial count). Put the pattern back.
+        try fixture.ok("write \(target) " + Conformance.pattern(4096, page).map { String(format: "%02x", $0) }.joined())
+
         let zx = try Interfaces.zxHandle(fixture)
         var actual = -1
         let status = Zircon.KernelCommandLine.withDebuggingSyscalls {
