@@ -66,7 +66,20 @@ extension Win32 {
             var cursor = lpBaseAddress
             do {
                 while cursor < end {
-                    guard let region = try target.region(containing: cursor) else { return fail(.partialCopy) }
+                    guard let region = try target.region(containing: cursor) else {
+                        // One byte tells a hole (ERROR_PARTIAL_COPY) from an address outside the
+                        // user address space (ERROR_NOACCESS), as a read of the whole range would.
+                        var byte: UInt8 = 0
+                        let probe = withUnsafeMutableBytes(of: &byte) { one in
+                            Result { () throws(ProcessMemoryError) -> PartialTransfer in
+                                try target.readTransfer(from: cursor, into: one, mode: .respectingProtections)
+                            }
+                        }
+                        switch probe {
+                        case .success(let transfer): return fail(transfer.stop.map { error(reading: $0) } ?? .partialCopy)
+                        case .failure(let refused): return fail(error(reading: refused))
+                        }
+                    }
                     cursor = region.end
                 }
             } catch {

@@ -219,6 +219,15 @@ struct SeedFidelityConformanceTests {
             #expect(count == 0, "\(name)")
             #expect(buffer.allSatisfy { $0 == 0xEE }, "\(name): lpBuffer was touched")
         }
+        // A huge nSize is verified against the map before anything is allocated or transferred:
+        // the PROT_NONE lpBuffer would turn any copy into ERROR_NOACCESS.
+        let untouchable = try LocalPages(prot: PROT_NONE)
+        for (address, expected) in [(hole.address, Win32.Error.partialCopy), (UInt64(1) << 47, .noAccess)] {
+            var count = -1
+            #expect(!Win32.readProcessMemory(process, address, untouchable.base, 1 << 40, &count))
+            #expect(Win32.getLastError() == expected, "0x\(String(address, radix: 16))")
+            #expect(count == 0)
+        }
     }
 
     @Test("\"Before any data transfer occurs, the system verifies that all data … is accessible for read access\" (the race: the target changes protection during the calls; every call is all or nothing)")
