@@ -5,7 +5,8 @@ import SystemPackage
 ///
 /// Every failure of a system call is turned into a `ProcessMemoryError` in one place
 /// (``ProcessMemoryError/Code``'s mapping in `ErrnoMapping.swift`); `EFAULT` and `EIO` from a remote
-/// access are ordinary outcomes that are classified by looking at the target's memory map.
+/// access are ordinary outcomes that are classified by looking at the target's memory map, after a
+/// look at this process's own map has ruled out the caller's buffer (``Code/invalidBuffer``).
 public struct ProcessMemoryError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The documented condition behind a failure.
     ///
