@@ -51,7 +51,7 @@ func mappingRace(unmaps: Bool, iterations: Int, tally: Tally) throws {
                 }
                 guard let code = stopCode else { return }
                 if !what.hasPrefix("quiet") { tally.note("partial \(what.split(separator: " ").first ?? ""): \(code)") }
-                if code.isLifecycle || code == .invalidArguments { failure = "\(what): \(code) on a live target" }
+                if code.isLifecycle || code == .invalidArguments || code == .invalidBuffer { failure = "\(what): \(code) on a live target" }
                 let end = address + UInt64(bytes.count)
                 // /proc/PID/mem copies in PAGE_SIZE chunks counted from the start address, taking the mmap
                 // lock per chunk: a page that vanishes between two chunks stops the call at a chunk boundary.

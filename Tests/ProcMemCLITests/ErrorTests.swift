@@ -67,7 +67,7 @@ struct ErrorTests {
         let expected: [(Int, String)] = [
             (0, "success"), (1, "partial"), (10, "invalidArguments"), (11, "accessDenied"), (12, "badHandle"),
             (13, "wrongType"), (14, "badState"), (15, "execed"), (16, "notFound"), (17, "protectionFailure"),
-            (18, "outOfRange"), (19, "noMemory"), (20, "notSupported"), (21, "io"), (64, "usage"),
+            (18, "outOfRange"), (19, "noMemory"), (20, "notSupported"), (21, "io"), (22, "invalidBuffer"), (64, "usage"),
         ]
         for (status, name) in expected {
             let row = result.lines.first { line in

@@ -120,16 +120,16 @@ struct SymbolsCommandTests {
         }
     }
 
-    @Test("An unknown module is a one-line error with exit status 24; a bad address is a usage error")
+    @Test("An unknown module is a one-line error with exit status 25; a bad address is a usage error")
     func errors() throws {
         try withBash { bash in
             let missing = try procmem("symbols", bash.pid, "nosuchmodule!x")
-            #expect(missing.status == 24)
+            #expect(missing.status == 25)
             #expect(missing.stderrLines.count == 1 && missing.stderr.hasPrefix("procmem: moduleNotFound: "), "\(missing.stderr)")
             let usage = try procmem("symbolize", bash.pid, "0xzz")
             #expect(usage.status == 64)
         }
         let help = try procmem("--help")
-        #expect(help.text.contains("22  symbolNotFound") && help.text.contains("23  ambiguousSymbol"))
+        #expect(help.text.contains("23  symbolNotFound") && help.text.contains("24  ambiguousSymbol"))
     }
 }

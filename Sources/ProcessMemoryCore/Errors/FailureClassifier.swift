@@ -58,7 +58,8 @@ extension ProcessHandle {
         }
         if stop.errno == .badAddress && (stop.systemCall.name == .pread || stop.systemCall.name == .pwrite) {
             // /proc/PID/mem reports a remote fault as EIO and a fault on our own buffer as EFAULT.
-            return error(.invalidArguments, "the local buffer could not be \(kind.verb == "read" ? "written" : "read") by the kernel (EFAULT)")
+            // Transfers into a caller's buffer ask `localFault` first, which names the address.
+            return error(.invalidBuffer, "the local buffer could not be \(kind.verb == "read" ? "written" : "read") by the kernel (EFAULT)")
         }
         switch stop.errno {
         case .notPermitted?, .permissionDenied?:
@@ -112,8 +113,9 @@ extension ProcessHandle {
             return error(.notSupported, "this kernel does not let /proc/PID/mem write read-only pages (proc_mem.force_override); \(hex) is mapped \(region.permissions)")
         default:
             if stop.errno == .badAddress {
-                // process_vm_readv says EFAULT for either side; the remote side looks accessible.
-                return error(.invalidArguments, "the kernel could not copy at \(hex); the local buffer may not be accessible (EFAULT)")
+                // process_vm_readv says EFAULT for either side. The remote side looks accessible, and
+                // a caller's buffer was already checked (`localFault`): the kernel gave no reason.
+                return error(.io, "the kernel could not copy at \(hex) (EFAULT), although \(name) (\(region.permissions)) looks accessible")
             }
             return error(.io, "the kernel refused to access \(hex) in \(name) (\(region.permissions)) without saying why")
         }

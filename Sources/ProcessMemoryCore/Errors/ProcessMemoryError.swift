@@ -5,7 +5,8 @@ import SystemPackage
 ///
 /// Every failure of a system call is turned into a `ProcessMemoryError` in one place
 /// (``ProcessMemoryError/Code``'s mapping in `ErrnoMapping.swift`); `EFAULT` and `EIO` from a remote
-/// access are ordinary outcomes that are classified by looking at the target's memory map.
+/// access are ordinary outcomes that are classified by looking at the target's memory map, after a
+/// look at this process's own map has ruled out the caller's buffer (``Code/invalidBuffer``).
 public struct ProcessMemoryError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The documented condition behind a failure.
     ///
@@ -39,6 +40,17 @@ public struct ProcessMemoryError: Error, Sendable, Hashable, CustomStringConvert
         case notSupported
         /// An I/O error, or a refusal the kernel gave no reason for.
         case io
+        /// The caller's own buffer, in this process, could not be used by the kernel: a read could
+        /// not store into it, or a write could not load from it, because that part of it is not
+        /// mapped, is read-only (for a read), is PROT_NONE, or is a guard page.
+        ///
+        /// This is a fault on the local side, never in the target: ``ProcessMemoryError/localAddress``
+        /// names the first byte of the buffer that could not be used, and
+        /// ``ProcessMemoryError/address`` the target address whose byte was to move there or before.
+        /// `process_vm_readv(2)` and `pread(2)` say `EFAULT` or a short count for a fault on either
+        /// side; the library checks its caller's pages (`PROCMAP_QUERY` on `/proc/self/maps`) only
+        /// after a transfer stopped early, so the check costs nothing on success.
+        case invalidBuffer
     }
 
     /// The documented condition.
@@ -55,6 +67,10 @@ public struct ProcessMemoryError: Error, Sendable, Hashable, CustomStringConvert
     public var errno: Errno?
     /// Why access was denied, when that can be known.
     public var accessDenial: AccessDenialReason?
+    /// For ``Code/invalidBuffer``: the first address of the caller's buffer (in this process, not
+    /// the target) that the kernel could not store into (a read) or load from (a write); `nil`
+    /// otherwise, or when the kernel reported the fault but the buffer's pages look usable now.
+    public var localAddress: UInt64?
     /// A one-line explanation for a person.
     public var message: String
 
@@ -62,7 +78,7 @@ public struct ProcessMemoryError: Error, Sendable, Hashable, CustomStringConvert
     public init(
         _ code: Code, pid: Int32? = nil, address: UInt64? = nil, bytesTransferred: Int = 0,
         systemCall: SystemCall? = nil, errno: Errno? = nil, accessDenial: AccessDenialReason? = nil,
-        message: String
+        localAddress: UInt64? = nil, message: String
     ) {
         self.code = code
         self.pid = pid
@@ -71,14 +87,16 @@ public struct ProcessMemoryError: Error, Sendable, Hashable, CustomStringConvert
         self.systemCall = systemCall
         self.errno = errno
         self.accessDenial = accessDenial
+        self.localAddress = localAddress
         self.message = message
     }
 
-    /// `code: message (pid …, address 0x…, N bytes transferred, syscall: errno)`.
+    /// `code: message (pid …, address 0x…, local buffer 0x…, N bytes transferred, syscall: errno)`.
     public var description: String {
         var details: [String] = []
         if let pid { details.append("pid \(pid)") }
         if let address { details.append("address 0x\(String(address, radix: 16))") }
+        if let localAddress { details.append("local buffer 0x\(String(localAddress, radix: 16))") }
         if bytesTransferred > 0 || address != nil { details.append("\(bytesTransferred) bytes transferred") }
         if let systemCall {
             if let errno { details.append("\(systemCall): \(errno)") } else { details.append(systemCall.description) }

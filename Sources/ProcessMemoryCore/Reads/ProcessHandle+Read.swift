@@ -11,6 +11,14 @@ extension ProcessHandle {
     ///   that wraps, an address outside the user address space), `.badHandle`, `.execed`,
     ///   `.accessDenied` (no read right).
     ///
+    /// When the kernel stops because part of `buffer` cannot be written (unmapped, read-only,
+    /// PROT_NONE or a guard page in this process), the stop is `.invalidBuffer` with
+    /// ``ProcessMemoryError/localAddress`` naming the first such byte of `buffer`, never a code
+    /// about the target. `bytesTransferred` is what the kernel reported: `pread` on
+    /// `/proc/PID/mem` reports no partial count with `EFAULT`, so in ``ReadMode/debugger`` it is the
+    /// bytes before the failing chunk (a chunk is up to 1 GiB), and bytes after it may have been
+    /// stored.
+    ///
     /// The corresponding C call is `pread` on `/proc/PID/mem`, or `process_vm_readv`.
     public func readTransfer(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer,
                              mode: ReadMode = .default) throws(ProcessMemoryError) -> PartialTransfer {
@@ -24,6 +32,11 @@ extension ProcessHandle {
             let (done, stop) = mode == .debugger ? Self.readMem(fds, address: address, into: base, count: buffer.count)
                 : rawRead(fds, address: address, into: base, count: buffer.count, mode: mode)
             guard let stop else { return PartialTransfer(bytesTransferred: done) }
+            // Only now, after an early stop, is the caller's buffer looked at: EFAULT and short
+            // counts do not say which side faulted.
+            if let local = localFault(stop, remote: address, local: base, transferred: done, requested: buffer.count, use: .store) {
+                return PartialTransfer(bytesTransferred: done, stop: local)
+            }
             let error = classify(fds, at: address &+ UInt64(done), kind: .read(mode), transferred: done, stop: stop)
             if error.code == .execed || error.code == .badState {
                 // The data may come from a process that is not ours: never hand it out.
@@ -39,15 +52,16 @@ extension ProcessHandle {
     /// Reads up to `buffer.count` bytes; returns how many were read, exact to the byte.
     ///
     /// - Throws: ``ProcessMemoryError`` when not even the first byte can be read (its code says why:
-    ///   `.notFound`, `.protectionFailure`, `.outOfRange`, `.badState`, `.execed`, …), and for
-    ///   invalid arguments.
+    ///   `.notFound`, `.protectionFailure`, `.outOfRange`, `.badState`, `.execed`, …), for
+    ///   invalid arguments, and `.invalidBuffer` whenever part of `buffer` could not be written
+    ///   (a fault in the caller's buffer is never a short count).
     ///
     /// The corresponding C call is `pread` on `/proc/PID/mem`, or `process_vm_readv`.
     @discardableResult
     public func read(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer,
                      mode: ReadMode = .default) throws(ProcessMemoryError) -> Int {
         let transfer = try readTransfer(from: address, into: buffer, mode: mode)
-        if let stop = transfer.stop, transfer.bytesTransferred == 0 { throw stop }
+        if let stop = transfer.stop, transfer.bytesTransferred == 0 || stop.code == .invalidBuffer { throw stop }
         return transfer.bytesTransferred
     }
 

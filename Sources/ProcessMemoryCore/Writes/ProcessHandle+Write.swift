@@ -11,6 +11,14 @@ extension ProcessHandle {
     /// - Throws: what prevents any attempt: `.invalidArguments`, `.badHandle`, `.execed`,
     ///   `.accessDenied` (no write right, or protected memory).
     ///
+    /// When the kernel stops because part of `bytes` cannot be read (unmapped or PROT_NONE in this
+    /// process, a guard page), the stop is `.invalidBuffer` with
+    /// ``ProcessMemoryError/localAddress`` naming the first such byte, never a code about the
+    /// target. `pwrite` on `/proc/PID/mem` copies from the buffer one page at a time and gives
+    /// `EFAULT` without a partial count, so pages before the faulting one may have been written
+    /// although `bytesTransferred` does not count them; ``writeExactly(_:to:mode:)-(UnsafeRawBufferPointer,_,_)``
+    /// checks the buffer first and writes nothing.
+    ///
     /// The corresponding C call is `pwrite` on `/proc/PID/mem`.
     public func writeTransfer(_ bytes: UnsafeRawBufferPointer, to address: UInt64,
                               mode: WriteMode = .default) throws(ProcessMemoryError) -> PartialTransfer {
@@ -48,6 +56,11 @@ extension ProcessHandle {
                 if stop != nil { break }
             }
             if done == bytes.count { return PartialTransfer(bytesTransferred: done) }
+            // The kernel stopped early: first ask whether our caller's buffer was the reason.
+            if let stop, let local = localFault(stop, remote: address, local: base, transferred: done,
+                                                requested: allowed, use: .load) {
+                return PartialTransfer(bytesTransferred: done, stop: local)
+            }
             let reason = stop ?? RawStop(systemCall: SystemCall(.pwrite, "/proc/\(pid)/mem"), errno: nil)
             let error = classify(fds, at: address &+ UInt64(done), kind: .write(mode), transferred: done, stop: reason)
             return PartialTransfer(bytesTransferred: done, stop: error)
@@ -58,14 +71,15 @@ extension ProcessHandle {
     ///
     /// - Throws: ``ProcessMemoryError`` when not even the first byte can be written: `.notFound`
     ///   (nothing mapped), `.accessDenied` (protected memory, a shared read-only mapping, no write
-    ///   right), `.protectionFailure`, `.outOfRange`, `.badState`, `.execed`, `.invalidArguments`.
+    ///   right), `.protectionFailure`, `.outOfRange`, `.badState`, `.execed`, `.invalidArguments`;
+    ///   and `.invalidBuffer` whenever part of `bytes` could not be read.
     ///
     /// The corresponding C call is `pwrite` on `/proc/PID/mem`.
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64,
                       mode: WriteMode = .default) throws(ProcessMemoryError) -> Int {
         let transfer = try writeTransfer(bytes, to: address, mode: mode)
-        if let stop = transfer.stop, transfer.bytesTransferred == 0 { throw stop }
+        if let stop = transfer.stop, transfer.bytesTransferred == 0 || stop.code == .invalidBuffer { throw stop }
         return transfer.bytesTransferred
     }
 
@@ -73,7 +87,10 @@ extension ProcessHandle {
     ///
     /// - Throws: ``ProcessMemoryError`` whose `address` is the first byte that cannot be written.
     ///   `bytesTransferred` is 0 when the map refused the range before writing; it is the number of
-    ///   bytes written if the target changed its map during the write.
+    ///   bytes written if the target changed its map during the write. `.invalidBuffer`, with
+    ///   nothing written, when part of `bytes` cannot be read in this process (for more than a
+    ///   page, checked first with `PROCMAP_QUERY` on `/proc/self/maps`; up to a page, `pwrite`
+    ///   loads the whole buffer before it stores any byte).
     ///
     /// The corresponding C call is `pwrite` on `/proc/PID/mem`.
     public func writeExactly(_ bytes: UnsafeRawBufferPointer, to address: UInt64,
@@ -81,6 +98,18 @@ extension ProcessHandle {
         guard rights.contains(.write) else { throw .missingRight("write", pid: pid) }
         try validate(address: address, count: bytes.count, buffer: bytes.baseAddress)
         let precheck: ProcessMemoryError? = try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> ProcessMemoryError? in
+            if let base = bytes.baseAddress, bytes.count > Int(AddressSpace.pageSize) {
+                // All or nothing also on our side: pwrite on /proc/PID/mem loads the buffer one
+                // page-sized chunk at a time and stores each before it loads the next, so a fault
+                // in a later chunk of the caller's buffer would leave the earlier ones written.
+                // One chunk (small writes, such as a freezer's) is loaded whole before anything is
+                // stored and needs no check. One PROCMAP_QUERY per local mapping the buffer spans.
+                let start = UInt64(UInt(bitPattern: base))
+                if let fault = LocalBuffer.firstFault(in: start..<(start &+ UInt64(bytes.count)), use: .load) {
+                    return ProcessMemoryError(.invalidBuffer, pid: pid, address: address, localAddress: fault.address,
+                                              message: "the caller's buffer could not be read at 0x\(String(fault.address, radix: 16)): \(fault.reason); nothing was written")
+                }
+            }
             let map = try readMap(fds)
             let allowed = writablePrefix(fds, map: map, from: address, count: bytes.count, mode: mode)
             guard allowed < bytes.count else { return nil }

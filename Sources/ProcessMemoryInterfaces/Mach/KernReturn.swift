@@ -37,8 +37,9 @@ extension Mach {
         public static let noAccess = KernReturn(rawValue: 8)
         /// `KERN_MEMORY_FAILURE` (9): the memory object was destroyed during the access.
         public static let memoryFailure = KernReturn(rawValue: 9)
-        /// `KERN_MEMORY_ERROR` (10): the memory object could not supply the data (a pager error,
-        /// such as a file page past its end).
+        /// `KERN_MEMORY_ERROR` (10): the memory object could not supply the data (a pager error).
+        /// `vm_read` never returns it: a file page past its end is ``invalidAddress``, as seed 002
+        /// lists.
         public static let memoryError = KernReturn(rawValue: 10)
         /// `KERN_INVALID_NAME` (15): the port name does not denote a right.
         public static let invalidName = KernReturn(rawValue: 15)

@@ -18,13 +18,10 @@ extension Mach {
     /// - ``KernReturn/invalidAddress``: "The address is illegal or specifies a non-allocated region,
     ///   or there are less than size bytes of data following the address": an unmapped address
     ///   (the start, or anywhere in the range), an address outside the user address space, a range
-    ///   that wraps around.
-    /// - ``KernReturn/memoryError``: the address lies in a file or memfd mapping past the end of the
-    ///   file. The document lists only the two codes above, but neither is true here: the region is
-    ///   allocated and its protection permits reading; the object behind it has no data. XNU's
-    ///   `vm_fault` reports exactly this (a pager that cannot supply the page) as
-    ///   `KERN_MEMORY_ERROR`, so code written against real Mach sees the same value, and callers that
-    ///   test only for the two documented codes still see a failure.
+    ///   that wraps around; and a page of a file or memfd mapping past the end of the file, where
+    ///   the mapping exists but there are less than `size` bytes of data following the address
+    ///   (the file has none there). Only the two documented codes are returned for the address,
+    ///   so code ported from macOS that tests for them sees one of them.
     /// - ``KernReturn/sendInvalidDest``: the port was deallocated, or the task terminated (exited,
     ///   zombie, or exec'd: the address space the port named is gone).
     /// - ``KernReturn/invalidArgument``: a negative `size`.
@@ -95,8 +92,10 @@ extension Mach {
     /// read is all or nothing and respects page protections, with the statuses of
     /// ``vmRead(_:address:size:data:dataCount:)``, and also ``KernReturn/invalidAddress`` when "the
     /// region specified by the data_in parameter cannot be written to": `data` has no base address,
-    /// is smaller than `size` bytes (by its count or by the input `dataCount`), or lies in memory
-    /// this process cannot write.
+    /// is smaller than `size` bytes (by its count or by the input `dataCount`), or any part of its
+    /// first `size` bytes lies in memory this process cannot write (unmapped, read-only, PROT_NONE,
+    /// a guard page): the core library reports that as `.invalidBuffer`, a fault on the caller's
+    /// side, never as a fault in the task.
     ///
     /// On failure `dataCount` is not changed, and the first `size` bytes of `data` are undefined:
     /// unlike XNU, which copies the whole range in before it touches `data_in`, the bytes before the
@@ -129,10 +128,13 @@ extension Mach {
         switch error.code {
         case .notFound: return .invalidAddress
         case .protectionFailure: return .protectionFailure
-        case .outOfRange: return .memoryError
-        // An address outside the user address space, a wrapping range (no system call), or a
-        // caller's buffer the kernel could not store into (EFAULT).
+        // A file page past the end of its file: "there are less than size bytes of data following
+        // the address" (seed 002 lists no other code for the address).
+        case .outOfRange: return .invalidAddress
+        // An address outside the user address space, a wrapping range (no system call).
         case .invalidArguments: return .invalidAddress
+        // "the region specified by the data_in parameter cannot be written to".
+        case .invalidBuffer: return .invalidAddress
         case .badHandle, .badState, .execed: return .sendInvalidDest
         case .noMemory: return .resourceShortage
         case .wrongType: return .invalidArgument

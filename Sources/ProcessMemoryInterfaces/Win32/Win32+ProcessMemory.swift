@@ -1,3 +1,4 @@
+import Glibc
 import ProcessMemory
 
 extension Win32 {
@@ -13,12 +14,27 @@ extension Win32 {
     /// `ReadMode.respectingProtections` read (`process_vm_readv`): PROT_NONE memory, guard pages,
     /// `[vvar]`, secret memory and file pages past the end of the file are inaccessible.
     ///
-    /// `lpNumberOfBytesRead` may be `nil` ("the parameter is ignored"); otherwise it is always set:
-    /// to `nSize` on success and, on failure, to the number of bytes actually copied into
-    /// `lpBuffer`: the readable prefix before the first inaccessible byte, exact to the byte. The
-    /// document says the range is verified "before any data transfer occurs"; Windows itself copies
-    /// the readable prefix and reports it (callers that retry with a smaller size rely on that), and
-    /// so does this surface. Bytes of `lpBuffer` past the reported count are not changed.
+    /// "Before any data transfer occurs, the system verifies that all data in the base address and
+    /// memory of the specified size is accessible for read access": the range is read first into
+    /// a private buffer of this surface, and only when every byte was read is it copied into
+    /// `lpBuffer` (through the kernel, ``LocalMemory/copy(_:to:)``, so an unwritable `lpBuffer` is
+    /// an error and not a crash). When the range is not all accessible, `lpBuffer` is not touched.
+    /// A `nSize` above 64 MiB is first checked against the map, so a huge `nSize` over unmapped
+    /// memory fails without allocating it.
+    ///
+    /// `lpNumberOfBytesRead` may be `nil` ("the parameter is ignored"); otherwise it is always set
+    /// to "the number of bytes transferred into the specified buffer": `nSize` on success, 0 when
+    /// the range is not all accessible (nothing was transferred; Windows itself reports the
+    /// readable prefix there, having copied it), and, when `lpBuffer` cannot be written in part,
+    /// the bytes stored before its first unwritable byte.
+    ///
+    /// The race: the verification and the transfer are one `process_vm_readv` into the private
+    /// buffer, so there is no window between them in which the target's change can leak into
+    /// `lpBuffer`. If the target unmaps or protects part of the range while that read runs, the
+    /// read stops there and the call fails with ``Error/partialCopy`` (`lpBuffer` untouched, count
+    /// 0); if it does so after the read, the call succeeds with the bytes as they were when read.
+    /// Bytes the target writes during the read may come from before or after its write, page by
+    /// page, as on Windows.
     ///
     /// Last errors (see ``getLastError()``):
     /// - ``Error/invalidHandle``: `hProcess` is `nil` or closed.
@@ -26,12 +42,12 @@ extension Win32 {
     ///   terminating or gone (Windows' `STATUS_PROCESS_IS_TERMINATING`); the Linux kernel refused
     ///   access.
     /// - ``Error/partialCopy``: some byte of the range is inaccessible (unmapped, protected, past
-    ///   the end of a file), whether or not bytes before it were copied. Windows also reports
-    ///   `ERROR_NOACCESS` for some of these; this surface keeps that code for the cases below.
-    /// - ``Error/noAccess``: `lpBuffer` is `nil` or cannot be written; the range is not in the user
-    ///   address space or wraps around.
+    ///   the end of a file), including the first.
+    /// - ``Error/noAccess``: `lpBuffer` is `nil`, or part of it cannot be written (the core
+    ///   library's `.invalidBuffer`); the range is not in the user address space or wraps around.
     /// - ``Error/invalidParameter``: a negative `nSize`.
-    /// - ``Error/notEnoughMemory``: the kernel ran out of memory.
+    /// - ``Error/notEnoughMemory``: the kernel ran out of memory, or the private buffer of `nSize`
+    ///   bytes could not be allocated.
     ///
     /// An `nSize` of 0 succeeds without reading.
     public static func readProcessMemory(_ hProcess: Handle?, _ lpBaseAddress: UInt64,
@@ -43,15 +59,50 @@ extension Win32 {
         guard nSize >= 0 else { return fail(.invalidParameter) }
         if nSize == 0 { return true }
         guard let lpBuffer else { return fail(.noAccess) }
-        let buffer = UnsafeMutableRawBufferPointer(start: lpBuffer, count: nSize)
+        let (end, overflow) = lpBaseAddress.addingReportingOverflow(UInt64(nSize))
+        guard !overflow else { return fail(.noAccess) }
+        if nSize > 64 << 20 {
+            // The read cannot succeed past the mapped memory that follows the address.
+            var cursor = lpBaseAddress
+            do {
+                while cursor < end {
+                    guard let region = try target.region(containing: cursor) else {
+                        // One byte tells a hole (ERROR_PARTIAL_COPY) from an address outside the
+                        // user address space (ERROR_NOACCESS), as a read of the whole range would.
+                        var byte: UInt8 = 0
+                        let probe = withUnsafeMutableBytes(of: &byte) { one in
+                            Result { () throws(ProcessMemoryError) -> PartialTransfer in
+                                try target.readTransfer(from: cursor, into: one, mode: .respectingProtections)
+                            }
+                        }
+                        switch probe {
+                        case .success(let transfer): return fail(transfer.stop.map { error(reading: $0) } ?? .partialCopy)
+                        case .failure(let refused): return fail(error(reading: refused))
+                        }
+                    }
+                    cursor = region.end
+                }
+            } catch {
+                return fail(self.error(reading: error))
+            }
+        }
+        guard let scratch = malloc(nSize) else { return fail(.notEnoughMemory) }
+        defer { free(scratch) }
+        let verified = UnsafeMutableRawBufferPointer(start: scratch, count: nSize)
         do {
-            let transfer = try target.readTransfer(from: lpBaseAddress, into: buffer, mode: .respectingProtections)
-            lpNumberOfBytesRead?.pointee = transfer.bytesTransferred
+            let transfer = try target.readTransfer(from: lpBaseAddress, into: verified, mode: .respectingProtections)
             if let stop = transfer.stop { return fail(error(reading: stop)) }
-            return true
         } catch {
             return fail(self.error(reading: error))
         }
+        do {
+            try LocalMemory.copy(UnsafeRawBufferPointer(verified), to: lpBuffer)
+        } catch {
+            lpNumberOfBytesRead?.pointee = error.bytesTransferred
+            return fail(self.error(reading: error))
+        }
+        lpNumberOfBytesRead?.pointee = nSize
+        return true
     }
 
     /// `ReadProcessMemory` into a buffer: `nSize` is `lpBuffer.count`.
@@ -132,7 +183,7 @@ extension Win32 {
     static func error(reading error: ProcessMemoryError) -> Error {
         switch error.code {
         case .notFound, .protectionFailure, .outOfRange, .io: return .partialCopy
-        case .invalidArguments: return .noAccess
+        case .invalidArguments, .invalidBuffer: return .noAccess
         case .badState, .execed, .accessDenied, .wrongType: return .accessDenied
         case .badHandle: return .invalidHandle
         case .noMemory: return .notEnoughMemory
@@ -148,6 +199,9 @@ extension Win32 {
             return .accessDenied
         case .notFound, .protectionFailure, .outOfRange, .io, .notSupported, .invalidArguments:
             return error.bytesTransferred > 0 ? .partialCopy : .noAccess
+        case .invalidBuffer:
+            // "lpBuffer … cannot be read": the caller's side, whatever was written before it.
+            return .noAccess
         case .badState, .execed, .wrongType: return .accessDenied
         case .badHandle: return .invalidHandle
         case .noMemory: return .notEnoughMemory

@@ -33,9 +33,13 @@ extension Zircon {
     /// or at the end of a file; if not even one byte could be read the status says why:
     /// `ZX_ERR_OUT_OF_RANGE` when `vaddr`'s offset in the mapped file or memfd is at or past its
     /// size, `ZX_ERR_NOT_FOUND` at a guard page (Linux treats it like a hole), `ZX_ERR_BAD_STATE`
-    /// for `[vvar]` and secret memory, which no other process can read (the nearest Linux
-    /// counterpart of "the requested memory is not cacheable"), `ZX_ERR_INVALID_ARGS` when the
-    /// kernel could not store into `buffer` ("an invalid pointer").
+    /// for `[vvar]` and secret memory ("the requested memory is not cacheable": see the Reference
+    /// interfaces article).
+    ///
+    /// `ZX_ERR_INVALID_ARGS` when the kernel could not store into some byte of `buffer` ("buffer is
+    /// an invalid pointer"): part of it unmapped, read-only, PROT_NONE or a guard page in this
+    /// process. That fails the call even when a prefix was read, as Zircon's copy-out does; the
+    /// core library tells this from a fault in the target (`.invalidBuffer`).
     ///
     /// On failure `actual` is not changed and the contents of `buffer` are undefined.
     public static func processReadMemory(_ handle: Handle, vaddr: UInt64, buffer: UnsafeMutableRawBufferPointer?,
@@ -64,12 +68,29 @@ extension Zircon {
         } catch {
             return status(reading: error, region: region)
         }
+        // A fault in the caller's buffer fails the call even after a prefix: "buffer is an invalid
+        // pointer" (the Zircon kernel's copy-out fails the same way).
+        if let stop = transfer.stop, stop.code == .invalidBuffer { return .invalidArgs }
         if transfer.bytesTransferred > 0 {
             actual = transfer.bytesTransferred
             return .ok
         }
         guard let stop = transfer.stop else { return .internal }
         return status(reading: stop, region: region)
+    }
+
+    /// `zx_process_read_memory` with the C call's shape: `buffer` and `bufferSize` as separate
+    /// arguments, so a ported call keeps its form.
+    ///
+    /// A `nil` `buffer` or a `bufferSize` of zero, below zero or above ``maxDebugBlockSize`` is
+    /// `ZX_ERR_INVALID_ARGS` ("buffer is an invalid pointer or NULL, or buffer_size is zero or
+    /// greater than 64MB"); otherwise as ``processReadMemory(_:vaddr:buffer:actual:)``, including
+    /// `ZX_ERR_INVALID_ARGS` when part of the `bufferSize` bytes at `buffer` cannot be written.
+    public static func processReadMemory(_ handle: Handle, vaddr: UInt64, buffer: UnsafeMutableRawPointer?,
+                                         bufferSize: Int, actual: inout Int) -> Status {
+        guard let buffer, bufferSize > 0 else { return .invalidArgs }
+        return processReadMemory(handle, vaddr: vaddr, buffer: UnsafeMutableRawBufferPointer(start: buffer, count: bufferSize),
+                                 actual: &actual)
     }
 
     /// `zx_process_write_memory`: writes memory of the process behind `handle`.
@@ -100,8 +121,10 @@ extension Zircon {
     /// copy-on-write through `/proc/PID/mem` (`WriteMode.debugger`), and the file behind it never
     /// changes. If not even one byte could be written the status says why: `ZX_ERR_OUT_OF_RANGE`
     /// past the end of a shared file or memfd, `ZX_ERR_NO_MEMORY` at a guard page,
-    /// `ZX_ERR_INVALID_ARGS` when the kernel could not load from `buffer`, `ZX_ERR_NOT_SUPPORTED`
-    /// when the Linux kernel forbids forced writes (`proc_mem.force_override=never`).
+    /// `ZX_ERR_NOT_SUPPORTED` when the Linux kernel forbids forced writes
+    /// (`proc_mem.force_override=never`). `ZX_ERR_INVALID_ARGS` when the kernel could not load
+    /// from some byte of `buffer` (unmapped, PROT_NONE or a guard page in this process), even
+    /// after a prefix was written.
     ///
     /// On failure `actual` is not changed.
     public static func processWriteMemory(_ handle: Handle, vaddr: UInt64, buffer: UnsafeRawBufferPointer?,
@@ -138,12 +161,30 @@ extension Zircon {
         } catch {
             return status(writing: error)
         }
+        // A fault in the caller's buffer fails the call even after a prefix ("buffer is an invalid
+        // pointer").
+        if let stop = transfer.stop, stop.code == .invalidBuffer { return .invalidArgs }
         if transfer.bytesTransferred > 0 {
             actual = transfer.bytesTransferred
             return .ok
         }
         guard let stop = transfer.stop else { return .internal }
         return status(writing: stop)
+    }
+
+    /// `zx_process_write_memory` with the C call's shape: `buffer` and `bufferSize` as separate
+    /// arguments, so a ported call keeps its form.
+    ///
+    /// Needs the debugging switch first, as ``processWriteMemory(_:vaddr:buffer:actual:)`` does
+    /// (`ZX_ERR_NOT_SUPPORTED` without it). Then a `nil` `buffer` or a `bufferSize` of zero, below
+    /// zero or above ``maxDebugBlockSize`` is `ZX_ERR_INVALID_ARGS`; otherwise as the buffer form,
+    /// including `ZX_ERR_INVALID_ARGS` when part of the `bufferSize` bytes at `buffer` cannot be read.
+    public static func processWriteMemory(_ handle: Handle, vaddr: UInt64, buffer: UnsafeRawPointer?,
+                                          bufferSize: Int, actual: inout Int) -> Status {
+        guard KernelCommandLine.enableDebuggingSyscalls else { return .notSupported }
+        guard let buffer, bufferSize > 0 else { return .invalidArgs }
+        return processWriteMemory(handle, vaddr: vaddr, buffer: UnsafeRawBufferPointer(start: buffer, count: bufferSize),
+                                  actual: &actual)
     }
 }
 
@@ -161,9 +202,12 @@ extension Zircon {
             if let region, region.kind == .vvar || region.kind == .secretMemory { return .badState }
             return .notFound
         case .invalidArguments:
-            // With a system call: the kernel could not store into the caller's buffer. Without: the
-            // address lies outside the user address space, where nothing can be mapped.
+            // Checked before any system call: the address lies outside the user address space,
+            // where nothing can be mapped.
             return error.systemCall != nil ? .invalidArgs : .notFound
+        case .invalidBuffer:
+            // "buffer is an invalid pointer": the kernel could not store into the caller's buffer.
+            return .invalidArgs
         default: return status(common: error)
         }
     }
@@ -178,6 +222,9 @@ extension Zircon {
             return .noMemory
         case .invalidArguments:
             return error.systemCall != nil ? .invalidArgs : .noMemory
+        case .invalidBuffer:
+            // "buffer is an invalid pointer": the kernel could not load from the caller's buffer.
+            return .invalidArgs
         default: return status(common: error)
         }
     }
@@ -199,7 +246,7 @@ extension Zircon {
         case .accessDenied: return .accessDenied
         case .noMemory: return .noMemory
         case .notSupported: return .notSupported
-        case .invalidArguments: return .invalidArgs
+        case .invalidArguments, .invalidBuffer: return .invalidArgs
         case .notFound: return .notFound
         case .outOfRange: return .outOfRange
         case .protectionFailure: return .accessDenied

@@ -406,6 +406,9 @@ extension Zircon {
         case .accessDenied: return .accessDenied
         case .outOfRange: return .outOfRange
         case .noMemory: return .noMemory
+        case .invalidBuffer:
+            guard let buffer, let base = buffer.baseAddress else { return .invalidArgs }
+            return isMapped(base, count: buffer.count) ? .invalidArgs : .notFound
         case .invalidArguments:
             if error.errno == .badAddress {
                 guard let buffer, let base = buffer.baseAddress else { return .invalidArgs }

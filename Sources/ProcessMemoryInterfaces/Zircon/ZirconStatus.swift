@@ -1,8 +1,21 @@
 /// Fuchsia's Zircon kernel interface, as a Swift surface over `ProcessMemory`.
 ///
+/// **Writes need the debugging switch.** As on Fuchsia, where `zx_process_write_memory` needs
+/// `kernel.enable-debugging-syscalls=true` on the kernel command line, every write returns
+/// `ZX_ERR_NOT_SUPPORTED` until the switch is on. Turn it on in one of three ways:
+/// - for the whole process, in code: `Zircon.KernelCommandLine.enableDebuggingSyscalls = true`;
+/// - for the whole process, before it starts: set the environment variable
+///   `PROCESS_MEMORY_ZX_ENABLE_DEBUGGING_SYSCALLS=1` (read once, at first use);
+/// - for one task or thread only: `Zircon.KernelCommandLine.withDebuggingSyscalls { … }`.
+///
+/// Reads need no switch.
+///
 /// `zx_process_read_memory` and `zx_process_write_memory` are
-/// ``processReadMemory(_:vaddr:buffer:actual:)`` and ``processWriteMemory(_:vaddr:buffer:actual:)``;
-/// they take a ``Handle`` carrying ``Rights`` and return a ``Status``.
+/// ``processReadMemory(_:vaddr:buffer:actual:)`` and ``processWriteMemory(_:vaddr:buffer:actual:)``,
+/// or, keeping the C call's (pointer, size) shape,
+/// ``processReadMemory(_:vaddr:buffer:bufferSize:actual:)`` and
+/// ``processWriteMemory(_:vaddr:buffer:bufferSize:actual:)``; they take a ``Handle`` carrying
+/// ``Rights`` and return a ``Status``.
 public enum Zircon {}
 
 extension Zircon {

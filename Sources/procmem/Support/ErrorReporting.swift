@@ -58,7 +58,7 @@ enum ErrorReporting {
             return "check ADDRESS and LENGTH; `procmem maps \(pid)` shows the valid ranges"
         case .noMemory:
             return "try a smaller LENGTH"
-        case .badHandle, .notSupported, .io:
+        case .badHandle, .notSupported, .io, .invalidBuffer:
             return nil
         }
     }

@@ -25,6 +25,7 @@ enum ExitCodes {
         case .noMemory: return 19
         case .notSupported: return 20
         case .io: return 21
+        case .invalidBuffer: return 22
         }
     }
 
@@ -67,6 +68,7 @@ enum ExitCodes {
         case .noMemory: return "out of memory"
         case .notSupported: return "the kernel lacks a needed feature"
         case .io: return "an I/O error, or a refusal without a reason"
+        case .invalidBuffer: return "the kernel could not use procmem's own buffer (a bug in procmem)"
         }
     }
 }

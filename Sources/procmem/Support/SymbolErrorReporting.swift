@@ -9,11 +9,11 @@ extension ExitCodes {
     static func status(for error: SymbolError) -> Int32 {
         if let processError = error.processError { return status(for: processError.code) }
         switch error.code {
-        case .symbolNotFound: return 22
-        case .ambiguousSymbol: return 23
-        case .moduleNotFound: return 24
-        case .malformedModule: return 25
-        case .unreadableModule: return 26
+        case .symbolNotFound: return 23
+        case .ambiguousSymbol: return 24
+        case .moduleNotFound: return 25
+        case .malformedModule: return 26
+        case .unreadableModule: return 27
         case .malformedName: return usage
         case .process: return status(for: ProcessMemoryError.Code.io)
         }
@@ -22,11 +22,11 @@ extension ExitCodes {
     /// The rows the symbol codes add to the exit-status table.
     static var symbolRows: [(status: Int32, name: String, meaning: String)] {
         [
-            (22, SymbolError.Code.symbolNotFound.rawValue, "no mapped module defines the symbol"),
-            (23, SymbolError.Code.ambiguousSymbol.rawValue, "the symbol has several definitions; write MODULE!SYMBOL"),
-            (24, SymbolError.Code.moduleNotFound.rawValue, "no mapped module has that name"),
-            (25, SymbolError.Code.malformedModule.rawValue, "a module's file is not valid ELF"),
-            (26, SymbolError.Code.unreadableModule.rawValue, "a module's file could not be read"),
+            (23, SymbolError.Code.symbolNotFound.rawValue, "no mapped module defines the symbol"),
+            (24, SymbolError.Code.ambiguousSymbol.rawValue, "the symbol has several definitions; write MODULE!SYMBOL"),
+            (25, SymbolError.Code.moduleNotFound.rawValue, "no mapped module has that name"),
+            (26, SymbolError.Code.malformedModule.rawValue, "a module's file is not valid ELF"),
+            (27, SymbolError.Code.unreadableModule.rawValue, "a module's file could not be read"),
         ]
     }
 }

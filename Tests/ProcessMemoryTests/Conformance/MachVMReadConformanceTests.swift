@@ -13,7 +13,7 @@ import ProcessMemory
 // (process_vm_readv). `vm_read` is `read(from:count:)` (a new array), `vm_read_overwrite` is a read
 // into a caller buffer, and `data_count` is `readTransfer(...).bytesTransferred`.
 // KERN_PROTECTION_FAILURE is `.protectionFailure`; KERN_INVALID_ADDRESS is `.notFound` for unmapped
-// memory and `.invalidArguments` for an illegal address or an unwritable `data_in`.
+// memory, `.invalidArguments` for an illegal address and `.invalidBuffer` for an unwritable `data_in`.
 @Suite("Conformance: Mach vm_read / vm_read_overwrite (seed 002)")
 struct MachVMReadConformanceTests {
     let mode = ReadMode.respectingProtections
@@ -198,7 +198,8 @@ struct MachVMReadConformanceTests {
         let error = try #require(throws: ProcessMemoryError.self) {
             try handle.read(from: pattern.address, into: local.mutableBuffer, mode: readMode)
         }
-        #expect(error.code == .invalidArguments)
+        #expect(error.code == .invalidBuffer)
+        #expect(error.localAddress == UInt64(UInt(bitPattern: local.base)))
         #expect(error.bytesTransferred == 0)
         #expect(local.bytes.allSatisfy { $0 == 0xA5 })
     }

@@ -221,7 +221,8 @@ struct ZirconReadMemoryConformanceTests {
         let error = try #require(throws: ProcessMemoryError.self) {
             try handle.read(from: pattern.address, into: local.mutableBuffer, mode: .debugger)
         }
-        #expect(error.code == .invalidArguments)
+        #expect(error.code == .invalidBuffer)
+        #expect(error.localAddress == UInt64(UInt(bitPattern: local.base)))
         #expect(error.bytesTransferred == 0)
         #expect(local.bytes.allSatisfy { $0 == 0xA5 })
     }

@@ -223,7 +223,8 @@ struct ZirconWriteMemoryConformanceTests {
         let pattern = try fixture.layout.region("pattern")
         let local = try LocalPages(prot: PROT_NONE)
         let error = try #require(throws: ProcessMemoryError.self) { try handle.write(local.buffer, to: pattern.address) }
-        #expect(error.code == .invalidArguments)
+        #expect(error.code == .invalidBuffer)
+        #expect(error.localAddress == UInt64(UInt(bitPattern: local.base)))
         #expect(error.bytesTransferred == 0)
         #expect(try fixture.selfRead(pattern.address, 64) == Conformance.pattern(0, 64))
     }
