@@ -167,6 +167,10 @@ public final class MemoryObject: Sendable {
         /// The descriptor number in this process, for naming the object as `/proc/PID/fd/N`; it is
         /// valid only until the object is closed.
         public var descriptor: Int32
+
+        /// The path another process opens the object by while this one holds it:
+        /// `/proc/<this process>/fd/<descriptor>`.
+        public var openablePath: String { "/proc/\(getpid())/fd/\(descriptor)" }
     }
 
     /// The object's current size, seals and descriptor.

@@ -18,7 +18,7 @@ extension ProcessHandle {
         try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> Result<[UInt8], FileReadFailure> in
             let name = "map_files/" + String(region.start, radix: 16) + "-" + String(region.end, radix: 16)
             let direct = Sys.readRegularFile(fds.procDir, name, limit: limit)
-            guard case .failure(let failure) = direct, failure.systemCall == "openat",
+            guard case .failure(let failure) = direct, failure.systemCall == .open,
                   failure.errno == .notPermitted || failure.errno == .permissionDenied,
                   let path = region.path, path.hasPrefix("/"), !region.isDeleted else { return direct }
             // No right to map_files: the same inode through the process's root, checked once open.

@@ -135,16 +135,6 @@ extension FileDescriptor {
     package func status(relative path: String) -> Result<stat, Errno> {
         Sys.stat(rawValue, path)
     }
-
-    /// mkdirat(2) of `path` relative to this directory.
-    package func makeDirectory(relative path: String, mode: mode_t) -> Result<Void, Errno> {
-        Sys.mkdirat(rawValue, path, mode: mode).map { _ in () }
-    }
-
-    /// openat(2) with `O_CREAT` (and whatever else `flags` holds) and a creation mode.
-    package func create(relative path: String, _ flags: CInt, mode: mode_t) -> Result<FileDescriptor, Errno> {
-        Sys.create(rawValue, path, flags, mode: mode).map(FileDescriptor.init(rawValue:))
-    }
 }
 
 // MARK: pidfds

@@ -65,31 +65,31 @@ extension Sys {
         let fd: CInt
         switch openat(dirfd, path, O_RDONLY) {
         case .success(let opened): fd = opened
-        case .failure(let error): return .failure(FileReadFailure(systemCall: "openat", errno: error))
+        case .failure(let error): return .failure(FileReadFailure(systemCall: .open, errno: error))
         }
         defer { close(fd) }
         let info: stat
         switch fstat(fd) {
         case .success(let value): info = value
-        case .failure(let error): return .failure(FileReadFailure(systemCall: "fstat", errno: error))
+        case .failure(let error): return .failure(FileReadFailure(systemCall: .fstat, errno: error))
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            return .failure(FileReadFailure(systemCall: "fstat", errno: .invalidArgument, notRegular: true))
+            return .failure(FileReadFailure(systemCall: .fstat, errno: .invalidArgument, notRegular: true))
         }
         if let inode, UInt64(info.st_ino) != inode {
-            return .failure(FileReadFailure(systemCall: "fstat", errno: .staleNFSFileHandle))
+            return .failure(FileReadFailure(systemCall: .fstat, errno: .staleNFSFileHandle))
         }
         guard info.st_size >= 0, info.st_size <= limit else {
-            return .failure(FileReadFailure(systemCall: "fstat", errno: .fileTooLarge, size: UInt64(max(0, info.st_size))))
+            return .failure(FileReadFailure(systemCall: .fstat, errno: .fileTooLarge, size: UInt64(max(0, info.st_size))))
         }
-        return preadWhole(fd, count: Int(info.st_size)).mapError { FileReadFailure(systemCall: "pread", errno: $0) }
+        return preadWhole(fd, count: Int(info.st_size)).mapError { FileReadFailure(systemCall: .pread, errno: $0) }
     }
 }
 
 /// Why a whole file could not be read: the call that failed and its errno.
 package struct FileReadFailure: Error, Sendable, Hashable, CustomStringConvertible {
     /// `openat`, `fstat` or `pread`.
-    package var systemCall: String
+    package var systemCall: SystemCall.Name
     /// The errno the call returned.
     package var errno: Errno
     /// The path is not a regular file.

@@ -302,12 +302,12 @@ extension Sys {
     }
 
     /// mkdirat(2).
-    static func mkdirat(_ dirfd: CInt, _ path: String, mode: mode_t = 0o755) -> Result<CInt, Errno> {
+    static func mkdirat(_ dirfd: CInt, _ path: String, mode: mode_t) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.mkdirat(dirfd, path, mode) }
     }
 
     /// openat(2) with `O_CLOEXEC` and a creation mode.
-    static func create(_ dirfd: CInt, _ path: String, _ flags: CInt, mode: mode_t = 0o644) -> Result<CInt, Errno> {
+    static func create(_ dirfd: CInt, _ path: String, _ flags: CInt, mode: mode_t) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.openat(dirfd, path, flags | O_CLOEXEC, mode) }
     }
 }

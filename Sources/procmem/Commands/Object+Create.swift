@@ -76,7 +76,7 @@ extension Object {
             } catch {
                 throw ObjectReporting.fail(error, source: source)
             }
-            let path = "/proc/\(getpid())/fd/\(info.descriptor)"
+            let path = info.openablePath
             if json {
                 Output.line(JSONOutput.text(Report(pid: getpid(), fd: info.descriptor, path: path, name: info.name,
                                                    size: info.size, inode: info.inode, seals: ObjectReporting.names(info.seals))))
