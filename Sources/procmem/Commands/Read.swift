@@ -70,6 +70,11 @@ struct Read: ParsableCommand {
     var json: Bool { jsonOption.json }
 
     static func parseLength(_ text: String) throws -> Int {
+        // `read PID -1 16`: a negative number is moved to the end of the positionals, so it
+        // arrives here; say what is wrong with it rather than that LENGTH is malformed.
+        if CommandLineHabits.isNegativeNumber(text) {
+            throw ValidationError("'\(text)' is not an ADDRESS or LENGTH: neither can be negative (below a region, write REGION-OFFSET such as [heap]-0x10)")
+        }
         guard let value = Format.parseUnsigned(text), let count = Int(exactly: value), count > 0 else {
             throw ValidationError("LENGTH must be a positive number (decimal or 0x hex), not '\(text)'")
         }
