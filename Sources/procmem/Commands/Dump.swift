@@ -129,6 +129,12 @@ struct Dump: ParsableCommand {
                         + "\(index.failedRanges.count) unreadable ranges (\(index.bytesFailed) bytes) listed in \(indexPath)"
                         + (index.coredumpFilter.map { "; coredump_filter \($0) excluded \(index.regions.filter { $0.excluded != nil }.count) regions (\(index.bytesExcluded) bytes)" } ?? ""))
         }
+        // A core without some threads' registers loads in gdb, but shows no backtrace for them: say so.
+        if let absent = index.registers?.absent, let first = absent.first {
+            Output.error("note: the core holds no registers for \(absent.count) of \(absent.count + (index.registers?.threads.count ?? 0)) "
+                         + "threads (thread \(first.tid): \(Format.printable(first.reason))); they are listed in \(indexPath). "
+                         + "--stop ptrace (the default) or --stop signal reads every thread's registers.")
+        }
         guard let reason = index.partialReason else { return }
         Output.error("partial dump (marked \"complete\": false in \(indexPath)): \(reason)")
         throw ExitCode(ExitCodes.partial)
