@@ -370,12 +370,20 @@ func patternedObject(size: Int, name: String = "procmem-test") throws -> MemoryO
         #expect(missing.code == .notFound)
         let none = try #require(throws: ProcessMemoryError.self) { try MemoryObject(opening: "/dev/null", rights: []) }
         #expect(none.code == .invalidArguments)
-        // Adopting closes the descriptor when it is not an object.
-        let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        // Adopting closes the descriptor when it is not an object. The descriptor is of a directory
+        // of this test's own, so a number another test reuses at once is told apart by its inode.
+        let directory = NSTemporaryDirectory() + "procmem-object-dir-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try #require(mkdir(directory, 0o700) == 0)
+        defer { rmdir(directory) }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         try #require(fd >= 0)
+        var before = stat()
+        try #require(fstat(fd, &before) == 0)
         let adopted = try #require(throws: ProcessMemoryError.self) { try MemoryObject(adopting: FileDescriptor(rawValue: fd)) }
         #expect(adopted.code == .wrongType)
-        #expect(fcntl(fd, F_GETFD) == -1, "the descriptor was closed")
+        var after = stat()
+        let stillOurs = fcntl(fd, F_GETFD) != -1 && fstat(fd, &after) == 0 && after.st_ino == before.st_ino && after.st_dev == before.st_dev
+        #expect(!stillOurs, "the descriptor was closed")
     }
 
     @Test("Seal and write errors map as linux-semantics §13 says")
