@@ -100,6 +100,13 @@ struct DumpEngine {
             }
             // A never-populated range: nothing to read, a hole in the open segment (zeros).
             while nextHole < holes.count && holes[nextHole].upperBound <= cursor { nextHole += 1 }
+            // An unmapped page shows in pagemap as not present too: skip the range only while the
+            // map still shows the same kind of private anonymous mapping over all of it; otherwise
+            // read it, so that a page unmapped meanwhile is reported as failed, never as zeros.
+            if nextHole < holes.count && holes[nextHole].contains(cursor),
+               !Self.stillUnpopulatedMapping(handle, region, cursor..<holes[nextHole].upperBound) {
+                nextHole += 1
+            }
             if nextHole < holes.count && holes[nextHole].contains(cursor) {
                 let hole = holes[nextHole]
                 if open == nil {
@@ -191,6 +198,13 @@ extension DumpEngine {
         }
         if position < region.end { holes.append(position..<region.end) }
         return holes
+    }
+
+    /// Whether `range` still lies in one private anonymous mapping of `region`'s kind (one query of
+    /// the map, `PROCMAP_QUERY` or `/proc/PID/maps`).
+    static func stillUnpopulatedMapping(_ handle: ProcessHandle, _ region: MemoryRegion, _ range: Range<UInt64>) -> Bool {
+        guard let current = try? handle.region(containing: range.lowerBound) else { return false }
+        return current.start <= range.lowerBound && range.upperBound <= current.end && current.kind == region.kind && !current.isShared
     }
 
     /// Writes `bytes` at `offset`, leaving out the pages that hold only zeros when the dump is
