@@ -100,6 +100,23 @@ struct SymbolsCommandTests {
         }
     }
 
+    @Test("a symbol is an ADDRESS: read PID bash!main+0x10 reads what read PID <nm's address + 0x10> reads")
+    func symbolAsAddress() throws {
+        try withBash { bash in
+            let (path, start) = try bashMapping(bash.pid)
+            let main = try #require(try nmDynamic(path)["main"], "bash exports no main") // PIE: add start
+            let address = "0x" + String(start + main + 0x10, radix: 16)
+            let byNumber = try procmem("read", bash.pid, address, "16", "--raw")
+            let byName = try procmem("read", bash.pid, "bash!main+0x10", "16", "--raw")
+            let bare = try procmem("read", bash.pid, "main+0x10", "16", "--raw")
+            #expect(byNumber.status == 0 && byNumber.stdout.count == 16)
+            #expect(byName.status == 0 && byName.stdout == byNumber.stdout, "\(byName.stderr)")
+            #expect(bare.status == 0 && bare.stdout == byNumber.stdout, "\(bare.stderr)")
+            let unknown = try procmem("read", bash.pid, "no_such_symbol_here", "4")
+            #expect(unknown.status != 0 && unknown.stderr.contains("no mapped module defines a symbol"), "\(unknown.stderr)")
+        }
+    }
+
     @Test("symbolize names an address as <module!symbol+0x10>, in text and JSON; an unmapped one is '?' and exit 1")
     func symbolize() throws {
         try withBash { bash in

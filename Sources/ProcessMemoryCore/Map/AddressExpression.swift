@@ -206,7 +206,8 @@ public struct AddressExpression: Sendable, Hashable, CustomStringConvertible {
             } else if let address = names?.address(of: name, in: map) {
                 start = address
             } else {
-                throw Failure(kind: .unknownName, message: "no region named \(name) is mapped")
+                throw Failure(kind: .unknownName, message: names == nil ? "no region named \(name) is mapped"
+                              : "no region named \(name) is mapped, and no mapped module defines a symbol of that name")
             }
         }
         let (result, overflow) = isNegative ? start.subtractingReportingOverflow(offset) : start.addingReportingOverflow(offset)

@@ -39,7 +39,7 @@ enum TargetProcess {
     static func resolve(_ argument: AddressArgument, in handle: ProcessHandle, mode: AccessModeOption = .debugger,
                         names: (any AddressNameResolver)? = nil) throws(ExitCode) -> UInt64 {
         do {
-            return try handle.resolve(argument.expression, names: names, mode: mode.readMode)
+            return try handle.resolve(argument.expression, names: names ?? SymbolNames(handle: handle), mode: mode.readMode)
         } catch {
             throw ErrorReporting.fail(error, mode: mode)
         }
