@@ -94,7 +94,7 @@ struct DumpEngine {
         var slot = 0
         var nextHole = 0
         while cursor < region.end {
-            if options.shouldCancel?() == true {
+            if options.cancellation.isCancelled {
                 outcome.partialReason = "interrupted"
                 break
             }

@@ -13,9 +13,9 @@ public struct DumpOptions {
     public var chunkSize: Int
     /// Called after every chunk with the number of bytes just processed (read or found unreadable).
     public var progress: ((UInt64) -> Void)?
-    /// Polled before every chunk; returning `true` ends the dump early, marked partial
+    /// Polled before every chunk; once cancelled, the dump ends early, marked partial
     /// (`partialReason` `"interrupted"`), with the target resumed.
-    public var shouldCancel: (() -> Bool)?
+    public var cancellation: Cancellation
     /// Which mappings are dumped: every readable byte (default), or only those the kernel's core
     /// dumper and gdb's `gcore` would write under a `coredump_filter` (see ``DumpSelection``).
     public var selection: DumpSelection = .everyReadableByte
@@ -29,12 +29,12 @@ public struct DumpOptions {
 
     /// Creates options; `chunkSize` is raised to at least one page.
     public init(stopMethod: StopMethod = .ptrace, readMode: ReadMode = .debugger, chunkSize: Int = 8 << 20,
-                progress: ((UInt64) -> Void)? = nil, shouldCancel: (() -> Bool)? = nil) {
+                progress: ((UInt64) -> Void)? = nil, cancellation: Cancellation = .never) {
         self.stopMethod = stopMethod
         self.readMode = readMode
         self.chunkSize = max(Int(AddressSpace.pageSize), chunkSize)
         self.progress = progress
-        self.shouldCancel = shouldCancel
+        self.cancellation = cancellation
     }
 }
 

@@ -1,5 +1,5 @@
 import ProcessMemoryCore
-/// Bounds for ``ProcessHandle/scanPointers(to:options:progress:)``.
+/// Bounds for ``ProcessHandle/scanPointers(to:options:progress:cancellation:)``.
 public struct PointerScanOptions: Sendable, Hashable {
     /// The most dereferences in a chain (1 finds static pointers to the target itself), 1...32.
     public var maxDepth: Int = 3
@@ -131,12 +131,14 @@ extension ProcessHandle {
     ///
     /// The target keeps running: a chain is a candidate, to be checked with ``resolve(_:mode:)`` or
     /// narrowed down with ``recheck(_:expecting:mode:)`` after a restart.
-    /// - Parameter progress: called after each chunk with bytes indexed so far and the total;
-    ///   return `false` to cancel (the result is then marked incomplete).
+    /// - Parameter progress: called after each chunk with bytes indexed so far and the total.
+    /// - Parameter cancellation: polled after each chunk; once cancelled, the result is marked
+    ///   incomplete.
     /// - Throws: `.invalidArguments` for bad options; `.badHandle`, `.execed`, `.badState` when the
     ///   process goes away.
     public func scanPointers(to target: UInt64, options: PointerScanOptions = PointerScanOptions(),
-                             progress: ((UInt64, UInt64) -> Bool)? = nil) throws(ProcessMemoryError) -> PointerScanResult {
+                             progress: ((UInt64, UInt64) -> Void)? = nil,
+                             cancellation: Cancellation = .never) throws(ProcessMemoryError) -> PointerScanResult {
         guard (1...32).contains(options.maxDepth), options.maxResults >= 1, options.chunkSize >= 4096, options.maxNodes >= 1,
               options.maxOffset <= UInt64(Int64.max) else {
             throw .invalid("a pointer scan needs depth 1...32, results and nodes ≥ 1, an offset below 2^63 and a chunk of at least 4096 bytes",
@@ -153,7 +155,7 @@ extension ProcessHandle {
         var result = PointerScanResult(target: target, chains: [], skipped: [], bytesIndexed: 0, pointersIndexed: 0,
                                        isComplete: true, incompleteReason: nil)
         let total = indexed.reduce(0) { $0 + $1.size }
-        try buildIndex(&index, regions: indexed, total: total, options: options, result: &result, progress: progress)
+        try buildIndex(&index, regions: indexed, total: total, options: options, result: &result, progress: progress, cancellation: cancellation)
         index.sort()
         result.pointersIndexed = index.count
         var search = ChainSearch(index: index, statics: statics, options: options)
@@ -169,7 +171,7 @@ extension ProcessHandle {
     }
 
     private func buildIndex(_ index: inout PointerIndex, regions: [MemoryRegion], total: UInt64, options: PointerScanOptions,
-                            result: inout PointerScanResult, progress: ((UInt64, UInt64) -> Bool)?) throws(ProcessMemoryError) {
+                            result: inout PointerScanResult, progress: ((UInt64, UInt64) -> Void)?, cancellation: Cancellation) throws(ProcessMemoryError) {
         let chunkSize = options.chunkSize & ~7
         let size = options.format.size
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 8)
@@ -199,7 +201,8 @@ extension ProcessHandle {
                 } else {
                     cursor += UInt64(want)
                 }
-                if let progress, !progress(result.bytesIndexed, total) {
+                progress?(result.bytesIndexed, total)
+                if cancellation.isCancelled {
                     result.isComplete = false
                     result.incompleteReason = "cancelled"
                     return

@@ -97,11 +97,12 @@ extension Scanner {
     ///   time differ), for a value test on byte patterns or a pattern test on values;
     ///   `.badState` / `.execed` when the process goes away.
     public func rescan(_ previous: MatchSet, where predicate: RescanPredicate,
-                       progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
+                       progress: ((ScanProgress) -> Void)? = nil,
+                       cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
         try checkOwner(pid: previous.pid, startTime: previous.processStartTime)
         guard case .values(let type, let order) = previous.content else {
-            return try rescanBytes(previous, where: predicate, progress: progress, clock: clock)
+            return try rescanBytes(previous, where: predicate, progress: progress, cancellation: cancellation, clock: clock)
         }
         if case .matches = predicate {
             throw ProcessMemoryError(.invalidArguments, pid: handle.pid,
@@ -139,7 +140,8 @@ extension Scanner {
                 }
             }
             index = end
-            if let progress, !progress(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count)) {
+            progress?(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count))
+            if cancellation.isCancelled {
                 interrupted = index < previous.count
                 break
             }
@@ -152,7 +154,7 @@ extension Scanner {
     /// the pattern-length bytes now at each match with the one saved; `matches(p)` tests `p` there
     /// (the result then holds `p` and its length).
     private func rescanBytes(_ previous: MatchSet, where predicate: RescanPredicate,
-                             progress: ((ScanProgress) -> Bool)?, clock: ContinuousClock.Instant) throws(ProcessMemoryError) -> ScanResult {
+                             progress: ((ScanProgress) -> Void)?, cancellation: Cancellation, clock: ContinuousClock.Instant) throws(ProcessMemoryError) -> ScanResult {
         guard case .bytes(let oldLength) = previous.content else { throw .invalid("not a byte-pattern set", pid: handle.pid) }
         var pattern: BytePattern?
         switch predicate {
@@ -207,7 +209,8 @@ extension Scanner {
                 }
             }
             index = end
-            if let progress, !progress(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count)) {
+            progress?(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count))
+            if cancellation.isCancelled {
                 interrupted = index < previous.count
                 break
             }

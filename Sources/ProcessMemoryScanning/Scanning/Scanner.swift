@@ -71,7 +71,7 @@ public struct ScanResult: Sendable {
     public var skipped: [SkippedRange]
     /// The match limit was reached; more matches may exist.
     public var truncated: Bool
-    /// The scan was stopped by its progress callback (Ctrl-C); the matches so far are kept.
+    /// The scan was stopped by its ``Cancellation`` (Ctrl-C); the matches so far are kept.
     public var interrupted: Bool
     /// Wall-clock seconds.
     public var elapsed: Double
@@ -133,12 +133,14 @@ public struct Scanner: Sendable {
     }
 
     /// Scans for `query` in `regions` (default: ``selectedRegions()``). `progress` is called on
-    /// this thread after each chunk; returning false stops the scan, keeping what was found.
+    /// this thread after each chunk; once `cancellation` is cancelled the scan stops, keeping what
+    /// was found.
     ///
     /// - Throws: `.badState` or `.execed` when the process exits or execs during the scan; what
     ///   opening the map throws.
     public func scan(_ query: ScanQuery, regions given: [MemoryRegion]? = nil,
-                     progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
+                     progress: ((ScanProgress) -> Void)? = nil,
+                     cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
         let regions: [MemoryRegion]
         var userfaultfdSkipped: [SkippedRange] = []
@@ -189,7 +191,8 @@ public struct Scanner: Sendable {
                 done += chunk.resumeAt - from
             }
             if truncated { return false }
-            if let progress, !progress(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count)) {
+            progress?(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count))
+            if cancellation.isCancelled {
                 interrupted = true
                 return false
             }

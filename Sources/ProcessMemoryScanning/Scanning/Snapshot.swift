@@ -14,9 +14,9 @@ extension Scanner {
     /// renamed over `path` when written, as ``MatchSet/save(to:)`` does.
     ///
     /// `type`, `byteOrder` and ``ScanOptions/aligned`` are recorded as the defaults of later
-    /// comparisons (``compare(snapshotAt:where:as:byteOrder:aligned:progress:)`` may override them).
+    /// comparisons (``compare(snapshotAt:where:as:byteOrder:aligned:progress:cancellation:)`` may override them).
     ///
-    /// When `progress` returns false (Ctrl-C) the snapshot stops cleanly: the file is closed with an
+    /// When `cancellation` is cancelled (Ctrl-C) the snapshot stops cleanly: the file is closed with an
     /// end record after the pages taken so far and its checksum, so it is valid and marked partial
     /// (a comparison against it covers those pages only and is marked partial too), and the result
     /// is ``ScanResult/interrupted``.
@@ -26,7 +26,8 @@ extension Scanner {
     ///
     /// The corresponding C calls are `process_vm_readv(2)`, `openat(2)`, `pwrite(2)` and `renameat(2)`.
     public func snapshot(as type: ScanValueType, byteOrder: ScanByteOrder = .little, to path: String,
-                         progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
+                         progress: ((ScanProgress) -> Void)? = nil,
+                         cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
         let page = Int(AddressSpace.pageSize)
         // Whole pages: a region clipped to an address range is widened to its pages, which lie
@@ -80,7 +81,8 @@ extension Scanner {
                 return false
             }
             done += UInt64(chunk.ownCount)
-            if let progress, !progress(ScanProgress(bytesDone: done, bytesTotal: total, matches: 0)) {
+            progress?(ScanProgress(bytesDone: done, bytesTotal: total, matches: 0))
+            if cancellation.isCancelled {
                 interrupted = true
                 return false
             }
@@ -122,7 +124,8 @@ extension Scanner {
     ///   or for ``RescanPredicate/matches(_:)``, which applies to byte patterns only.
     public func compare(snapshotAt path: String, where predicate: RescanPredicate,
                         as type: ScanValueType? = nil, byteOrder: ScanByteOrder? = nil, aligned: Bool? = nil,
-                        progress: ((ScanProgress) -> Bool)? = nil) throws(ProcessMemoryError) -> ScanResult {
+                        progress: ((ScanProgress) -> Void)? = nil,
+                        cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
         if case .matches = predicate {
             throw .invalid("a snapshot compares values; matching a pattern applies to sets of byte patterns and strings", pid: handle.pid)
@@ -232,7 +235,8 @@ extension Scanner {
                 skipped.append(SkippedRange(start: from, end: chunk.resumeAt, path: region.path, reason: stop))
                 done += chunk.resumeAt - from
             }
-            if let progress, !progress(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count)) {
+            progress?(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count))
+            if cancellation.isCancelled {
                 interrupted = true
                 return false
             }

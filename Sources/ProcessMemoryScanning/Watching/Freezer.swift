@@ -8,7 +8,7 @@ import ProcessMemoryCore
 ///
 /// ```swift
 /// let freezer = Freezer(handle: handle, address: address, bytes: [42, 0, 0, 0])
-/// try freezer.run(interval: .milliseconds(100), shouldStop: { done }) { event in print(event) }
+/// try freezer.run(interval: .milliseconds(100), cancellation: source.cancellation) { event in print(event) }
 /// ```
 public final class Freezer {
     /// Something a round did.
@@ -74,14 +74,14 @@ public final class Freezer {
         return .restored(time: Watcher.now(), found: found)
     }
 
-    /// Freezes every `interval` until `shouldStop` returns `true`, calling `onEvent` for each
+    /// Freezes every `interval` until `cancellation` is cancelled, calling `onEvent` for each
     /// write and each failed write.
     ///
     /// - Throws: as ``freezeOnce()``; the freeze ends at the first such error.
-    public func run(interval: Duration, shouldStop: () -> Bool, onEvent: (Event) -> Void) throws(ProcessMemoryError) {
-        while !shouldStop() {
+    public func run(interval: Duration, cancellation: Cancellation, onEvent: (Event) -> Void) throws(ProcessMemoryError) {
+        while !cancellation.isCancelled {
             if let event = try freezeOnce() { onEvent(event) }
-            Watcher.sleep(interval, unless: shouldStop)
+            Watcher.sleep(interval, unless: cancellation)
         }
     }
 

@@ -12,7 +12,7 @@ import ProcessMemoryCore
 ///
 /// ```swift
 /// let watcher = Watcher(handle: handle, targets: [.init(address: address, size: 4)])
-/// try watcher.run(interval: .milliseconds(100), shouldStop: { done }) { change in print(change) }
+/// try watcher.run(interval: .milliseconds(100), cancellation: source.cancellation) { change in print(change) }
 /// ```
 public final class Watcher {
     /// An address and how many bytes to compare there.
@@ -87,15 +87,15 @@ public final class Watcher {
         return found
     }
 
-    /// Polls every `interval` until `shouldStop` returns `true`, calling `onChange` for each change
+    /// Polls every `interval` until `cancellation` is cancelled, calling `onChange` for each change
     /// (the first round reports every target's initial value).
     ///
     /// Sleeps with `nanosleep(2)` in slices of at most 50 ms, so a stop request is seen quickly.
     /// - Throws: as ``poll()``; the watch ends at the first such error.
-    public func run(interval: Duration, shouldStop: () -> Bool, onChange: (Change) -> Void) throws(ProcessMemoryError) {
-        while !shouldStop() {
+    public func run(interval: Duration, cancellation: Cancellation, onChange: (Change) -> Void) throws(ProcessMemoryError) {
+        while !cancellation.isCancelled {
             for change in try poll() { onChange(change) }
-            Self.sleep(interval, unless: shouldStop)
+            Self.sleep(interval, unless: cancellation)
         }
     }
 
@@ -143,13 +143,13 @@ public final class Watcher {
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
-    /// Sleeps for `interval` in slices of at most 50 ms, returning early once `stop` says so: the
-    /// pause between rounds of ``run(interval:shouldStop:onChange:)`` and ``Freezer``'s loop, for
+    /// Sleeps for `interval` in slices of at most 50 ms, returning early once `cancellation` is cancelled: the
+    /// pause between rounds of ``run(interval:cancellation:onChange:)`` and ``Freezer``'s loop, for
     /// callers that run their own rounds. The corresponding C call is `nanosleep(2)`.
-    public static func sleep(_ interval: Duration, unless stop: () -> Bool) {
+    public static func sleep(_ interval: Duration, unless cancellation: Cancellation) {
         let (seconds, attoseconds) = interval.components
         var remaining = max(0, Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000))
-        while remaining > 0 && !stop() {
+        while remaining > 0 && !cancellation.isCancelled {
             let slice = min(remaining, 50_000_000)
             Sleep.nanoseconds(slice)
             remaining -= slice

@@ -102,7 +102,7 @@ struct Dump: ParsableCommand {
         Interruption.install()
         let progress = ProgressReporter(label: "dump", total: total)
         var options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
-                                  progress: { progress.advance(by: $0) }, shouldCancel: { Interruption.requested })
+                                  progress: { progress.advance(by: $0) }, cancellation: Interruption.cancellation)
         options.selection = selection
         let index: DumpIndex
         do {

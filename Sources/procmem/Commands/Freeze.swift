@@ -103,7 +103,7 @@ struct Freeze: ParsableCommand {
                 }
             }
             while !Interruption.requested {
-                Watcher.sleep(interval, unless: { Interruption.requested })
+                Watcher.sleep(interval, unless: Interruption.cancellation)
                 if Interruption.requested { break }
                 for item in freezers {
                     if let event = try item.freezer.freezeOnce() { report(event, item) }

@@ -89,13 +89,12 @@ extension Pointer {
             var reported: UInt64 = 0
             let result: PointerScanResult
             do {
-                result = try handle.scanPointers(to: address, options: options) { done, total in
+                result = try handle.scanPointers(to: address, options: options, progress: { done, total in
                     let progress = reporter ?? ProgressReporter(label: "pointer scan", total: total)
                     reporter = progress
                     progress.advance(by: done - reported)
                     reported = done
-                    return !Interruption.requested
-                }
+                }, cancellation: Interruption.cancellation)
             } catch {
                 reporter?.finish()
                 throw ErrorReporting.fail(error)

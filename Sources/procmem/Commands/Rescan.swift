@@ -197,10 +197,12 @@ struct Rescan: ParsableCommand {
         let target = noSave ? nil : (save ?? file)
         do {
             if let previous {
-                result = try scanner.rescan(previous, where: test, progress: ScanReport.progress(reporter))
+                result = try scanner.rescan(previous, where: test, progress: ScanReport.progress(reporter),
+                                             cancellation: Interruption.cancellation)
             } else {
                 result = try scanner.compare(snapshotAt: file, where: test, as: type, byteOrder: order,
-                                             aligned: unaligned ? false : nil, progress: ScanReport.progress(reporter))
+                                             aligned: unaligned ? false : nil, progress: ScanReport.progress(reporter),
+                                             cancellation: Interruption.cancellation)
             }
             reporter.finish()
             // A partial result never replaces FILE: only a --save file receives it.

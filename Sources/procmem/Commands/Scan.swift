@@ -142,10 +142,12 @@ struct Scan: ParsableCommand {
         let result: ScanResult
         do {
             if let query {
-                result = try scanner.scan(query, progress: ScanReport.progress(reporter))
+                result = try scanner.scan(query, progress: ScanReport.progress(reporter),
+                                             cancellation: Interruption.cancellation)
                 if let save { try result.matches.save(to: save) }
             } else {
-                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "", progress: ScanReport.progress(reporter))
+                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "", progress: ScanReport.progress(reporter),
+                                             cancellation: Interruption.cancellation)
             }
         } catch {
             reporter.finish()

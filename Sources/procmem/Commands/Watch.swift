@@ -74,7 +74,7 @@ struct Watch: ParsableCommand {
         Interruption.install()
         let watcher = Watcher(handle: handle, targets: targets)
         do {
-            try watcher.run(interval: interval, shouldStop: { Interruption.requested }) { change in
+            try watcher.run(interval: interval, cancellation: Interruption.cancellation) { change in
                 Output.line(line(for: change, address: targets[change.target].address, type: entries[change.target].type))
             }
         } catch {

@@ -1,3 +1,4 @@
+import ProcessMemoryCore
 import Dispatch
 import Glibc
 import Synchronization
@@ -13,6 +14,9 @@ enum Interruption {
 
     /// Whether an interrupt has arrived since `install()`.
     static var requested: Bool { flag.load(ordering: .relaxed) }
+
+    /// The library's cancellation, cancelled by the first interrupt.
+    static let cancellation = Cancellation { requested }
 
     /// Routes SIGINT and SIGTERM to the flag instead of ending the process.
     static func install() {

@@ -241,13 +241,12 @@ enum ScanReport {
         }
     }
 
-    /// A progress callback that draws `reporter` and stops on Ctrl-C.
-    static func progress(_ reporter: ProgressReporter) -> (ScanProgress) -> Bool {
+    /// A progress callback that draws `reporter` (pair it with `Interruption.cancellation`).
+    static func progress(_ reporter: ProgressReporter) -> (ScanProgress) -> Void {
         var last: UInt64 = 0
         return { progress in
             reporter.advance(by: progress.bytesDone &- last)
             last = progress.bytesDone
-            return !Interruption.requested
         }
     }
 }

@@ -30,7 +30,7 @@ struct CoreStatusTests {
         #expect(index.complete)
         #expect(try Self.status(whole) == "complete")
         var options = DumpOptions(stopMethod: .signal)
-        options.shouldCancel = { true }
+        options.cancellation = Cancellation { true }
         let partial = try handle.dumpCore(to: cut, options: options)
         #expect(!partial.complete)
         #expect(try Self.status(cut) == "partial: interrupted")

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import ProcessMemory
 import ProcessMemoryTestSupport
+import Synchronization
 import Testing
 
 /// Dumps to a directory and to a core file: integrity against /proc/PID/mem, unreadable ranges,
@@ -137,10 +138,9 @@ struct DumpTests {
         try fixture.ok("map \(32 << 20)")
         let directory = DumpSupport.scratch("cancel")
         defer { DumpSupport.remove(directory) }
-        var polls = 0
-        let options = DumpOptions(chunkSize: 1 << 20, shouldCancel: {
-            polls += 1
-            return polls > 5
+        let polls = Atomic<Int>(0)
+        let options = DumpOptions(chunkSize: 1 << 20, cancellation: Cancellation {
+            polls.add(1, ordering: .relaxed).newValue > 5
         })
         let index = try handle.dump(toDirectory: directory, options: options)
         #expect(!index.complete)
@@ -160,13 +160,12 @@ struct DumpTests {
         let directory = DumpSupport.scratch("exit")
         defer { DumpSupport.remove(directory) }
         var polls = 0
-        let options = DumpOptions(stopMethod: .signal, chunkSize: 1 << 20, shouldCancel: {
+        let options = DumpOptions(stopMethod: .signal, chunkSize: 1 << 20, progress: { _ in
             polls += 1
             if polls == 5 {
                 fixture.kill(SIGKILL)
                 fixture.waitForZombie()
             }
-            return false
         })
         do {
             let index = try handle.dump(toDirectory: directory, options: options)

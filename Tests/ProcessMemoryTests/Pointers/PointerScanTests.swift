@@ -39,7 +39,6 @@ import ProcessMemory
         let result = try handle.scanPointers(to: target, options: options) { done, total in
             calls += 1
             #expect(done <= total)
-            return true
         }
         #expect(calls > 0)
         #expect(result.bytesIndexed > 0)
@@ -67,7 +66,7 @@ import ProcessMemory
         let capped = try handle.scanPointers(to: target, options: options)
         #expect(capped.chains.count == 2)
         #expect(!capped.isComplete)
-        let cancelled = try handle.scanPointers(to: target) { _, _ in false }
+        let cancelled = try handle.scanPointers(to: target, cancellation: Cancellation { true })
         #expect(!cancelled.isComplete)
         #expect(cancelled.incompleteReason == "cancelled")
         options.maxDepth = 0

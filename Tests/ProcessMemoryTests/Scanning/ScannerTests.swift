@@ -168,7 +168,6 @@ struct ScannerTests {
                 unmapped = true
                 _ = try? fixture.ok("unmap \(base) \(size)")
             }
-            return true
         }
         #expect(unmapped)
         #expect(result.skipped.count == 1)
@@ -265,5 +264,42 @@ struct ScannerTests {
         for match in found.matches.matches {
             #expect(try handle.read(from: match.address, count: marker.utf8.count) == Array(marker.utf8))
         }
+    }
+}
+
+@Suite("Cancellation")
+struct CancellationTests {
+    @Test("a scan run in a cancelled task stops at once, marked interrupted, with what it found")
+    func taskCancellation() async throws {
+        let fixture = try Fixture()
+        let pid = fixture.pid
+        let task = Task { () throws -> ScanResult in
+            withUnsafeCurrentTask { $0?.cancel() }
+            let handle = try ProcessHandle(pid: pid)
+            defer { handle.close() }
+            return try Scanner(handle: handle).scan(.value(try ScanValue.parse("0x5EED1234", as: .u32).get()),
+                                                   cancellation: .currentTask)
+        }
+        let result = try await task.value
+        #expect(result.interrupted)
+        let finished = try ProcessHandle(pid: pid)
+        defer { finished.close() }
+        let whole = try Scanner(handle: finished).scan(.value(try ScanValue.parse("0x5EED1234", as: .u32).get()))
+        #expect(!whole.interrupted)
+        #expect(result.isPartial && result.matches.isPartial)
+        #expect(result.bytesScanned < whole.bytesScanned)
+        #expect(whole.matches.count > 0 && result.matches.count <= whole.matches.count)
+    }
+
+    @Test("a cancellation source cancels every operation that polls it, from another thread")
+    func source() {
+        let source = CancellationSource()
+        let cancellation = source.cancellation
+        #expect(!cancellation.isCancelled)
+        let thread = Thread { source.cancel() }
+        thread.start()
+        while !cancellation.isCancelled { usleep(100) }
+        #expect(source.isCancelled)
+        #expect(!Cancellation.never.isCancelled)
     }
 }

@@ -93,7 +93,6 @@ struct SnapshotCompareTests {
                 protected = true
                 _ = try? fixture.ok("protect \(base + 32768) 4096 ---")
             }
-            return true
         }
         #expect(saved.skipped.map(\.start) == [base + 32768])
         try fixture.ok("protect \(base + 32768) 4096 rw-")
@@ -109,7 +108,10 @@ struct SnapshotCompareTests {
         defer { handle.close() }
         let path = NSTemporaryDirectory() + "snap-\(UUID().uuidString).pms"
         defer { unlink(path) }
-        let saved = try scanner.snapshot(as: .u32, to: path) { progress in progress.bytesDone < 8192 }
+        let stop = CancellationSource()
+        let saved = try scanner.snapshot(as: .u32, to: path, progress: { progress in
+            if progress.bytesDone >= 8192 { stop.cancel() }
+        }, cancellation: stop.cancellation)
         #expect(saved.interrupted)
         #expect(saved.isPartial)
         #expect(saved.bytesScanned == 8192)

@@ -49,7 +49,7 @@ import ProcessMemory
         fixture.kill()
         fixture.waitForZombie()
         let ending = try #require(throws: ProcessMemoryError.self) {
-            try freezer.run(interval: .milliseconds(1), shouldStop: { false }) { _ in }
+            try freezer.run(interval: .milliseconds(1), cancellation: .never) { _ in }
         }
         #expect(ending.code == .badState)
         fixture.reap()

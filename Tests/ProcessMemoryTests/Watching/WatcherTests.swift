@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ProcessMemoryTestSupport
+import Synchronization
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryDumps
@@ -60,7 +61,7 @@ import ProcessMemory
         fixture.kill()
         fixture.waitForZombie()
         let error = try #require(throws: ProcessMemoryError.self) {
-            try watcher.run(interval: .milliseconds(1), shouldStop: { false }) { _ in }
+            try watcher.run(interval: .milliseconds(1), cancellation: .never) { _ in }
         }
         #expect(error.code == .badState)
         fixture.reap()
@@ -72,8 +73,9 @@ import ProcessMemory
         let handle = try ProcessHandle(pid: fixture.pid)
         let watcher = Watcher(handle: handle, targets: [.init(address: try fixture.layout.value("u8"), size: 1)])
         var seen: [Watcher.Change] = []
-        var checks = 0
-        try watcher.run(interval: .seconds(3600), shouldStop: { checks += 1; return checks > 3 }) { seen.append($0) }
+        let checks = Atomic<Int>(0)
+        try watcher.run(interval: .seconds(3600),
+                        cancellation: Cancellation { checks.add(1, ordering: .relaxed).newValue > 3 }) { seen.append($0) }
         #expect(seen.count == 1)
         #expect(watcher.rounds == 1)
         let bad = Watcher(handle: handle, targets: [.init(address: try fixture.layout.value("u8"), size: 0)])
