@@ -31,6 +31,10 @@ public final class StoppedProcess: @unchecked Sendable {
     private let guardian: StopGuardian?
     private let resumed = Atomic<Bool>(false)
 
+    /// How to resume each signal or freezer stop still held, for ``resumeAllBeforeExit()``. An entry
+    /// is removed under the lock before its descriptors can be closed.
+    private static let held = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
+
     init(pid: Int32, method: StopMethod, threads: [Int32], wasAlreadyStopped: Bool, pidfd: FileDescriptor, procDir: FileDescriptor,
          pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil, guardian: StopGuardian? = nil) {
         self.guardian = guardian
@@ -42,6 +46,30 @@ public final class StoppedProcess: @unchecked Sendable {
         self.procDir = procDir
         self.pendingSignals = pendingSignals
         self.freezeFile = freezeFile
+        if !wasAlreadyStopped, method == .signal || method == .cgroupFreezer {
+            let key = ObjectIdentifier(self)
+            let resumeNow: @Sendable () -> Void
+            if method == .signal {
+                resumeNow = { _ = pidfd.sendSignal(SIGCONT) }
+            } else {
+                let file = freezeFile
+                resumeNow = { if let file { _ = CgroupFreezer.write(file, "0") } }
+            }
+            Self.held.withLock { $0[key] = resumeNow }
+        }
+    }
+
+    /// Resumes at once every process this process holds stopped with ``StopMethod/signal``
+    /// (`SIGCONT` through its pidfd) or ``StopMethod/cgroupFreezer`` (`cgroup.freeze` ← 0), from any
+    /// thread: for a caller about to exit without unwinding, such as `procmem` on a second Ctrl-C.
+    ///
+    /// Each ``StoppedProcess`` still calls ``resume()`` as usual. ptrace stops need nothing: the
+    /// kernel detaches a dead tracer's tracees. If the caller dies without calling this, the stop
+    /// guardian resumes the target, but only after the caller is gone.
+    public static func resumeAllBeforeExit() {
+        held.withLock { entries in
+            for resumeNow in entries.values { resumeNow() }
+        }
     }
 
     deinit {
@@ -57,6 +85,8 @@ public final class StoppedProcess: @unchecked Sendable {
     /// ← 0. Idempotent; never throws (a process that exited meanwhile needs nothing).
     public func resume() {
         guard !resumed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let key = ObjectIdentifier(self)
+        _ = Self.held.withLock { $0.removeValue(forKey: key) }
         switch method {
         case .none: break
         case .signal:

@@ -63,7 +63,12 @@ struct StopHardeningTests {
 
     /// Starts `procmem dump PID --output DIR --stop METHOD` on a fixture with a 2 GiB region, waits
     /// until that region is being written (the target is stopped), and sends `signal` to procmem.
-    static func killDuringDump(_ fixture: Fixture, method: String, signal: Int32, whileStopped check: () -> Bool) throws -> Bool {
+    /// `beforeSignal` runs with procmem's pid just before the signal is sent. With `bothAtOnce`,
+    /// SIGINT and SIGTERM (two interrupts, which procmem treats alike) reach it together: it is
+    /// paused with SIGSTOP while both are sent, so the second arrives before the first can end the
+    /// dump, and procmem must exit with 130.
+    static func killDuringDump(_ fixture: Fixture, method: String, signal: Int32, whileStopped check: () -> Bool,
+                               bothAtOnce: Bool = false, beforeSignal: (Int32) -> Void = { _ in }) throws -> Bool {
         let reply = try fixture.command("map \(2 << 30)")
         let address = try #require((reply["address"] as? NSNumber)?.uint64Value)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("procmem-harden-kill-\(UUID().uuidString)").path
@@ -93,6 +98,17 @@ struct StopHardeningTests {
         }
         while process.isRunning && !started() { usleep(200) }
         let wasStopped = process.isRunning && check()
+        beforeSignal(process.processIdentifier)
+        if bothAtOnce {
+            kill(process.processIdentifier, SIGSTOP)
+            _ = eventually(5) { !DumpCommandTests.isRunning("\(process.processIdentifier)") }
+            kill(process.processIdentifier, SIGINT)
+            kill(process.processIdentifier, SIGTERM)
+            kill(process.processIdentifier, SIGCONT)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 130, "status \(process.terminationStatus)")
+            return wasStopped
+        }
         kill(process.processIdentifier, signal)
         if signal == SIGINT {
             // A second Ctrl-C exits at once (status 130). On a loaded machine the first one may
@@ -131,6 +147,53 @@ struct StopHardeningTests {
                 #expect(Self.eventually(5) { !Self.frozen(cgroup) }, "the cgroup was left frozen")
                 #expect(try fixture.command("ping")["ok"] as? Bool == true)
             }
+        }
+    }
+
+    /// Processes other than `excluded` and this one that hold a pidfd of `target`: the stop guardian.
+    static func pidfdHolders(of target: Int32, excluding excluded: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard pid != excluded, pid != getpid() else { return false }
+            let fdinfo = "/proc/\(pid)/fdinfo"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: fdinfo)) ?? []).contains { fd in
+                let text = (try? String(contentsOfFile: fdinfo + "/" + fd, encoding: .utf8)) ?? ""
+                return text.split(separator: "\n").contains { $0 == "Pid:\t\(target)" }
+            }
+        }
+    }
+
+    /// Sends procmem two Ctrl-Cs during a dump while its stop guardian is held stopped, so that
+    /// only procmem itself can have resumed the target by the time it has exited.
+    static func secondInterrupt(_ fixture: Fixture, method: String, stopped: () -> Bool) throws {
+        var guardians: [Int32] = []
+        defer { for pid in guardians { kill(pid, SIGCONT) } }
+        let wasStopped = try killDuringDump(fixture, method: method, signal: SIGINT, whileStopped: stopped, bothAtOnce: true) { procmem in
+            guardians = pidfdHolders(of: fixture.layout.pid, excluding: procmem)
+            for pid in guardians { kill(pid, SIGSTOP) }
+        }
+        #expect(wasStopped, "the target was not stopped while it was dumped")
+        #expect(guardians.count == 1, "guardians found: \(guardians)")
+        // Nothing else can resume it now: a short grace for /proc and cgroup.events to show it.
+        #expect(eventually(1) { !stopped() }, "procmem exited and left the target stopped")
+    }
+
+    @Test("a second Ctrl-C resumes a --stop signal target before procmem exits, not only through the guardian afterwards")
+    func secondInterruptResumesSignalStop() throws {
+        try withFixture { fixture in
+            try Self.secondInterrupt(fixture, method: "signal") { !DumpCommandTests.isRunning(fixture.pidArgument) }
+            #expect(try fixture.command("ping")["ok"] as? Bool == true)
+        }
+    }
+
+    @Test("a second Ctrl-C thaws a --stop freezer cgroup before procmem exits, not only through the guardian afterwards",
+          .enabled(if: StopHardeningTests.cgroup2 != nil, "needs a writable cgroup v2 hierarchy"))
+    func secondInterruptThawsFreezerStop() throws {
+        try withFixture { fixture in
+            try Self.withCgroup("second-int", [fixture.layout.pid]) { cgroup in
+                try Self.secondInterrupt(fixture, method: "freezer") { Self.frozen(cgroup) }
+            }
+            #expect(try fixture.command("ping")["ok"] as? Bool == true)
         }
     }
 

@@ -1,4 +1,4 @@
-import ProcessMemoryCore
+import ProcessMemory
 import Dispatch
 import Glibc
 import Synchronization
@@ -6,8 +6,8 @@ import Synchronization
 /// Ctrl-C (SIGINT) and SIGTERM as a flag that long work polls, so it can stop cleanly: resume a
 /// stopped target, finish its output, mark it partial.
 ///
-/// After `install()`, the first signal sets `requested`; a second one exits at once with the
-/// conventional status 130.
+/// After `install()`, the first signal sets `requested`; a second one resumes any target held
+/// stopped by a signal or the freezer, then exits at once with the conventional status 130.
 enum Interruption {
     private static let flag = Atomic<Bool>(false)
     private static let sources = Mutex<[any DispatchSourceSignal]>([])
@@ -26,7 +26,11 @@ enum Interruption {
                 signal(signalNumber, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
                 source.setEventHandler {
-                    if flag.exchange(true, ordering: .relaxed) { _exit(130) }
+                    if flag.exchange(true, ordering: .relaxed) {
+                        // Resume a stopped target first: the guardian would, but only after we are gone.
+                        StoppedProcess.resumeAllBeforeExit()
+                        _exit(130)
+                    }
                 }
                 source.resume()
                 sources.append(source)
