@@ -21,7 +21,7 @@ let hardeningCases: [FaultCase] = [
         try ptraceVfork(iterations: c.n(quick: 1, full: 3), tally: t)
     },
     FaultCase(name: "userfaultfd-dump", group: "hardening", timeout: 400,
-              summary: "dump and scan of a target with an unserved userfaultfd range: finish, range reported") { c, t in
+              summary: "dump, scan, protect-mode read and watch of a target with an unserved userfaultfd range: finish, range reported") { c, t in
         try userfaultfdDump(iterations: c.n(quick: 1, full: 3), tally: t)
     },
     FaultCase(name: "crafted-inputs", group: "hardening", timeout: 60,
@@ -177,6 +177,19 @@ func userfaultfdDump(iterations: Int, tally: Tally) throws {
             }
             let result = try Scanner(handle: handle, options: ScanOptions()).scan(.value(try ScanValue("0x5EED1234", as: .u32)))
             guard result.skipped.contains(where: { $0.start == address }) else { return "the scan does not report the userfaultfd range" }
+            // process_vm_readv (protect mode, batches) waits forever on such a page: both must stop.
+            do throws(ProcessMemoryError) {
+                let bytes = try handle.read(from: address, count: 8, mode: .respectingProtections)
+                return "a protect-mode read of the userfaultfd range returned \(bytes.count) bytes"
+            } catch {
+                guard error.code == .notSupported && error.message.contains("userfaultfd") else {
+                    return "a protect-mode read of the userfaultfd range failed with \(error.code), not notSupported"
+                }
+            }
+            let changes = try Watcher(handle: handle, targets: [.init(address: address, size: 4)]).poll()
+            guard changes.count == 1, case .unreadable(let why) = changes[0].new, why.code == .notSupported else {
+                return "a watch of the userfaultfd range did not report it unreadable"
+            }
             return nil
         }
     }

@@ -22,11 +22,14 @@ package struct RawStop: Sendable {
     package var errno: Errno?
     /// The call returned end-of-file: the address space the descriptor was bound to is gone.
     package var addressSpaceGone = false
+    /// The transfer was cut before a range registered with userfaultfd, for this reason.
+    package var userfaultfd: String?
 
-    package init(systemCall: SystemCall, errno: Errno?, addressSpaceGone: Bool = false) {
+    package init(systemCall: SystemCall, errno: Errno?, addressSpaceGone: Bool = false, userfaultfd: String? = nil) {
         self.systemCall = systemCall
         self.errno = errno
         self.addressSpaceGone = addressSpaceGone
+        self.userfaultfd = userfaultfd
     }
 }
 
@@ -60,6 +63,9 @@ extension ProcessHandle {
             // /proc/PID/mem reports a remote fault as EIO and a fault on our own buffer as EFAULT.
             // Transfers into a caller's buffer ask `localFault` first, which names the address.
             return error(.invalidBuffer, "the local buffer could not be \(kind.verb == "read" ? "written" : "read") by the kernel (EFAULT)")
+        }
+        if let reason = stop.userfaultfd {
+            return error(.notSupported, "\(hex) is \(reason)")
         }
         switch stop.errno {
         case .notPermitted?, .permissionDenied?:

@@ -12,9 +12,12 @@ struct HandleDescriptors: Sendable {
     var mem: CInt
     /// `/proc/PID/maps`, bound to the same address space (reads return nothing after exec or exit).
     var maps: CInt
+    /// `/proc/PID/pagemap`, bound to the same address space, or -1 when it could not be opened:
+    /// tells a protect-mode read whether a page is populated (see `UserfaultfdGuard`).
+    var pagemap: CInt = -1
 
     func closeAll() {
-        for fd in [pidfd, procDir, mem, maps] where fd >= 0 { Sys.close(fd) }
+        for fd in [pidfd, procDir, mem, maps, pagemap] where fd >= 0 { Sys.close(fd) }
     }
 }
 
@@ -48,13 +51,14 @@ final class DescriptorBox: Sendable {
     func markExeced() { execed.store(true, ordering: .releasing) }
 
     /// Replaces the address-space descriptors after an exec; the old ones are closed once unused.
-    func replace(mem: CInt, maps: CInt) {
+    func replace(mem: CInt, maps: CInt, pagemap: CInt) {
         resource.replace({ current in
             var updated = current
             updated.mem = mem
             updated.maps = maps
-            return (updated, HandleDescriptors(pidfd: -1, procDir: -1, mem: current.mem, maps: current.maps))
-        }, orDispose: HandleDescriptors(pidfd: -1, procDir: -1, mem: mem, maps: maps))
+            updated.pagemap = pagemap
+            return (updated, HandleDescriptors(pidfd: -1, procDir: -1, mem: current.mem, maps: current.maps, pagemap: current.pagemap))
+        }, orDispose: HandleDescriptors(pidfd: -1, procDir: -1, mem: mem, maps: maps, pagemap: pagemap))
         execed.store(false, ordering: .releasing)
     }
 

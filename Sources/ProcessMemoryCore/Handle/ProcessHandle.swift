@@ -120,7 +120,13 @@ public final class ProcessHandle: Sendable {
         case .failure(let error):
             throw fail(ErrnoMapping.openFailure(error, systemCall: SystemCall(.open, "/proc/\(pid)/maps"), pid: pid, procDir: procDir))
         }
-        return HandleDescriptors(pidfd: pidfd, procDir: procDir, mem: mem, maps: maps)
+        return HandleDescriptors(pidfd: pidfd, procDir: procDir, mem: mem, maps: maps, pagemap: openPagemap(procDir))
+    }
+
+    /// `/proc/PID/pagemap`, or -1: without it a protect-mode read asks smaps instead (slower).
+    static func openPagemap(_ procDir: CInt) -> CInt {
+        if case .success(let fd) = Sys.openat(procDir, "pagemap", O_RDONLY) { return fd }
+        return -1
     }
 
     /// Releases the descriptors (once no operation in another thread is using them). Idempotent.
@@ -176,7 +182,8 @@ public final class ProcessHandle: Sendable {
             } else {
                 mem = try dup(fds.mem)
             }
-            return HandleDescriptors(pidfd: pidfd, procDir: procDir, mem: mem, maps: maps)
+            let pagemap = fds.pagemap >= 0 ? ((try? dup(fds.pagemap)) ?? -1) : -1
+            return HandleDescriptors(pidfd: pidfd, procDir: procDir, mem: mem, maps: maps, pagemap: pagemap)
         }
         return ProcessHandle(pid: pid, rights: wanted, descriptors: descriptors, vmReadvAllowed: vmReadvAllowed)
     }
@@ -191,7 +198,7 @@ public final class ProcessHandle: Sendable {
     public func reopen() throws(ProcessMemoryError) {
         let pid = self.pid
         let rights = self.rights
-        let (mem, maps) = try box.peek(pid: pid) { (fds, _) throws(ProcessMemoryError) -> (CInt, CInt) in
+        let (mem, maps, pagemap) = try box.peek(pid: pid) { (fds, _) throws(ProcessMemoryError) -> (CInt, CInt, CInt) in
             let memFlags = rights.contains(.write) ? O_RDWR : O_RDONLY
             let mem: CInt
             switch Sys.openat(fds.procDir, "mem", memFlags) {
@@ -212,9 +219,9 @@ public final class ProcessHandle: Sendable {
                 Sys.close(maps)
                 throw .gone(processExited(fds) ? stateAfterExit(fds) : .exiting, pid: pid)
             }
-            return (mem, maps)
+            return (mem, maps, Self.openPagemap(fds.procDir))
         }
-        box.replace(mem: mem, maps: maps)
+        box.replace(mem: mem, maps: maps, pagemap: pagemap)
     }
 
     /// The state of the process: alive, execed, exiting, zombie or gone.

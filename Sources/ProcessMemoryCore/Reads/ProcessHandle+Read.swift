@@ -234,8 +234,11 @@ extension ProcessHandle {
             guard vmReadvAllowed else {
                 return (0, RawStop(systemCall: SystemCall(.processVMReadv), errno: .notPermitted))
             }
-            while done < count {
-                let want = min(count - done, AddressSpace.maxChunk)
+            // Never wait forever for a userfaultfd handler: stop before its unpopulated pages.
+            let hazard = UserfaultfdGuard.hazard(fds, address: address, count: count)
+            let limit = hazard.map { Int($0.address - address) } ?? count
+            while done < limit {
+                let want = min(limit - done, AddressSpace.maxChunk)
                 switch Sys.processVMRead(pid: pid, local: base + done, remote: address &+ UInt64(done), count: want) {
                 case .success(let got):
                     done += got
@@ -244,6 +247,9 @@ extension ProcessHandle {
                     stop = RawStop(systemCall: SystemCall(.processVMReadv), errno: error)
                 }
                 if stop != nil { break }
+            }
+            if stop == nil, let hazard {
+                stop = RawStop(systemCall: SystemCall(.processVMReadv), errno: nil, userfaultfd: hazard.reason)
             }
             // process_vm_readv names the process by PID: the bytes are ours only if the process is
             // still alive and still has the address space our mem descriptor is bound to.

@@ -14,6 +14,12 @@
 ///
 /// Batched reads respect page protections, like ``ReadMode/respectingProtections``: the kernel has
 /// no vectored form of `/proc/PID/mem`.
+///
+/// Unlike a single protect-mode read, a batch does not check pagemap first (that would cost a
+/// system call per entry on the sampling path): an entry on a never-populated page of a range the
+/// target registered with userfaultfd waits, as the target's own access would, until the target's
+/// handler serves it. A caller that may meet such targets checks ``ProcessHandle/regionDetails()``
+/// (`VmFlags` `um`, `ui`) first, as the scanning module's `Watcher` does per round.
 public final class ReadBatch {
     /// What happened to one entry.
     public enum Outcome: Sendable, Hashable {

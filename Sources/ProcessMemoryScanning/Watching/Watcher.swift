@@ -104,16 +104,31 @@ public final class Watcher {
             throw .invalid("a watched size must be 1 ... 1048576 bytes, not \(target.size)", pid: handle.pid, address: target.address)
         }
         if !singleReads {
+            // A batch (process_vm_readv) would wait forever on an unpopulated page of a range
+            // registered with userfaultfd whose handler is stopped or absent: such a target is
+            // unreadable this round. One pagemap pread(2) per target.
+            var values = [Value?](repeating: nil, count: targets.count)
+            var batched: [Int] = []
             batch.removeAll()
-            for target in targets { batch.add(address: target.address, count: target.size) }
-            do throws(ProcessMemoryError) {
-                try handle.read(batch)
-                return targets.indices.map { index in
-                    if case .ok = batch.outcome(index) { return .bytes(batch.bytes(index)) }
-                    let error = batch.error(index) ?? ProcessMemoryError(.io, pid: handle.pid, address: targets[index].address,
-                                                                         message: "the read failed")
-                    return .unreadable(error)
+            for (index, target) in targets.enumerated() {
+                if let hazard = handle.userfaultfdHazard(at: target.address, count: target.size) {
+                    values[index] = .unreadable(handle.userfaultfdSkip(start: hazard.address, reason: hazard.reason))
+                } else {
+                    batch.add(address: target.address, count: target.size)
+                    batched.append(index)
                 }
+            }
+            do throws(ProcessMemoryError) {
+                if !batched.isEmpty { try handle.read(batch) }
+                for (entry, index) in batched.enumerated() {
+                    if case .ok = batch.outcome(entry) {
+                        values[index] = .bytes(batch.bytes(entry))
+                    } else {
+                        values[index] = .unreadable(batch.error(entry) ?? ProcessMemoryError(.io, pid: handle.pid, address: targets[index].address,
+                                                                                             message: "the read failed"))
+                    }
+                }
+                return values.map { $0 ?? .unreadable(ProcessMemoryError(.io, pid: handle.pid, message: "the read failed")) }
             } catch where error.code == .accessDenied && error.systemCall?.name == .processVMReadv && error.errno == .notPermitted {
                 singleReads = true
             }
