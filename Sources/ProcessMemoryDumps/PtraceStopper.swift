@@ -20,12 +20,46 @@ enum PtraceStopper {
         return Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9
     }
 
+    /// Stops every thread of `pid` from a ``TracerThread`` of its own, which the returned
+    /// ``StoppedProcess`` keeps for its register reads and its detach. On failure the tracer
+    /// thread ends, and with it any attachment that could not be detached (a thread blocked in
+    /// `vfork(2)` never reaches its ptrace stop).
     static func stop(pid: Int32, pidfd: FileDescriptor, procDir: FileDescriptor, handle: ProcessHandle) throws(ProcessMemoryError) -> StoppedProcess {
+        let wasStopped = ThreadList.allStopped(procDir)
+        guard let tracer = TracerThread() else {
+            pidfd.closeQuietly()
+            procDir.closeQuietly()
+            throw ProcessMemoryError(.noMemory, pid: pid, systemCall: SystemCall(.clone, "pthread_create"),
+                                     message: "no thread could be started to trace the process; it was not stopped")
+        }
+        let ended = Result<Seized, ProcessMemoryError>.failure(ProcessMemoryError(.badState, pid: pid, message: "the tracer thread ended"))
+        let outcome = tracer.run(orIfEnded: ended) { seizeAll(pid: pid, procDir: procDir, handle: handle) }
+        switch outcome {
+        case .success(let seized):
+            let ordered = seized.threads.contains(pid) ? [pid] + seized.threads.filter { $0 != pid } : seized.threads
+            return StoppedProcess(pid: pid, method: .ptrace, threads: ordered, wasAlreadyStopped: wasStopped,
+                                  pidfd: pidfd, procDir: procDir, pendingSignals: seized.pending, tracer: tracer)
+        case .failure(let error):
+            // Ending the tracer thread detaches what PTRACE_DETACH could not (exit_ptrace).
+            tracer.end()
+            pidfd.closeQuietly()
+            procDir.closeQuietly()
+            throw error
+        }
+    }
+
+    struct Seized {
+        var threads: [Int32]
+        var pending: [Int32: CInt]
+    }
+
+    /// `PTRACE_SEIZE` and `PTRACE_INTERRUPT` of every thread, then a bounded wait for each; runs on
+    /// the tracer thread. On failure the threads that stopped are detached.
+    static func seizeAll(pid: Int32, procDir: FileDescriptor, handle: ProcessHandle) -> Result<Seized, ProcessMemoryError> {
         var start = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
         var seized: [Int32] = []
         var pending: [Int32: CInt] = [:]
-        let wasStopped = ThreadList.allStopped(procDir)
         func detachAll() {
             for tid in seized { _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(pending[tid] ?? 0))) }
         }
@@ -38,9 +72,7 @@ enum PtraceStopper {
                 case .failure(.noSuchProcess): continue  // the thread exited
                 case .failure(let error):
                     detachAll()
-                    pidfd.closeQuietly()
-                    defer { procDir.closeQuietly() }
-                    throw seizeError(error, pid: pid, procDir: procDir, handle: handle)
+                    return .failure(seizeError(error, pid: pid, procDir: procDir, handle: handle))
                 }
                 _ = Ptrace.request(CProcessMemory_PTRACE_INTERRUPT, tid)
             }
@@ -54,22 +86,14 @@ enum PtraceStopper {
                     seized.removeAll { $0 == tid }
                 case .timedOut:
                     detachAll()
-                    pidfd.closeQuietly()
-                    defer { procDir.closeQuietly() }
                     let state = ThreadList.state(procDir, tid).map { " (state \($0))" } ?? ""
-                    throw ProcessMemoryError(.badState, pid: pid, systemCall: SystemCall(.waitpid),
-                                             message: "thread \(tid) did not stop within \(Int(stopDeadlineSeconds)) s after PTRACE_INTERRUPT\(state): it is blocked in vfork(2) or an uninterruptible sleep; the stopped threads were released (that one is released when procmem exits or it stops)")
+                    return .failure(ProcessMemoryError(.badState, pid: pid, systemCall: SystemCall(.waitpid),
+                                                       message: "thread \(tid) did not stop within \(Int(stopDeadlineSeconds)) s after PTRACE_INTERRUPT\(state): it is blocked in vfork(2) or an uninterruptible sleep; every thread was released"))
                 }
             }
         }
-        guard !seized.isEmpty else {
-            pidfd.closeQuietly()
-            procDir.closeQuietly()
-            throw .gone(.gone, pid: pid, systemCall: SystemCall(.ptrace, "PTRACE_SEIZE"))
-        }
-        let ordered = seized.contains(pid) ? [pid] + seized.filter { $0 != pid } : seized
-        return StoppedProcess(pid: pid, method: .ptrace, threads: ordered, wasAlreadyStopped: wasStopped,
-                              pidfd: pidfd, procDir: procDir, pendingSignals: pending)
+        guard !seized.isEmpty else { return .failure(.gone(.gone, pid: pid, systemCall: SystemCall(.ptrace, "PTRACE_SEIZE"))) }
+        return .success(Seized(threads: seized, pending: pending))
     }
 
     enum Outcome { case stopped(signal: CInt), gone }

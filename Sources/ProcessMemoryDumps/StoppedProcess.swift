@@ -7,15 +7,16 @@ import ProcessMemoryCore
 /// A process held still by one ``StopMethod``, until ``resume()``.
 ///
 /// Get one from ``ProcessHandle/stop(_:)`` or, better, ``ProcessHandle/withStopped(_:_:)``, which
-/// resumes on every path. `resume()` is idempotent and also runs on deinit. With ``StopMethod/ptrace``
-/// the tracer is the calling thread: stop, read registers and resume from the same thread.
-public final class StoppedProcess: @unchecked Sendable {
+/// resumes on every path. `resume()` is idempotent and also runs on deinit. Any thread may read
+/// registers or resume: every ptrace request runs on a tracer thread of the stop's own
+/// (``TracerThread``), which ends, detaching whatever is left, when the process is resumed.
+public final class StoppedProcess: Sendable {
     /// The process.
     public let pid: Int32
     /// How it was stopped.
     public let method: StopMethod
     /// Its threads at the moment it was stopped, the main thread first.
-    public private(set) var threads: [Int32]
+    public let threads: [Int32]
     /// The target was already stopped (or frozen) before, so ``resume()`` leaves it so.
     public let wasAlreadyStopped: Bool
 
@@ -25,8 +26,10 @@ public final class StoppedProcess: @unchecked Sendable {
     /// handle is closed, and never reaches another process after PID reuse.
     var procDirectory: FileDescriptor { procDir }
     /// ptrace: a signal each thread reported instead of the interrupt, re-delivered on detach.
-    private var pendingSignals: [Int32: CInt]
-    private var freezeFile: String?
+    private let pendingSignals: [Int32: CInt]
+    private let freezeFile: String?
+    /// ptrace: the thread that traces every thread of the process.
+    private let tracer: TracerThread?
     /// Resumes the target if this process dies first (signal and freezer stops).
     private let guardian: StopGuardian?
     private let resumed = Atomic<Bool>(false)
@@ -36,7 +39,9 @@ public final class StoppedProcess: @unchecked Sendable {
     private static let held = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
 
     init(pid: Int32, method: StopMethod, threads: [Int32], wasAlreadyStopped: Bool, pidfd: FileDescriptor, procDir: FileDescriptor,
-         pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil, guardian: StopGuardian? = nil) {
+         pendingSignals: [Int32: CInt] = [:], freezeFile: String? = nil, guardian: StopGuardian? = nil,
+         tracer: TracerThread? = nil) {
+        self.tracer = tracer
         self.guardian = guardian
         self.pid = pid
         self.method = method
@@ -92,10 +97,14 @@ public final class StoppedProcess: @unchecked Sendable {
         case .signal:
             if !wasAlreadyStopped { _ = pidfd.sendSignal(SIGCONT) }
         case .ptrace:
-            for tid in threads {
-                let signal = pendingSignals[tid] ?? 0
-                _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
+            let (threads, pendingSignals) = (self.threads, self.pendingSignals)
+            tracer?.run(orIfEnded: ()) {
+                for tid in threads {
+                    let signal = pendingSignals[tid] ?? 0
+                    _ = Ptrace.request(CProcessMemory_PTRACE_DETACH, tid, data: UnsafeMutableRawPointer(bitPattern: Int(signal)))
+                }
             }
+            tracer?.end()
         case .cgroupFreezer:
             if !wasAlreadyStopped, let freezeFile { _ = CgroupFreezer.write(freezeFile, "0") }
         }
@@ -142,18 +151,29 @@ public final class StoppedProcess: @unchecked Sendable {
         guard CoreArchitecture.current != nil, CProcessMemory_user_regs_size > 0 else {
             return RegisterCapture(registers: [], absent: threads.map { .init(tid: $0, reason: "registers are read on x86_64 and arm64 only") })
         }
+        let (threads, procDir, method) = (self.threads, self.procDir, self.method)
+        let unavailable = RegisterCapture(registers: [], absent: threads.map { .init(tid: $0, reason: "no tracer thread could be started") })
         if method != .ptrace {
-            return PtraceStopper.registersOfStoppedThreads(threads, procDir: procDir, reenterGroupStop: method == .signal)
-        }
-        var capture = RegisterCapture(registers: [], absent: [])
-        for tid in threads {
-            switch Self.readRegisters(tid) {
-            case .success(let registers): capture.registers.append(registers)
-            case .failure(let error):
-                capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
+            // A tracer thread of its own, ended afterwards: a thread that never reached its ptrace
+            // stop is detached by the thread's exit.
+            guard let capturer = TracerThread() else { return unavailable }
+            defer { capturer.end() }
+            return capturer.run(orIfEnded: unavailable) {
+                PtraceStopper.registersOfStoppedThreads(threads, procDir: procDir, reenterGroupStop: method == .signal)
             }
         }
-        return capture
+        guard let tracer else { return unavailable }
+        return tracer.run(orIfEnded: unavailable) {
+            var capture = RegisterCapture(registers: [], absent: [])
+            for tid in threads {
+                switch Self.readRegisters(tid) {
+                case .success(let registers): capture.registers.append(registers)
+                case .failure(let error):
+                    capture.absent.append(.init(tid: tid, reason: "ptrace(PTRACE_GETREGSET) failed: \(error)"))
+                }
+            }
+            return capture
+        }
     }
 
     /// Every register set of a ptrace-stopped thread that a core holds: `PTRACE_GETREGSET` of

@@ -61,6 +61,8 @@ public struct SystemCall: Hashable, Sendable, CustomStringConvertible {
         public static let fsync = Name(rawValue: "fsync")
         /// fork(2).
         public static let fork = Name(rawValue: "fork")
+        /// clone(2), as `pthread_create(3)` calls it to start a thread.
+        public static let clone = Name(rawValue: "clone")
         /// unlinkat(2).
         public static let unlink = Name(rawValue: "unlink")
         /// fstatat(2) and lstat(2).

@@ -101,3 +101,57 @@ struct StopTests {
         try fixture.ok("ping")
     }
 }
+
+/// Issue 16: a ptrace stop that gives up on a thread blocked in vfork must not leave that thread
+/// attached to the caller, where its pending interrupt would stop it for good once vfork returns.
+@Suite("ptrace stop of a vfork parent")
+struct PtraceVforkTests {
+    static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// `TracerPid` of `/proc/PID/status`, or nil when the process is gone.
+    static func tracer(_ pid: Int32) -> Int32? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        return status.split(separator: "\n").first { $0.hasPrefix("TracerPid:") }
+            .flatMap { Int32($0.dropFirst("TracerPid:".count).trimmingCharacters(in: .whitespaces)) }
+    }
+
+    @Test("after the bounded wait gives up, the vfork parent is untraced and runs on when vfork returns",
+          .requiresTool("python3"))
+    func releasedAfterTimeout() throws {
+        let python = try #require(Self.python)
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("procmem-vfork-\(UUID().uuidString)").path
+        try #require(mkdir(base, 0o700) == 0)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let fifo = base + "/gate"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // posix_spawn's file action runs in the child while the parent waits in clone(CLONE_VFORK);
+        // opening the FIFO blocks until this test opens its other end.
+        let target = Process()
+        target.executableURL = URL(fileURLWithPath: python)
+        target.arguments = ["-c", "import os, time; os.posix_spawn('/bin/true', ['true'], {}, file_actions=[(os.POSIX_SPAWN_OPEN, 3, '\(fifo)', os.O_RDONLY, 0)]); time.sleep(0.2)"]
+        try target.run()
+        let pid = target.processIdentifier
+        defer {
+            kill(pid, SIGKILL)
+            target.waitUntilExit()
+        }
+        var inVfork = false
+        for _ in 0..<1000 where !inVfork {
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            inVfork = !children.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            if !inVfork { usleep(10_000) }
+        }
+        try #require(inVfork, "the target never entered vfork")
+        let handle = try ProcessHandle(pid: pid)
+        defer { handle.close() }
+        #expect(throws: ProcessMemoryError.self) { _ = try handle.stop(.ptrace) }
+        // This thread is still alive, and was the tracer before the fix.
+        #expect(Self.tracer(pid) == 0, "the vfork parent is still traced by pid \(Self.tracer(pid) ?? -1)")
+        // Release the child: vfork returns, and the target must run to its end.
+        let gate = open(fifo, O_WRONLY | O_NONBLOCK)
+        if gate >= 0 { close(gate) }
+        let deadline = Date().addingTimeInterval(10)
+        while target.isRunning && Date() < deadline { usleep(10_000) }
+        #expect(!target.isRunning, "the target stopped for good after vfork returned (state \(DumpSupport.state(pid) ?? "?"))")
+    }
+}
