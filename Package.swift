@@ -9,6 +9,9 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What every library test target uses: the fixture's C calls, its launcher and layout, the skip traits.
+let testSupport: [Target.Dependency] = ["CProcessMemoryTestSupport", "ProcessMemoryTestSupport", "ProcessMemoryTestTraits"]
+
 let package = Package(
     name: "swift-process-memory",
     products: [
@@ -97,14 +100,38 @@ let package = Package(
         .target(name: "ProcessMemoryTestSupport", swiftSettings: strictSettings),
         // ... and the traits that skip a test that cannot run here, for the test targets only.
         .target(name: "ProcessMemoryTestTraits", dependencies: ["CProcessMemoryTestSupport"], swiftSettings: strictSettings),
+        // One test target per library module, each depending on its module and the ones below it
+        // (plus the shared launcher and traits), so a module's tests build without the others.
         .testTarget(
-            name: "ProcessMemoryTests",
-            dependencies: [
-                "ProcessMemory", "ProcessMemoryCore", "ProcessMemoryObjects", "ProcessMemoryScanning", "ProcessMemoryDumps",
-                "ProcessMemoryInterfaces", "ProcessMemorySymbols", "CProcessMemory", "CProcessMemoryTestSupport",
-                "ProcessMemoryTestSupport", "ProcessMemoryTestTraits",
-                .product(name: "SystemPackage", package: "swift-system"),
-            ],
+            name: "ProcessMemoryCoreTests",
+            dependencies: testSupport + ["ProcessMemoryCore", "CProcessMemory", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessMemoryObjectsTests",
+            dependencies: testSupport + ["ProcessMemoryCore", "ProcessMemoryObjects", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessMemoryScanningTests",
+            dependencies: testSupport + ["ProcessMemoryCore", "ProcessMemoryScanning", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessMemoryDumpsTests",
+            dependencies: testSupport + ["ProcessMemoryCore", "ProcessMemoryDumps", "CProcessMemory",
+                                         .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessMemorySymbolsTests",
+            dependencies: testSupport + ["ProcessMemoryCore", "ProcessMemorySymbols"],
+            swiftSettings: strictSettings
+        ),
+        // The five reference surfaces, and the conformance tests that quote their documents.
+        .testTarget(
+            name: "ProcessMemoryInterfacesTests",
+            dependencies: testSupport + ["ProcessMemory", "ProcessMemoryInterfaces"],
             swiftSettings: strictSettings
         ),
         // Runs the built procmem and procmem-fixture binaries and checks output and exit codes.

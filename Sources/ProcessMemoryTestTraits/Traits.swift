@@ -9,6 +9,11 @@ import Glibc
 import Testing
 
 extension Trait where Self == ConditionTrait {
+    /// The test uses memfd_secret(2), which this kernel may not offer (secretmem.enable, arch).
+    public static var requiresSecretMemory: Self {
+        .enabled(if: SecretMemory.available, "memfd_secret is not available")
+    }
+
     /// The test needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE, dropping to another user, mounting).
     public static var requiresRoot: Self {
         .enabled(if: geteuid() == 0, "needs root")
@@ -100,4 +105,32 @@ public enum CgroupV2 {
         let mount = String(fields[4])
         return access(mount, W_OK) == 0 ? mount : nil
     }()
+}
+
+/// Whether memfd_secret(2) works here.
+public enum SecretMemory {
+    public static let available: Bool = {
+        let fd = CProcessMemoryTestSupport_memfd_secret(0)
+        if fd >= 0 { Glibc.close(fd) }
+        return fd >= 0
+    }()
+}
+
+/// Drops the calling (child) process to uid/gid 65534 (nobody), which clears every capability;
+/// exits with 90 if it cannot. For exit tests that check what an unprivileged reader gets.
+public enum Unprivileged {
+    public static let nobody: UInt32 = 65534
+
+    public static func dropToNobody() {
+        guard setgroups(0, nil) == 0, setgid(nobody) == 0, setuid(nobody) == 0, getuid() == nobody else { exit(90) }
+    }
+}
+
+/// Polls `condition` every millisecond for up to five seconds; records an issue if it never holds.
+public func waitUntil(_ condition: () throws -> Bool) throws {
+    for _ in 0..<5000 {
+        if try condition() { return }
+        usleep(1000)
+    }
+    Issue.record("condition not met within 5 s")
 }
