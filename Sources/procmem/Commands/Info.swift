@@ -71,34 +71,19 @@ struct Info: ParsableCommand {
     /// `--json`: the shape in the help above; a missing value is null, never left out.
     struct Report: Encodable {
         var pid: Int32
-        var name: String?
-        var executable: String?
+        @NullWhenAbsent var name: String?
+        @NullWhenAbsent var executable: String?
         var commandLine: [String]
         var state: String
-        var uid: UInt32?
-        var effectiveUid: UInt32?
-        var threads: Int?
-        var residentBytes: UInt64?
+        @NullWhenAbsent var uid: UInt32?
+        @NullWhenAbsent var effectiveUid: UInt32?
+        @NullWhenAbsent var threads: Int?
+        @NullWhenAbsent var residentBytes: UInt64?
         var regions: Int
         var readableBytes: UInt64
 
         enum CodingKeys: String, CodingKey {
             case pid, name, executable, commandLine, state, uid, effectiveUid, threads, residentBytes, regions, readableBytes
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(pid, forKey: .pid)
-            try container.encode(name, forKey: .name)
-            try container.encode(executable, forKey: .executable)
-            try container.encode(commandLine, forKey: .commandLine)
-            try container.encode(state, forKey: .state)
-            try container.encode(uid, forKey: .uid)
-            try container.encode(effectiveUid, forKey: .effectiveUid)
-            try container.encode(threads, forKey: .threads)
-            try container.encode(residentBytes, forKey: .residentBytes)
-            try container.encode(regions, forKey: .regions)
-            try container.encode(readableBytes, forKey: .readableBytes)
         }
     }
 }

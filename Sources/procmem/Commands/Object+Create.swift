@@ -119,20 +119,9 @@ extension Object {
             var name: String
             var size: UInt64
             var inode: UInt64
-            var seals: [String]?
+            @NullWhenAbsent var seals: [String]?
 
             enum CodingKeys: String, CodingKey { case pid, fd, path, name, size, inode, seals }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(pid, forKey: .pid)
-                try container.encode(fd, forKey: .fd)
-                try container.encode(path, forKey: .path)
-                try container.encode(name, forKey: .name)
-                try container.encode(size, forKey: .size)
-                try container.encode(inode, forKey: .inode)
-                try container.encode(seals, forKey: .seals)
-            }
         }
     }
 }

@@ -84,25 +84,14 @@ extension Object {
                 var offset: UInt64
             }
             var path: String
-            var seals: [String]?
+            @NullWhenAbsent var seals: [String]?
             var rights: String
             var inode: UInt64
             var device: String
-            var region: Region?
-            var objectOffset: UInt64?
+            @NullWhenAbsent var region: Region?
+            @NullWhenAbsent var objectOffset: UInt64?
 
             enum CodingKeys: String, CodingKey { case path, seals, rights, inode, device, region, objectOffset }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(path, forKey: .path)
-                try container.encode(seals, forKey: .seals)
-                try container.encode(rights, forKey: .rights)
-                try container.encode(inode, forKey: .inode)
-                try container.encode(device, forKey: .device)
-                try container.encode(region, forKey: .region)
-                try container.encode(objectOffset, forKey: .objectOffset)
-            }
         }
     }
 }

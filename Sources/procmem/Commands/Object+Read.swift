@@ -81,19 +81,9 @@ extension Object {
             var read: Int
             var complete: Bool
             var hex: String
-            var stop: ErrorReport?
+            @NullWhenAbsent var stop: ErrorReport?
 
             enum CodingKeys: String, CodingKey { case offset, requested, read, complete, hex, stop }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(offset, forKey: .offset)
-                try container.encode(requested, forKey: .requested)
-                try container.encode(read, forKey: .read)
-                try container.encode(complete, forKey: .complete)
-                try container.encode(hex, forKey: .hex)
-                try container.encode(stop, forKey: .stop)
-            }
         }
     }
 }

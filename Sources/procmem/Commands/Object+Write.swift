@@ -78,18 +78,9 @@ extension Object {
             var requested: Int
             var written: Int
             var complete: Bool
-            var stop: ErrorReport?
+            @NullWhenAbsent var stop: ErrorReport?
 
             enum CodingKeys: String, CodingKey { case offset, requested, written, complete, stop }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(offset, forKey: .offset)
-                try container.encode(requested, forKey: .requested)
-                try container.encode(written, forKey: .written)
-                try container.encode(complete, forKey: .complete)
-                try container.encode(stop, forKey: .stop)
-            }
         }
     }
 }

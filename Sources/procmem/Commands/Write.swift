@@ -150,18 +150,8 @@ struct Write: ParsableCommand {
         var written: Int
         var complete: Bool
         /// ERROR, as `procmem read --help` describes it, or null.
-        var stop: ErrorReport?
+        @NullWhenAbsent var stop: ErrorReport?
 
         enum CodingKeys: String, CodingKey { case pid, address, requested, written, complete, stop }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(pid, forKey: .pid)
-            try container.encode(address, forKey: .address)
-            try container.encode(requested, forKey: .requested)
-            try container.encode(written, forKey: .written)
-            try container.encode(complete, forKey: .complete)
-            try container.encode(stop, forKey: .stop)
-        }
     }
 }

@@ -71,12 +71,12 @@ struct ErrorReport: Encodable, Sendable {
     var code: String
     var exitCode: Int32
     var message: String
-    var pid: Int32?
-    var address: String?
+    @NullWhenAbsent var pid: Int32?
+    @NullWhenAbsent var address: String?
     var bytesTransferred: Int
-    var systemCall: String?
-    var errno: Int32?
-    var accessDenial: String?
+    @NullWhenAbsent var systemCall: String?
+    @NullWhenAbsent var errno: Int32?
+    @NullWhenAbsent var accessDenial: String?
     var description: String
 
     init(_ error: ProcessMemoryError) {
@@ -95,19 +95,5 @@ struct ErrorReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case code, exitCode, message, pid, address, bytesTransferred, systemCall, errno, accessDenial, description
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(code, forKey: .code)
-        try container.encode(exitCode, forKey: .exitCode)
-        try container.encode(message, forKey: .message)
-        try container.encode(pid, forKey: .pid)
-        try container.encode(address, forKey: .address)
-        try container.encode(bytesTransferred, forKey: .bytesTransferred)
-        try container.encode(systemCall, forKey: .systemCall)
-        try container.encode(errno, forKey: .errno)
-        try container.encode(accessDenial, forKey: .accessDenial)
-        try container.encode(description, forKey: .description)
     }
 }

@@ -84,24 +84,14 @@ struct OpenedObject {
 
 /// The keys every `object read|write|info --json` object starts with; a missing value is null.
 struct ObjectHeader: Encodable {
-    var pid: Int32?
-    var address: String?
+    @NullWhenAbsent var pid: Int32?
+    @NullWhenAbsent var address: String?
     var source: String
     var kind: String
     var name: String
     var size: UInt64
 
     enum CodingKeys: String, CodingKey { case pid, address, source, kind, name, size }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(pid, forKey: .pid)
-        try container.encode(address, forKey: .address)
-        try container.encode(source, forKey: .source)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(name, forKey: .name)
-        try container.encode(size, forKey: .size)
-    }
 }
 
 /// An `object` command's `--json`: the ``ObjectHeader`` keys and the command's own, in one object.
