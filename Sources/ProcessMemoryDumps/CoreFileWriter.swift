@@ -134,6 +134,9 @@ struct CoreSink: DumpSink {
 
     mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError) {
         try file.write(bytes, at: offset)
+        // The core is fsynced before it takes its name: write back each chunk now, while the next
+        // one is read, rather than a gigabyte of dirty pages at once in the final fsync.
+        file.startWriteback(at: offset, count: bytes.count)
     }
 
     mutating func closeSegment(length: UInt64) throws(ProcessMemoryError) {

@@ -243,6 +243,14 @@ package final class OutputFile {
         }
     }
 
+    /// Starts writing `count` bytes at `offset` to the disk without waiting (`sync_file_range(2)`,
+    /// `SYNC_FILE_RANGE_WRITE`), so that the `fsync(2)` of ``commit()`` finds little left to do:
+    /// a large output is written back while the rest of it is still being produced, instead of
+    /// all at the end. Advisory: a failure here is ignored, and ``sync()`` reports write errors.
+    package func startWriteback(at offset: UInt64, count: Int) {
+        _ = Sys.startWriteback(fd, offset: offset, count: count)
+    }
+
     /// `fsync(2)`: the bytes are on disk before the file takes its name.
     package func sync() throws(ProcessMemoryError) {
         if case .failure(let error) = Sys.fsync(fd) { throw OutputFile.localError(error, SystemCall(.fsync, "\(name)")) }
