@@ -289,7 +289,8 @@ extension DumpEngine {
         for region in map.regions {
             let detail = details[region.start].flatMap { $0.region.end == region.end ? $0 : nil }
             if let reason = Self.exclusionReason(region, details: detail, filter: filter,
-                                                 startsWithELFHeader: { startsWithELFHeader(region) }) {
+                                                 startsWithELFHeader: { startsWithELFHeader(region) },
+                                                 isDAX: { isDAX(region) }) {
                 reasons[region.start] = reason
             }
         }
@@ -307,11 +308,23 @@ extension DumpEngine {
         return done == 4 && magic == UInt32(littleEndian: 0x464c_457f)
     }
 
+    /// Whether `region` maps a DAX file: `statx(2)` of `/proc/PID/map_files/START-END` shows
+    /// `STATX_ATTR_DAX` (a file on a file system mounted with `-o dax`), or its path is a device
+    /// DAX node (`/dev/daxN.M`, whose own inode does not carry the flag).
+    private func isDAX(_ region: MemoryRegion) -> Bool {
+        guard let path = region.path, path.hasPrefix("/") else { return false }
+        if path.hasPrefix("/dev/dax") { return true }
+        let name = "map_files/" + String(region.start, radix: 16) + "-" + String(region.end, radix: 16)
+        guard case .success(let dax)? = try? handle.procIsDAX(name) else { return false }
+        return dax
+    }
+
     /// Why `region` is left out under `filter`, or `nil` when it is dumped.
     ///
     /// These are gdb's rules for `gcore` (linux-tdep.c, `dump_mapping_p`), which mirror the kernel's
     /// `vma_dump_size` with what `/proc/PID/smaps` shows: `[vdso]` and `[vsyscall]` always;
-    /// never `io` or `dd`; hugetlb by bits 5/6; otherwise a mapping is anonymous when it has no
+    /// never `io` or `dd`; hugetlb by bits 5/6; DAX mappings by bits 7/8 (the kernel's rule; gdb
+    /// has none); otherwise a mapping is anonymous when it has no
     /// path, is `/dev/zero`, SysV shm or a deleted file (the kernel's `i_nlink == 0`, as for a memfd)
     /// or holds anonymous pages, file-backed when it has a path that is none of those, and it is
     /// dumped when the bit of either kind it is (private 0/2, shared 1/3) is set; failing that, a
@@ -320,7 +333,7 @@ extension DumpEngine {
     /// bit rather than the magic, and leaves out private anonymous mappings never written to), the
     /// result here is gdb's.
     static func exclusionReason(_ region: MemoryRegion, details: RegionDetails?, filter: CoredumpFilter,
-                                startsWithELFHeader: () -> Bool) -> String? {
+                                startsWithELFHeader: () -> Bool, isDAX: () -> Bool = { false }) -> String? {
         if region.path == "[vdso]" || region.path == "[vsyscall]" { return nil }
         // Not in smaps (gdb dumps a mapping whose smaps entry lacks the Anonymous counter).
         guard let details else { return nil }
@@ -335,6 +348,11 @@ extension DumpEngine {
             let bit: CoredumpFilter = shared ? .hugetlbShared : .hugetlbPrivate
             return filter.contains(bit) ? nil
                 : "\(sharing) hugetlb mapping: coredump_filter \(filter) lacks bit \(shared ? 6 : 5)"
+        }
+        if region.path?.hasPrefix("/") == true, isDAX() {
+            let bit: CoredumpFilter = shared ? .daxShared : .daxPrivate
+            return filter.contains(bit) ? nil
+                : "\(sharing) DAX mapping: coredump_filter \(filter) lacks bit \(shared ? 8 : 7)"
         }
         let path = region.path ?? ""
         let anonymousName = path.isEmpty || region.isDeleted || path == "/dev/zero" || isSysVSharedMemory(path)
