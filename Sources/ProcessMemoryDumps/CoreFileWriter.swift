@@ -136,7 +136,7 @@ struct CoreSink: DumpSink {
         try file.write(bytes, at: offset)
         // The core is fsynced before it takes its name: write back each chunk now, while the next
         // one is read, rather than a gigabyte of dirty pages at once in the final fsync.
-        file.startWriteback(at: offset, count: bytes.count)
+        file.writeBack(upTo: offset + UInt64(bytes.count))
     }
 
     mutating func closeSegment(length: UInt64) throws(ProcessMemoryError) {

@@ -87,7 +87,7 @@ struct DirectorySink: DumpSink {
     mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError) {
         try current?.write(bytes, at: offset)
         // Each file is fsynced when its run ends: write back each chunk now, while the next is read.
-        current?.startWriteback(at: offset, count: bytes.count)
+        current?.writeBack(upTo: offset + UInt64(bytes.count))
     }
 
     mutating func closeSegment(length: UInt64) throws(ProcessMemoryError) {
