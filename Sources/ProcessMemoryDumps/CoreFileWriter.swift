@@ -64,7 +64,7 @@ extension ProcessHandle {
         var sink = CoreSink(file: file, cursor: (notesOffset + UInt64(notes.count) + page - 1) / page * page)
         let engine = DumpEngine(handle: self, options: options)
         let selection = try engine.exclusions(in: map)
-        let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
+        let outcome = try engine.run(map: map, excluded: selection.reasons, details: selection.details, into: &sink)
         stopped.resume()
         try file.write(CoreStatusNote.descriptor(CoreStatusNote.text(partialReason: outcome.partialReason)), at: statusOffset)
 

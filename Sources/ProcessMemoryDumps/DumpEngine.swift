@@ -24,8 +24,10 @@ struct DumpEngine {
     }
 
     /// Dumps every region of `map` except those `excluded` names (by start address, with the reason),
-    /// which are recorded as excluded and not read.
-    func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
+    /// which are recorded as excluded and not read. `details` is `/proc/PID/smaps` when the caller
+    /// has read it already (nil: read here, for the userfaultfd ranges).
+    func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], details: [RegionDetails]? = nil,
+                             into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
         let buffers = Buffers(chunkSize: options.chunkSize)
         let handle = handle, mode = options.readMode
         let ahead = ReadAhead { address, base, count in
@@ -45,7 +47,7 @@ struct DumpEngine {
         }
         var outcome = Outcome(regions: [])
         let pagemap = options.sparse ? Pagemap(handle: handle) : nil
-        let userfaultfd = handle.userfaultfdRegions()
+        let userfaultfd = details.map(ProcessHandle.userfaultfdRegions(in:)) ?? handle.userfaultfdRegions()
         for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
             if let registered = userfaultfd[region.start], registered.end == region.end, excluded[region.start] == nil {
                 // Never read: the read could block forever (UserfaultfdRanges.swift).
@@ -276,15 +278,19 @@ extension DumpEngine {
         return (fast + rest, restStop)
     }
 
-    /// The regions `options.selection` leaves out, by start address, with the reason, and the
-    /// `coredump_filter` followed (`nil` when every readable byte is dumped). Reads
-    /// `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.
-    func exclusions(in map: MemoryMap) throws(ProcessMemoryError) -> (filter: CoredumpFilter?, reasons: [UInt64: String]) {
-        guard case .coredumpFilter(let requested) = options.selection else { return (nil, [:]) }
+    /// The regions `options.selection` leaves out, by start address, with the reason, the
+    /// `coredump_filter` followed (`nil` when every readable byte is dumped), and `/proc/PID/smaps`
+    /// as read for it (nil when not read), which ``run(map:excluded:details:into:)`` reuses: on a
+    /// dense process each pass over smaps walks every page table (about 40 ms per GiB here).
+    /// Reads `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.
+    func exclusions(in map: MemoryMap) throws(ProcessMemoryError)
+        -> (filter: CoredumpFilter?, reasons: [UInt64: String], details: [RegionDetails]?) {
+        guard case .coredumpFilter(let requested) = options.selection else { return (nil, [:], nil) }
         let filter: CoredumpFilter
         if let requested { filter = requested } else { filter = try handle.coredumpFilter() }
+        let all = try handle.regionDetails()
         var details: [UInt64: RegionDetails] = [:]
-        for detail in try handle.regionDetails() { details[detail.region.start] = detail }
+        for detail in all { details[detail.region.start] = detail }
         var reasons: [UInt64: String] = [:]
         for region in map.regions {
             let detail = details[region.start].flatMap { $0.region.end == region.end ? $0 : nil }
@@ -294,7 +300,7 @@ extension DumpEngine {
                 reasons[region.start] = reason
             }
         }
-        return (filter, reasons)
+        return (filter, reasons, all)
     }
 
     /// Whether the first four bytes of `region` read as `\x7fELF`.
