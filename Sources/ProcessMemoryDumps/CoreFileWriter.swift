@@ -35,7 +35,8 @@ extension ProcessHandle {
     ///
     /// The corresponding C calls are `ptrace(PTRACE_GETREGSET)`, `process_vm_readv` in chunks
     /// of `options.chunkSize` (continued with `pread` on `/proc/PID/mem` where it stops short in
-    /// debugger mode), and `pwrite` of each chunk.
+    /// debugger mode), `pwrite` of each chunk, `sync_file_range` every 8 MiB written (so the final
+    /// `fsync` has little left to write back), `/proc/PID/smaps` once for the coredump_filter.
     @discardableResult
     public func dumpCore(to path: String, options: DumpOptions = DumpOptions()) throws(ProcessMemoryError) -> DumpIndex {
         guard let architecture = CoreArchitecture.current else {
