@@ -10,8 +10,9 @@ public struct DumpOptions {
     public var readMode: ReadMode
     /// Bytes read and written per system call (default 1 MiB); a dump holds two such buffers (one
     /// being written while the next is read). A buffer that fits the CPU's L2 cache is still there
-    /// when `pwrite(2)` copies it into the page cache: on the 2-core EPYC of the benchmarks, 1 MiB
-    /// chunks wrote a dense 1 GiB core in 0.6–1.0 s, 8 MiB chunks in 0.7–4.5 s.
+    /// when `pwrite(2)` copies it into the page cache: on the 2-core EPYC of BENCHMARKS.md (row 6d),
+    /// the dump's read/write loop written in C took 0.6–1.0 s per dense GiB with 1 MiB chunks and
+    /// 0.7–4.5 s with 8 MiB chunks.
     public var chunkSize: Int
     /// Called after every chunk with the number of bytes just processed (read or found unreadable).
     public var progress: ((UInt64) -> Void)?
