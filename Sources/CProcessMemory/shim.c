@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -65,6 +66,20 @@ int CProcessMemory_pidfd_send_signal(int pidfd, int sig, unsigned int flags) {
 
 int CProcessMemory_memfd_create(const char *name, unsigned int flags) {
     return memfd_create(name, flags);
+}
+
+int CProcessMemory_start_writeback(int fd, int64_t offset, int64_t count) {
+    return sync_file_range(fd, (off64_t)offset, (off64_t)count, SYNC_FILE_RANGE_WRITE);
+}
+
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
+
+int CProcessMemory_is_dax(int dirfd, const char *path) {
+    struct statx info;
+    if (statx(dirfd, path, 0, STATX_BASIC_STATS, &info) != 0) return -1;
+    return (info.stx_attributes_mask & STATX_ATTR_DAX) && (info.stx_attributes & STATX_ATTR_DAX) ? 1 : 0;
 }
 
 long CProcessMemory_ptrace(int request, pid_t pid, void *addr, void *data) {

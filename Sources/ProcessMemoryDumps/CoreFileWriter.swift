@@ -35,7 +35,8 @@ extension ProcessHandle {
     ///
     /// The corresponding C calls are `ptrace(PTRACE_GETREGSET)`, `process_vm_readv` in chunks
     /// of `options.chunkSize` (continued with `pread` on `/proc/PID/mem` where it stops short in
-    /// debugger mode), and `pwrite` of each chunk.
+    /// debugger mode), `pwrite` of each chunk, `sync_file_range` every 8 MiB written (so the final
+    /// `fsync` has little left to write back), `/proc/PID/smaps` once for the coredump_filter.
     @discardableResult
     public func dumpCore(to path: String, options: DumpOptions = DumpOptions()) throws(ProcessMemoryError) -> DumpIndex {
         guard let architecture = CoreArchitecture.current else {
@@ -64,7 +65,7 @@ extension ProcessHandle {
         var sink = CoreSink(file: file, cursor: (notesOffset + UInt64(notes.count) + page - 1) / page * page)
         let engine = DumpEngine(handle: self, options: options)
         let selection = try engine.exclusions(in: map)
-        let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
+        let outcome = try engine.run(map: map, excluded: selection.reasons, details: selection.details, into: &sink)
         stopped.resume()
         try file.write(CoreStatusNote.descriptor(CoreStatusNote.text(partialReason: outcome.partialReason)), at: statusOffset)
 
@@ -134,6 +135,9 @@ struct CoreSink: DumpSink {
 
     mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError) {
         try file.write(bytes, at: offset)
+        // The core is fsynced before it takes its name: write back each chunk now, while the next
+        // one is read, rather than a gigabyte of dirty pages at once in the final fsync.
+        file.writeBack(upTo: offset + UInt64(bytes.count))
     }
 
     mutating func closeSegment(length: UInt64) throws(ProcessMemoryError) {

@@ -24,8 +24,10 @@ struct DumpEngine {
     }
 
     /// Dumps every region of `map` except those `excluded` names (by start address, with the reason),
-    /// which are recorded as excluded and not read.
-    func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
+    /// which are recorded as excluded and not read. `details` is `/proc/PID/smaps` when the caller
+    /// has read it already (nil: read here, for the userfaultfd ranges).
+    func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], details: [RegionDetails]? = nil,
+                             into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
         let buffers = Buffers(chunkSize: options.chunkSize)
         let handle = handle, mode = options.readMode
         let ahead = ReadAhead { address, base, count in
@@ -45,7 +47,7 @@ struct DumpEngine {
         }
         var outcome = Outcome(regions: [])
         let pagemap = options.sparse ? Pagemap(handle: handle) : nil
-        let userfaultfd = handle.userfaultfdRegions()
+        let userfaultfd = details.map(ProcessHandle.userfaultfdRegions(in:)) ?? handle.userfaultfdRegions()
         for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
             if let registered = userfaultfd[region.start], registered.end == region.end, excluded[region.start] == nil {
                 // Never read: the read could block forever (UserfaultfdRanges.swift).
@@ -276,24 +278,29 @@ extension DumpEngine {
         return (fast + rest, restStop)
     }
 
-    /// The regions `options.selection` leaves out, by start address, with the reason, and the
-    /// `coredump_filter` followed (`nil` when every readable byte is dumped). Reads
-    /// `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.
-    func exclusions(in map: MemoryMap) throws(ProcessMemoryError) -> (filter: CoredumpFilter?, reasons: [UInt64: String]) {
-        guard case .coredumpFilter(let requested) = options.selection else { return (nil, [:]) }
+    /// The regions `options.selection` leaves out, by start address, with the reason, the
+    /// `coredump_filter` followed (`nil` when every readable byte is dumped), and `/proc/PID/smaps`
+    /// as read for it (nil when not read), which ``run(map:excluded:details:into:)`` reuses: on a
+    /// dense process each pass over smaps walks every page table (about 40 ms per GiB here).
+    /// Reads `/proc/PID/coredump_filter` and `/proc/PID/smaps`; call it while the process is stopped.
+    func exclusions(in map: MemoryMap) throws(ProcessMemoryError)
+        -> (filter: CoredumpFilter?, reasons: [UInt64: String], details: [RegionDetails]?) {
+        guard case .coredumpFilter(let requested) = options.selection else { return (nil, [:], nil) }
         let filter: CoredumpFilter
         if let requested { filter = requested } else { filter = try handle.coredumpFilter() }
+        let all = try handle.regionDetails()
         var details: [UInt64: RegionDetails] = [:]
-        for detail in try handle.regionDetails() { details[detail.region.start] = detail }
+        for detail in all { details[detail.region.start] = detail }
         var reasons: [UInt64: String] = [:]
         for region in map.regions {
             let detail = details[region.start].flatMap { $0.region.end == region.end ? $0 : nil }
             if let reason = Self.exclusionReason(region, details: detail, filter: filter,
-                                                 startsWithELFHeader: { startsWithELFHeader(region) }) {
+                                                 startsWithELFHeader: { startsWithELFHeader(region) },
+                                                 isDAX: { isDAX(region) }) {
                 reasons[region.start] = reason
             }
         }
-        return (filter, reasons)
+        return (filter, reasons, all)
     }
 
     /// Whether the first four bytes of `region` read as `\x7fELF`.
@@ -307,11 +314,23 @@ extension DumpEngine {
         return done == 4 && magic == UInt32(littleEndian: 0x464c_457f)
     }
 
+    /// Whether `region` maps a DAX file: `statx(2)` of `/proc/PID/map_files/START-END` shows
+    /// `STATX_ATTR_DAX` (a file on a file system mounted with `-o dax`), or its path is a device
+    /// DAX node (`/dev/daxN.M`, whose own inode does not carry the flag).
+    private func isDAX(_ region: MemoryRegion) -> Bool {
+        guard let path = region.path, path.hasPrefix("/") else { return false }
+        if path.hasPrefix("/dev/dax") { return true }
+        let name = "map_files/" + String(region.start, radix: 16) + "-" + String(region.end, radix: 16)
+        guard case .success(let dax)? = try? handle.procIsDAX(name) else { return false }
+        return dax
+    }
+
     /// Why `region` is left out under `filter`, or `nil` when it is dumped.
     ///
     /// These are gdb's rules for `gcore` (linux-tdep.c, `dump_mapping_p`), which mirror the kernel's
     /// `vma_dump_size` with what `/proc/PID/smaps` shows: `[vdso]` and `[vsyscall]` always;
-    /// never `io` or `dd`; hugetlb by bits 5/6; otherwise a mapping is anonymous when it has no
+    /// never `io` or `dd`; hugetlb by bits 5/6; DAX mappings by bits 7/8 (the kernel's rule; gdb
+    /// has none); otherwise a mapping is anonymous when it has no
     /// path, is `/dev/zero`, SysV shm or a deleted file (the kernel's `i_nlink == 0`, as for a memfd)
     /// or holds anonymous pages, file-backed when it has a path that is none of those, and it is
     /// dumped when the bit of either kind it is (private 0/2, shared 1/3) is set; failing that, a
@@ -320,7 +339,7 @@ extension DumpEngine {
     /// bit rather than the magic, and leaves out private anonymous mappings never written to), the
     /// result here is gdb's.
     static func exclusionReason(_ region: MemoryRegion, details: RegionDetails?, filter: CoredumpFilter,
-                                startsWithELFHeader: () -> Bool) -> String? {
+                                startsWithELFHeader: () -> Bool, isDAX: () -> Bool = { false }) -> String? {
         if region.path == "[vdso]" || region.path == "[vsyscall]" { return nil }
         // Not in smaps (gdb dumps a mapping whose smaps entry lacks the Anonymous counter).
         guard let details else { return nil }
@@ -335,6 +354,11 @@ extension DumpEngine {
             let bit: CoredumpFilter = shared ? .hugetlbShared : .hugetlbPrivate
             return filter.contains(bit) ? nil
                 : "\(sharing) hugetlb mapping: coredump_filter \(filter) lacks bit \(shared ? 6 : 5)"
+        }
+        if region.path?.hasPrefix("/") == true, isDAX() {
+            let bit: CoredumpFilter = shared ? .daxShared : .daxPrivate
+            return filter.contains(bit) ? nil
+                : "\(sharing) DAX mapping: coredump_filter \(filter) lacks bit \(shared ? 8 : 7)"
         }
         let path = region.path ?? ""
         let anonymousName = path.isEmpty || region.isDeleted || path == "/dev/zero" || isSysVSharedMemory(path)

@@ -6,8 +6,9 @@ public enum DumpSelection: Sendable, Hashable {
     case everyReadableByte
     /// The rules of the kernel's core dumper and of gdb's `gcore`: mappings marked `VM_DONTDUMP`
     /// (`dd` in `/proc/PID/smaps`, e.g. `MADV_DONTDUMP`, secret memory) or `VM_IO` (`io`) are
-    /// left out, and the others by type against a `coredump_filter` (core(5)); `nil` uses the
-    /// target's own `/proc/PID/coredump_filter`. `[vdso]` and `[vsyscall]` are always kept.
+    /// left out, and the others by type against a `coredump_filter` (core(5)): anonymous, file-backed,
+    /// hugetlb and DAX, each private or shared, and ELF headers; `nil` uses the target's own
+    /// `/proc/PID/coredump_filter`, read through the handle. `[vdso]` and `[vsyscall]` are always kept.
     /// Left-out mappings are listed in the index with ``DumpIndex/Region/excluded`` and have no
     /// data (in a core: a PT_LOAD with `p_filesz` 0, as the kernel writes them).
     case coredumpFilter(CoredumpFilter?)
@@ -35,6 +36,10 @@ public struct CoredumpFilter: OptionSet, Sendable, Hashable, Codable, CustomStri
     public static let hugetlbPrivate = CoredumpFilter(rawValue: 1 << 5)
     /// Bit 6: shared hugetlb mappings.
     public static let hugetlbShared = CoredumpFilter(rawValue: 1 << 6)
+    /// Bit 7: private DAX mappings (files on a file system mounted with `-o dax`, device DAX).
+    public static let daxPrivate = CoredumpFilter(rawValue: 1 << 7)
+    /// Bit 8: shared DAX mappings.
+    public static let daxShared = CoredumpFilter(rawValue: 1 << 8)
     /// The kernel's default, `0x33`.
     public static let kernelDefault: CoredumpFilter = [.anonymousPrivate, .anonymousShared, .elfHeaders, .hugetlbPrivate]
 

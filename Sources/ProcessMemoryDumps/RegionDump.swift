@@ -42,7 +42,7 @@ extension ProcessHandle {
         defer { sink.current?.discard() }
         let engine = DumpEngine(handle: self, options: options)
         let selection = try engine.exclusions(in: map)
-        let outcome = try engine.run(map: map, excluded: selection.reasons, into: &sink)
+        let outcome = try engine.run(map: map, excluded: selection.reasons, details: selection.details, into: &sink)
         stopped.resume()
         var index = DumpIndex(format: "procmem-dump", pid: pid, executable: dumpExecutablePath(), stopMethod: options.stopMethod,
                               readMode: options.readMode, complete: outcome.partialReason == nil,
@@ -86,6 +86,8 @@ struct DirectorySink: DumpSink {
 
     mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ProcessMemoryError) {
         try current?.write(bytes, at: offset)
+        // Each file is fsynced when its run ends: write back each chunk now, while the next is read.
+        current?.writeBack(upTo: offset + UInt64(bytes.count))
     }
 
     mutating func closeSegment(length: UInt64) throws(ProcessMemoryError) {

@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import ProcessMemoryTestSupport
 import Testing
-import ProcessMemoryCore
-import ProcessMemoryDumps
+@testable import ProcessMemoryCore
+@testable import ProcessMemoryDumps
 
 /// `DumpSelection.coredumpFilter`: the kernel's and gcore's rules against the fixture's shared file
 /// mappings, memfd, shared anonymous memory, guard and secret regions and the kernel's `[vvar]`.
@@ -137,5 +137,39 @@ struct CoredumpFilterTests {
             }
         }
         #expect(index.bytesDumped <= index.regions.filter { $0.path == "[vdso]" }.reduce(0) { $0 + $1.end - $1.start })
+    }
+
+    @Test("DAX mappings follow bits 7 and 8 (the kernel's rule), before the anonymous and file-backed bits")
+    func daxBits() {
+        let file = MemoryRegion(start: 0x10000, end: 0x30000, permissions: [.read, .write], isShared: true, inode: 12,
+                                path: "/mnt/pmem/data")
+        var shared = RegionDetails(region: file)
+        shared.vmFlags = ["rd", "wr", "sh", "mr", "mw", "me", "ms"]
+        let noELF = { false }
+        // A shared DAX mapping: bit 8 decides, whatever bit 3 (shared file-backed) says.
+        #expect(DumpEngine.exclusionReason(file, details: shared, filter: [.fileShared], startsWithELFHeader: noELF,
+                                           isDAX: { true })?.contains("lacks bit 8") == true)
+        #expect(DumpEngine.exclusionReason(file, details: shared, filter: [.daxShared], startsWithELFHeader: noELF,
+                                           isDAX: { true }) == nil)
+        #expect(DumpEngine.exclusionReason(file, details: shared, filter: [.daxPrivate], startsWithELFHeader: noELF,
+                                           isDAX: { true })?.contains("shared DAX mapping") == true)
+        // A private one: bit 7, even when it holds anonymous pages.
+        var privateFile = file
+        privateFile.isShared = false
+        var privateDetails = RegionDetails(region: privateFile)
+        privateDetails.vmFlags = ["rd", "wr", "mr", "mw", "me"]
+        privateDetails.anonymous = 4096
+        #expect(DumpEngine.exclusionReason(privateFile, details: privateDetails, filter: .kernelDefault,
+                                           startsWithELFHeader: noELF, isDAX: { true })?.contains("lacks bit 7") == true)
+        #expect(DumpEngine.exclusionReason(privateFile, details: privateDetails, filter: [.daxPrivate],
+                                           startsWithELFHeader: noELF, isDAX: { true }) == nil)
+        // Not DAX: the file-backed bits decide as before (anonymous pages count under bit 0).
+        #expect(DumpEngine.exclusionReason(privateFile, details: privateDetails, filter: .kernelDefault,
+                                           startsWithELFHeader: noELF, isDAX: { false }) == nil)
+        #expect(DumpEngine.exclusionReason(file, details: shared, filter: .kernelDefault, startsWithELFHeader: noELF,
+                                           isDAX: { false })?.contains("lacks bit 3") == true)
+        // Bits 7 and 8 as core(5) numbers them; the kernel's default has neither.
+        #expect(CoredumpFilter.daxPrivate.rawValue == 0x80 && CoredumpFilter.daxShared.rawValue == 0x100)
+        #expect(!CoredumpFilter.kernelDefault.contains(.daxPrivate) && !CoredumpFilter.kernelDefault.contains(.daxShared))
     }
 }

@@ -49,18 +49,28 @@ func sparseDumpRows(repetitions: Int) throws -> [Row] {
     // Ours first, then gcore's: gcore reads every page through /proc/PID/mem, which maps the shared
     // zero page into the untouched ones, so afterwards they are present in pagemap and ours reads
     // them too (and still writes holes, after checking 4 GiB of zeros). Not interleaved for that reason.
-    clean()
-    let oursRun = try measure(repetitions: max(3, repetitions)) {
-        clean()
+    // Each timed run starts from a clean state (unlink and sync(2), untimed): a sync inside the
+    // timed part would charge ours with whatever else on the machine has dirty pages.
+    func timed(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+        clean(); try body()  // warm-up
+        var times: [Double] = []
+        for _ in 0..<runs {
+            clean()
+            let start = now()
+            try body()
+            times.append(now() - start)
+        }
+        return times.sorted()[times.count / 2]
+    }
+    let oursSeconds = try timed(max(3, repetitions)) {
         try handle.dumpCore(to: ours, options: DumpOptions(stopMethod: .ptrace))
         oursDisk = blocks(ours)
     }
-    let theirsRun = try measure(repetitions: 1) {
-        clean()
+    let theirSeconds = try timed(1) {
         try runGcore(gcore, prefix: prefix, pid: pid)
         theirDisk = blocks(theirs)
     }
-    let result = (ours: oursRun.seconds, raw: theirsRun.seconds)
+    let result = (ours: oursSeconds, raw: theirSeconds)
     clean()
     return [
         Row(number: "6s", name: "core of a sparse process (4 GiB mapped, 64 pages touched) vs gcore: time", unit: "dumps/s",

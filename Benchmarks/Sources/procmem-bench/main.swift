@@ -21,7 +21,7 @@ while let argument = arguments.popFirst() {
     case "--repetitions": repetitions = Int(arguments.popFirst() ?? "") ?? repetitions
     case "--only": only = arguments.popFirst()
     default:
-        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|8]\n".utf8))
+        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|6d|8]\n".utf8))
         exit(64)
     }
 }
@@ -166,6 +166,7 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) thr
     if wanted("5") { rows += try scanRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
     if wanted("6") { rows += try dumpRows(pid: pid, fixturePath: fixturePath, repetitions: max(2, repetitions / 3)) }
     if wanted("6s") { rows += try sparseDumpRows(repetitions: 2) }
+    if wanted("6d") { rows += try denseDumpRows(sizeMiB: sizeMiB, rounds: max(5, repetitions)) }
     report(rows, sizeMiB: sizeMiB)
     if wanted("8") { try symbolRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
 }
@@ -186,7 +187,7 @@ func report(_ rows: [Row], sizeMiB: Int) {
     }
     // #7: the peak RSS growth of each measurement above, as its own rows. A scan must stay within
     // 64 MiB plus its matches whatever the target's size (the matches here are a handful of bytes).
-    for row in rows where (row.number != "6" || row.unit == "GB/s") && !row.name.hasPrefix("the same")
+    for row in rows where (row.number != "6" || row.unit == "GB/s") && row.number != "6d" && !row.name.hasPrefix("the same")
         && !row.baseline.hasPrefix("scanmem") {
         let scan = row.number == "5" && row.baseline.hasPrefix("C ")
         let limit = 64 << 20

@@ -33,6 +33,14 @@ int CProcessMemory_pidfd_send_signal(int pidfd, int sig, unsigned int flags);
 /// memfd_create(2); declared by glibc only under _GNU_SOURCE.
 int CProcessMemory_memfd_create(const char *_Nonnull name, unsigned int flags);
 
+/// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: starts writeback of the dirty pages of a range
+/// without waiting for it; declared by glibc only under _GNU_SOURCE.
+int CProcessMemory_start_writeback(int fd, int64_t offset, int64_t count);
+
+/// Whether the file at `path` relative to `dirfd` (links followed) is a DAX file: statx(2) with
+/// STATX_ATTR_DAX in stx_attributes (Linux 5.8+). Returns 1 or 0, or -1 with errno set.
+int CProcessMemory_is_dax(int dirfd, const char *_Nonnull path);
+
 /// ptrace(2): variadic in glibc, so not callable from Swift.
 long CProcessMemory_ptrace(int request, pid_t pid, void *_Nullable addr, void *_Nullable data);
 

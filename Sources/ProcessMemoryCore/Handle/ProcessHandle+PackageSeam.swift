@@ -47,6 +47,14 @@ extension ProcessHandle {
         }
     }
 
+    /// Whether `/proc/PID/<name>` (a `map_files/START-END` entry), followed, is a DAX file:
+    /// `statx(2)` with `STATX_ATTR_DAX`.
+    package func procIsDAX(_ name: String) throws(ProcessMemoryError) -> Result<Bool, Errno> {
+        try box.peek(pid: pid) { (fds, _) throws(ProcessMemoryError) -> Result<Bool, Errno> in
+            Sys.isDAX(fds.procDir, name)
+        }
+    }
+
     /// The names in the directory `/proc/PID/<name>` (`fd`, `task`).
     package func procDirectoryEntries(_ name: String) throws(ProcessMemoryError) -> Result<[String], Errno> {
         try box.peek(pid: pid) { (fds, _) throws(ProcessMemoryError) -> Result<[String], Errno> in

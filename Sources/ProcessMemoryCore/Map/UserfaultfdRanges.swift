@@ -16,6 +16,12 @@ extension ProcessHandle {
     /// empty when `/proc/PID/smaps` cannot be read (nothing is then known to be registered).
     package func userfaultfdRegions() -> [UInt64: (end: UInt64, reason: String)] {
         guard let details = try? regionDetails() else { return [:] }
+        return Self.userfaultfdRegions(in: details)
+    }
+
+    /// The same from `/proc/PID/smaps` already read (``regionDetails()``): one pass over smaps,
+    /// which walks every page table of the process, serves a dump's other needs too.
+    package static func userfaultfdRegions(in details: [RegionDetails]) -> [UInt64: (end: UInt64, reason: String)] {
         var result: [UInt64: (end: UInt64, reason: String)] = [:]
         for detail in details {
             let flags = detail.vmFlags.filter { Self.userfaultfdFlags.contains($0) }

@@ -198,6 +198,10 @@ package final class OutputFile {
     private let finalName: String
     private var appendOffset: UInt64 = 0
     private var open = true
+    /// Where the bytes written since the last ``writeBack(upTo:)`` that started writeback begin.
+    private var writebackStart: UInt64 = 0
+    /// How many written bytes ``writeBack(upTo:)`` gathers before it starts their writeback.
+    package static let writebackSpan: UInt64 = 8 << 20
 
     fileprivate init(fd: CInt, name: String, directory: CInt?, temporaryName: String?, finalName: String) {
         self.fd = fd
@@ -241,6 +245,19 @@ package final class OutputFile {
         if case .failure(let error) = Sys.ftruncate(fd, Int64(length)) {
             throw OutputFile.localError(error, SystemCall(.ftruncate, name))
         }
+    }
+
+    /// Says that everything up to `end` has been written; once ``writebackSpan`` bytes have
+    /// gathered since the last call that did so, starts writing them to the disk without waiting
+    /// (`sync_file_range(2)`, `SYNC_FILE_RANGE_WRITE`), so that the `fsync(2)` of ``commit()``
+    /// finds little left: a large output is written back while the rest of it is still being
+    /// produced, instead of all at the end. Advisory: a failure here is ignored, and ``sync()``
+    /// reports write errors.
+    package func writeBack(upTo end: UInt64) {
+        if end < writebackStart { writebackStart = end }
+        guard end - writebackStart >= Self.writebackSpan else { return }
+        _ = Sys.startWriteback(fd, offset: writebackStart, count: Int(end - writebackStart))
+        writebackStart = end
     }
 
     /// `fsync(2)`: the bytes are on disk before the file takes its name.

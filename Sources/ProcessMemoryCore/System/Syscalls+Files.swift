@@ -1,3 +1,4 @@
+import CProcessMemory
 import Glibc
 import SystemPackage
 
@@ -12,6 +13,12 @@ extension Sys {
     /// fsync(2).
     static func fsync(_ fd: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.fsync(fd) }
+    }
+
+    /// sync_file_range(2) with `SYNC_FILE_RANGE_WRITE`: starts writing the range's dirty pages to
+    /// the disk and returns without waiting for them.
+    static func startWriteback(_ fd: CInt, offset: UInt64, count: Int) -> Result<CInt, Errno> {
+        valueOrErrno { CProcessMemory_start_writeback(fd, Int64(bitPattern: offset), Int64(count)) }
     }
 
     /// renameat(2) within one directory: replaces `new` atomically (a link at `new` is replaced,

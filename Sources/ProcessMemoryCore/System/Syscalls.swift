@@ -66,6 +66,11 @@ enum Sys {
         return valueOrErrno { Glibc.fstatat(dirfd, path, &info, 0) }.map { _ in info }
     }
 
+    /// statx(2) following links: whether the file is a DAX file (`STATX_ATTR_DAX`).
+    static func isDAX(_ dirfd: CInt, _ path: String) -> Result<Bool, Errno> {
+        valueOrErrno { CProcessMemory_is_dax(dirfd, path) }.map { $0 == 1 }
+    }
+
     /// ioctl(2) PROCMAP_QUERY on a /proc/PID/maps descriptor (Linux 6.11+).
     static func procmapQuery(_ fd: CInt, _ query: inout CProcessMemory_procmap_query) -> Result<CInt, Errno> {
         valueOrErrno { CProcessMemory_ioctl_procmap_query(fd, &query) }

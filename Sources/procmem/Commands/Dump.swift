@@ -38,8 +38,15 @@ struct Dump: ParsableCommand {
             --core FILE writes an ELF core that `gdb EXE FILE` loads (registers of every thread, auxv, \
             file mappings; unreadable ranges as PT_LOADs without bytes) and FILE.json, the same index.
 
-            --coredump-filter dumps only what the kernel's core dumper and gcore would (core(5)); each \
-            region left out has "excluded": REASON in the index and no data.
+            A core holds what the kernel's core dumper and gcore would put in it: the target's own \
+            /proc/PID/coredump_filter decides (core(5); bit 0 private anonymous, 1 shared anonymous, \
+            2 private file-backed, 3 shared file-backed, 4 ELF headers, 5/6 private/shared hugetlb, \
+            7/8 private/shared DAX; the kernel's default 0x33), and mappings marked dd or io in \
+            /proc/PID/smaps are always left out. Each region left out is a PT_LOAD without bytes and \
+            has "excluded": REASON in the index; gdb reads left-out file mappings from their files. \
+            --all-mappings writes every readable byte instead (a bigger core); --coredump-filter-bits \
+            uses other bits. --output DIR writes every readable byte unless --coredump-filter or \
+            --coredump-filter-bits is given.
 
             A dump interrupted with Ctrl-C, or cut short by the target exiting, is still written and \
             marked partial ("complete": false); the status is then 1, or that of the error.
@@ -66,9 +73,15 @@ struct Dump: ParsableCommand {
     @Flag(help: """
         Leave out what the kernel's core dumper and gdb's gcore leave out: mappings marked dd or io \
         in /proc/PID/smaps, and the kinds /proc/PID/coredump_filter excludes (listed as "excluded" \
-        in the index). Default: every readable byte.
+        in the index). The default with --core; with --output the default is every readable byte.
         """)
     var coredumpFilter = false
+
+    @Flag(help: """
+        Dump every readable byte of every mapping, ignoring /proc/PID/coredump_filter and the dd \
+        and io flags (the default with --output).
+        """)
+    var allMappings = false
 
     @Option(help: ArgumentHelp("Like --coredump-filter, with these bits instead of the target's (hex, as in core(5)).",
                                valueName: "bits"))
@@ -80,6 +93,9 @@ struct Dump: ParsableCommand {
 
     func validate() throws {
         guard (output == nil) != (core == nil) else { throw ValidationError("give exactly one of --output DIR or --core FILE") }
+        if allMappings && (coredumpFilter || coredumpFilterBits != nil) {
+            throw ValidationError("--all-mappings dumps every mapping: give it without --coredump-filter or --coredump-filter-bits")
+        }
         if let bits = coredumpFilterBits, Self.parseBits(bits) == nil {
             throw ValidationError("--coredump-filter-bits takes a hex mask such as 0x33, not '\(bits)'")
         }
@@ -90,9 +106,12 @@ struct Dump: ParsableCommand {
         return UInt32(digits, radix: 16)
     }
 
+    /// A core follows the target's coredump_filter unless --all-mappings; region files dump every
+    /// readable byte unless --coredump-filter or --coredump-filter-bits.
     var selection: DumpSelection {
         if let bits = coredumpFilterBits.flatMap(Self.parseBits) { return .coredumpFilter(CoredumpFilter(rawValue: bits)) }
-        return coredumpFilter ? .coredumpFilter(nil) : .everyReadableByte
+        if allMappings { return .everyReadableByte }
+        return coredumpFilter || core != nil ? .coredumpFilter(nil) : .everyReadableByte
     }
 
     func run() throws {

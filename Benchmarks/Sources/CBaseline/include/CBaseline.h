@@ -31,4 +31,10 @@ void CBaseline_reset_peak_rss(void);
 /// memchr on the needle's last byte, memcmp; counts matches whose address is a multiple of `alignment`.
 size_t CBaseline_scan_bytes(pid_t pid, uint64_t remote, size_t length, const uint8_t *_Nonnull needle,
                             size_t needle_len, size_t alignment);
+/// The floor of a dense core dump: writes `length` bytes of `buffer` to a new file at `path`
+/// (O_CREAT | O_EXCL, 0600) with `chunk`-byte pwrites, starting the writeback of every `writeback`
+/// bytes written (sync_file_range) when `writeback` is non-zero, fsyncs it when `sync` is non-zero.
+/// Returns 0, or -1 with errno set.
+int CBaseline_write_floor(const char *_Nonnull path, const void *_Nonnull buffer, size_t length, size_t chunk, int sync,
+                          size_t writeback);
 #endif
