@@ -104,7 +104,7 @@ enum UserfaultfdGuard {
     /// nil when pagemap cannot be read (for example after an exec).
     private static func unpopulatedPages(_ pagemap: CInt, firstPage: UInt64, count: Int) -> [UInt64]? {
         var result: [UInt64] = []
-        let batch = 512
+        let batch = 32_768  // 256 KiB of entries per pread(2)
         var done = 0
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: batch) { entries -> [UInt64]? in
             guard let base = entries.baseAddress else { return nil }
