@@ -65,6 +65,9 @@ public final class ScanSession {
         return nil
     }
 
+    /// The session's private directory (snapshots, large earlier generations).
+    public var directoryPath: String { generations.path }
+
     /// How many steps ``undo()`` can take back.
     public var undoDepth: Int { generations.depth }
 
