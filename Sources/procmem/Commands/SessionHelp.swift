@@ -20,11 +20,23 @@ enum SessionHelp {
         ("stop", "stop [%ID…]", "Stops background jobs of any kind."),
         ("jobs", "jobs", "Lists the background jobs and what they did since the last prompt."),
         ("pointer", "pointer scan N", "Finds pointer chains from the program's static data to match N (chains based in the program itself first); `save` records the best one, so the entry works after a restart."),
-        ("save", "save FILE [N…] [name=NAME]", "Adds cheat-table entries for the matches to FILE (created if missing): pointer chain if found, else module or region offset; a frozen match keeps its value. Use it with `procmem table`."),
+        ("save", "save FILE [N…] [name=NAME] [chain=K]", "Adds cheat-table entries for the matches to FILE (created if missing): the pointer chain found for it (the best, or chain K of `pointer scan`), else module or region offset; a frozen match keeps its value. Use it with `procmem table`."),
         ("sleep", "sleep TIME", "Waits (2, 500ms), for scripts: background jobs keep running. Ctrl-C ends the wait."),
         ("help", "help [COMMAND]", "This list, or one command."),
         ("quit", "quit", "Ends the session (also Ctrl-D). Freezes stop."),
     ]
+
+    /// Up to the first ". " (so `A..B` and `...` stay whole).
+    static func firstSentence(_ text: String) -> String {
+        var previous: Character = " "
+        var out = ""
+        for character in text {
+            if previous == "." && character == " " { return String(out.dropLast()) }
+            out.append(character)
+            previous = character
+        }
+        return out.hasSuffix(".") ? String(out.dropLast()) : out
+    }
 
     static func text(_ topic: String?) -> [String] {
         if let topic {
@@ -37,7 +49,7 @@ enum SessionHelp {
         var lines = ["Commands (separate several with ;). Ctrl-C stops a running scan, never the session."]
         let width = commands.map(\.usage.count).max() ?? 0
         for command in commands {
-            lines.append("  " + Format.left(command.usage, width) + "  " + (command.text.split(separator: ".").first.map(String.init) ?? command.text))
+            lines.append("  " + Format.left(command.usage, width) + "  " + Self.firstSentence(command.text))
         }
         return lines
     }

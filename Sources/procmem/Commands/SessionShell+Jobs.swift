@@ -133,16 +133,20 @@ extension SessionShell {
         guard words.count == 1, let index = Int(words[0]) else { throw SessionUsage("pointer scan takes one match number: pointer scan 0") }
         let (set, _) = try chosen([index], verb: "scan pointers to")
         let target = set[index].address
+        var options = PointerScanOptions()
+        options.maxResults = 200
+        let scanOptions = options
         let result = try SessionInterrupts.running { cancellation in
-            try handle.scanPointers(to: target, cancellation: cancellation)
+            try handle.scanPointers(to: target, options: scanOptions, cancellation: cancellation)
         }
         let ranked = Self.rank(result.chains, executable: handle.executablePath())
+        foundChains[target] = ranked
         var lines = ["\(result.chains.count) chain\(result.chains.count == 1 ? "" : "s") to match \(index) (\(Format.hex(target)))\(result.isComplete ? "" : "; incomplete: \(result.incompleteReason ?? "interrupted")")"]
-        for chain in ranked.prefix(10) { lines.append("  " + Format.printable(chain.description)) }
+        for (number, chain) in ranked.prefix(10).enumerated() { lines.append("  [\(number)] " + Format.printable(chain.description)) }
         if ranked.count > 10 { lines.append("  … \(ranked.count - 10) more") }
         if let best = ranked.first {
             chains[target] = best
-            lines.append("`save FILE \(index)` records \(Format.printable(best.description))")
+            lines.append("`save FILE \(index)` records [0] \(Format.printable(best.description)); `save FILE \(index) chain=K` another")
         }
         Output.lines(lines)
     }
@@ -174,6 +178,14 @@ extension SessionShell {
             baseName = String(words[named].dropFirst(5))
             words.remove(at: named)
         }
+        var chainNumber: Int?
+        if let chosenChain = words.firstIndex(where: { $0.hasPrefix("chain=") }) {
+            guard let number = Int(words[chosenChain].dropFirst(6)), number >= 0 else {
+                throw SessionUsage("chain=K takes the number `pointer scan` showed")
+            }
+            chainNumber = number
+            words.remove(at: chosenChain)
+        }
         let (set, indices) = try chosen(try SessionFilters.indices(words), verb: "save")
         var table = try Self.existingTable(path)
         let map = try handle.memoryMap()
@@ -185,7 +197,14 @@ extension SessionShell {
         for (position, index) in indices.enumerated() {
             let match = set[index]
             let type = valueType(of: set, match: match)
-            let address = chains[match.address]?.description
+            var picked = chains[match.address]
+            if let chainNumber {
+                guard let found = foundChains[match.address], chainNumber < found.count else {
+                    throw SessionUsage("no chain \(chainNumber) for match \(index): run `pointer scan \(index)` first")
+                }
+                picked = found[chainNumber]
+            }
+            let address = picked?.description
                 ?? SessionPlaces.expression(for: match.address, in: map)
                 ?? Format.hex(match.address)
             var name = baseName.map { indices.count > 1 ? "\($0)-\(position + 1)" : $0 } ?? "match-\(index)"

@@ -14,6 +14,8 @@ final class SessionShell {
     let interval: Duration
     /// Pointer chains found by `pointer scan`, by the address they lead to (used by `save`).
     var chains: [UInt64: PointerChain] = [:]
+    /// Every chain `pointer scan` found, ranked, by target address (for `save … chain=K`).
+    var foundChains: [UInt64: [PointerChain]] = [:]
     /// The first error's exit status, for a scripted run.
     private(set) var firstFailure: Int32?
     /// Set by `quit`.
