@@ -137,7 +137,7 @@ extension SessionShell {
         options.maxResults = 200
         let scanOptions = options
         let result = try SessionInterrupts.running { cancellation in
-            try handle.scanPointers(to: target, options: scanOptions, cancellation: cancellation)
+            try session.scanPointers(toMatch: index, options: scanOptions, cancellation: cancellation)
         }
         let ranked = Self.rank(result.chains, executable: handle.executablePath())
         foundChains[target] = ranked

@@ -69,6 +69,10 @@ import ProcessMemory
             #expect(done.count == 1 && done[0].error == nil)
             #expect(try fixture.selfRead(address, 4) == [0x40, 0xE2, 0x01, 0x00])
             #expect(throws: ProcessMemoryError.self) { _ = try session.set("1", matches: [session.matchCount]) }
+            var options = PointerScanOptions()
+            options.maxDepth = 1
+            #expect(try session.scanPointers(toMatch: index, options: options).target == address)
+            #expect(throws: ProcessMemoryError.self) { _ = try session.scanPointers(toMatch: session.matchCount) }
             #expect(throws: ProcessMemoryError.self) { _ = try session.set("-1", matches: [index]) }
         }
     }
