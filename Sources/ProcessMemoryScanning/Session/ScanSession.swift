@@ -91,17 +91,27 @@ public final class ScanSession {
     public func narrow(_ predicate: RescanPredicate, cancellation: Cancellation = .never,
                        progress: ((ScanProgress) -> Void)? = nil) throws(ProcessMemoryError) -> ScanResult {
         let scanner = Scanner(handle: handle, options: options)
-        let result: ScanResult
-        switch state {
-        case .empty:
+        if case .empty = state {
             throw .invalid("there is nothing to narrow yet: enter a value to scan for it, or take a snapshot for an unknown value",
                            pid: handle.pid)
-        case .snapshot(let path, let type):
-            result = try scanner.compare(snapshotAt: path, where: predicate, as: type, progress: progress, cancellation: cancellation)
-        case .matches(let set):
-            result = try scanner.rescan(set, where: predicate, progress: progress, cancellation: cancellation)
         }
-        try replace(with: .matches(result.matches))
+        // The old state goes on the undo stack first, so a large set is written out (and its
+        // encoding freed) before the narrowed set is built: at most two sets in memory at once.
+        try generations.push(SessionGenerations.Generation(state: state, type: type))
+        let result: ScanResult
+        do throws(ProcessMemoryError) {
+            switch state {
+            case .empty: throw .invalid("there is nothing to narrow yet", pid: handle.pid)
+            case .snapshot(let path, let type):
+                result = try scanner.compare(snapshotAt: path, where: predicate, as: type, progress: progress, cancellation: cancellation)
+            case .matches(let set):
+                result = try scanner.rescan(set, where: predicate, progress: progress, cancellation: cancellation)
+            }
+        } catch {
+            generations.discardLast()
+            throw error
+        }
+        state = .matches(result.matches)
         return result
     }
 

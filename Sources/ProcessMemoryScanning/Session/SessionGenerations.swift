@@ -99,6 +99,13 @@ public final class SessionGenerations {
         return Generation(state: state, type: last.type)
     }
 
+    /// Drops the most recent generation without reading it back (a step that failed after its
+    /// push): its file is removed; a snapshot stays, since the current state still holds it.
+    func discardLast() {
+        guard let last = stack.popLast() else { return }
+        if case .file(let file, _) = last.stored { remove(file) }
+    }
+
     /// Called with a state that is no longer current: removes its snapshot if nothing else uses it.
     func release(_ state: ScanSession.State) {
         forget(.state(state))
