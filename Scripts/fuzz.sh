@@ -52,6 +52,10 @@ build dump-index Fuzz/DumpIndexFuzz.swift "${parsers[@]}" Sources/ProcessMemoryC
     Sources/ProcessMemoryCore/Errors/SystemCall.swift Sources/ProcessMemoryCore/Errors/AccessDenialReason.swift \
     Sources/ProcessMemoryCore/Reads/ReadMode.swift Sources/ProcessMemoryCore/Handle/AccessRights.swift \
     Sources/ProcessMemoryDumps/StopMethod.swift Sources/ProcessMemoryDumps/DumpSelection.swift Sources/ProcessMemoryDumps/DumpIndex.swift
+# Cheat tables (procmem table, a session's save): the text format's reader and writer.
+build cheat-table Fuzz/CheatTableFuzz.swift "${parsers[@]}" Sources/ProcessMemoryCore/Values/ValueType.swift \
+    Sources/ProcessMemoryCore/Map/AddressExpression.swift Sources/ProcessMemoryScanning/Tables/CheatTable.swift \
+    Sources/ProcessMemoryScanning/Tables/CheatTableParser.swift
 # The ELF reader and the symbol table: pure Swift without imports (Sources/ProcessMemorySymbols).
 build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift
 # Seed the corpora with real input from this machine.
@@ -65,6 +69,8 @@ mkdir -p "$out/corpus/scan-parsers"
 for seed in '0x5EED1234' '-5' '3.25' '48 8b ?? 4? ?5' '488b??05' '1e10' 'inf'; do
     printf '%s' "$seed" > "$out/corpus/scan-parsers/seed-$(printf '%s' "$seed" | md5sum | cut -c1-8)"
 done
+mkdir -p "$out/corpus/cheat-table"
+cp Fuzz/seeds/cheat-table/* "$out/corpus/cheat-table/"
 mkdir -p "$out/corpus/dump-index"
 cp Fuzz/seeds/dump-index/* "$out/corpus/dump-index/"
 # ELF32/ELF64 objects in both byte orders, a vDSO image and a stripped executable with a debuglink.
@@ -78,7 +84,7 @@ for dir in Fuzz/regressions/*/; do
     cp "$dir"* "$out/corpus/$name/"
 done
 status=0
-for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index elf-reader}; do
+for name in ${FUZZ_ONLY:-maps-parser address-expression scan-parsers dump-index elf-reader cheat-table}; do
     mkdir -p "$out/corpus/$name"
     echo "== fuzz $name for ${seconds}s"
     dict=()

@@ -77,6 +77,9 @@ struct BadArgumentSweepTests {
             "dump": [pid, "--output", "out"], "diff": ["a", "b"], "scan": [pid, "1", "--as", "u32"],
             "rescan": ["none.matches"],
             "symbols": [pid, "main"], "symbolize": [pid, pattern],
+            "session": [pid, "-c", "list"],
+            "table show": [pid, "none.table"], "table watch": [pid, "none.table"],
+            "table freeze": [pid, "none.table"], "table apply": [pid, "none.table"],
         ]
         var runs = 0
         var failures: [String] = []

@@ -22,6 +22,12 @@ public enum RescanPredicate: Sendable, Hashable {
     case decreasedBy(ScanValue)
     /// The value now lies in the closed range.
     case inRange(ScanValue, ScanValue)
+    /// The value now differs from this one (floating point: lies outside its tolerance).
+    case notEqual(ScanValue)
+    /// The value is now below this one.
+    case lessThan(ScanValue)
+    /// The value is now above this one.
+    case greaterThan(ScanValue)
 
     /// Whether `newBits` (now) passes against `oldBits` (before), both `width` bytes of `type`.
     func accepts(oldBits: UInt64, newBits: UInt64, width: Int, type: ScanValueType, order: ScanByteOrder) -> Bool {
@@ -41,6 +47,9 @@ public enum RescanPredicate: Sendable, Hashable {
             let value = new()
             guard let a = value.compare(low.number), let b = value.compare(high.number) else { return false }
             return a >= 0 && b <= 0
+        case .notEqual(let value): return !Self.equal(new(), newBits & mask, value, width: width, type: type)
+        case .lessThan(let value): return new().compare(value.number) == -1
+        case .greaterThan(let value): return new().compare(value.number) == 1
         }
     }
 

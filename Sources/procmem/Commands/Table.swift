@@ -1,0 +1,237 @@
+import ArgumentParser
+import ProcessMemory
+import ProcessMemoryCore
+
+/// `procmem table show|watch|freeze|apply PID FILE`: use a cheat table on a process.
+struct Table: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show, watch, freeze or apply the entries of a cheat table.",
+        discussion: """
+            A cheat table is a text file (a small TOML subset) of named entries, written by a \
+            session's `save` or by hand:
+
+              [[entry]]
+              name = "health"
+              address = "game+0x4078 -> +0x18 -> +0x0"
+              type = "i32"
+              description = "the player's health"
+              freeze = "999"
+
+            address is any ADDRESS: 0x…, REGION+OFFSET, a pointer chain, a symbol \
+            (game!g_world -> +0x18). type is one of u8 … i64, f32, f64, cstring; description and \
+            freeze are optional. Every entry's address is resolved again each time it is used (each \
+            round of watch and freeze), so a table made before a restart works after it, whatever \
+            ASLR did. A malformed file is refused with its line number.
+            """,
+        subcommands: [TableShow.self, TableWatch.self, TableFreeze.self, TableApply.self]
+    )
+}
+
+/// What every table subcommand takes: PID, FILE and the entries to use.
+struct TableArguments: ParsableArguments {
+    @OptionGroup var processOption: ProcessOption
+
+    @Argument(help: ArgumentHelp("The cheat-table file.", valueName: "file"))
+    var file: String
+
+    @Option(name: .customLong("entry"), help: ArgumentHelp("Use only the entry with this name (repeatable).", valueName: "name"))
+    var names: [String] = []
+
+    @Option(help: ArgumentHelp("Time between rounds of watch and freeze.", valueName: "interval"), transform: WatchInterval.parse)
+    var interval: Duration = .milliseconds(100)
+
+    /// The table's chosen entries, or the reason it cannot be read.
+    func entries() throws -> [CheatTable.Entry] {
+        let table: CheatTable
+        do {
+            table = try CheatTable(contentsOf: file)
+        } catch {
+            throw ErrorReporting.fail(error)
+        }
+        for name in names where table.entry(named: name) == nil {
+            Output.error("invalidArguments: \(Format.printable(file)) has no entry named '\(Format.printable(name))'")
+            throw ExitCode(ExitCodes.usage)
+        }
+        let chosen = names.isEmpty ? table.entries : table.entries.filter { names.contains($0.name) }
+        guard !chosen.isEmpty else {
+            Output.error("invalidArguments: \(Format.printable(file)) has no entries")
+            throw ExitCode(ExitCodes.usage)
+        }
+        return chosen
+    }
+
+    /// The bytes an entry's value spans when read: its type's size, or for a cstring its freeze
+    /// value's length (else 64 bytes, shown up to the NUL).
+    static func size(_ entry: CheatTable.Entry) -> Int {
+        entry.type.size ?? max(1, min(4096, entry.freezeBytes?.count ?? 64))
+    }
+
+    /// `bytes` as the entry's type.
+    static func format(_ bytes: [UInt8], _ entry: CheatTable.Entry) -> String {
+        if entry.type == .cstring {
+            let text = bytes.firstIndex(of: 0).map { Array(bytes[..<$0]) } ?? bytes
+            return JSON.quoted(String(decoding: text, as: UTF8.self))
+        }
+        return entry.type.format(bytes, hex: false)
+    }
+}
+
+/// `procmem table show PID FILE`: each entry's address now and its value.
+struct TableShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Resolve each entry and print its address and value.",
+        discussion: "One line per entry: NAME  0xADDRESS  TYPE  VALUE  (ADDRESS as written)[  freeze VALUE]. An entry that cannot be resolved or read prints its error instead; the exit status is then the first such error's."
+    )
+
+    @OptionGroup var arguments: TableArguments
+
+    func run() throws {
+        let entries = try arguments.entries()
+        let handle = try TargetProcess.open(arguments.processOption.pid, rights: .read)
+        defer { handle.close() }
+        let names = SymbolNames(handle: handle)
+        var failure: Int32?
+        var lines: [String] = []
+        let width = entries.map(\.name.count).max() ?? 0
+        for entry in entries {
+            let name = Format.left(Format.printable(entry.name), width)
+            do {
+                let address = try handle.resolve(entry.expression, names: names)
+                let bytes = try handle.read(from: address, count: TableArguments.size(entry))
+                var line = "\(name)  \(Format.hex(address))  \(Format.left(entry.type.rawValue, 4)) \(TableArguments.format(bytes, entry))  (\(Format.printable(entry.address)))"
+                if let freeze = entry.freeze { line += "  freeze \(Format.printable(freeze))" }
+                lines.append(line)
+            } catch {
+                Output.lines(lines)
+                lines = []
+                Output.error("\(Format.printable(entry.name)): \(error.description)")
+                if failure == nil { failure = ExitCodes.status(for: error.code) }
+            }
+        }
+        Output.lines(lines)
+        if let failure { throw ExitCode(failure) }
+    }
+}
+
+/// Runs table entries as background-style jobs in the foreground until Ctrl-C.
+enum TableJobs {
+    static func run(_ jobs: ValueJobs, entries: [CheatTable.Entry], interval: Duration, freezing: Bool) throws {
+        var byID: [Int: CheatTable.Entry] = [:]
+        let names = SharedSymbolNames(handle: jobs.handle)
+        for entry in entries {
+            let kind: ValueJobs.Kind
+            if freezing {
+                guard let bytes = entry.freezeBytes else { continue }
+                kind = .freeze(bytes)
+            } else {
+                kind = .watch(size: TableArguments.size(entry))
+            }
+            byID[jobs.add(kind, .expression(entry.expression, names: names), label: entry.name)] = entry
+        }
+        Interruption.install()
+        while !Interruption.requested {
+            let alive = jobs.round()
+            var lines: [String] = []
+            for event in jobs.takeEvents().events {
+                guard let entry = byID[event.job] else { continue }
+                let name = Format.printable(entry.name)
+                let time = WatchInterval.timestamp(event.time)
+                switch event.what {
+                case .changed(let old, let new):
+                    lines.append("\(time) \(name) \(Format.hex(event.address)): \(TableArguments.format(new, entry))\(old.map { " (was \(TableArguments.format($0, entry)))" } ?? "")")
+                case .restored(let found):
+                    lines.append("\(time) \(name) \(Format.hex(event.address)): \(Format.printable(entry.freeze ?? "")) (was \(found.map { TableArguments.format($0, entry) } ?? "<unreadable>"))")
+                case .held:
+                    lines.append("\(time) \(name) \(Format.hex(event.address)): \(Format.printable(entry.freeze ?? "")) (already held)")
+                case .failed(let error):
+                    Output.lines(lines)
+                    lines = []
+                    Output.error("\(time) \(name): \(error.description)")
+                case .ended(let error):
+                    Output.lines(lines)
+                    throw ErrorReporting.fail(error)
+                }
+            }
+            Output.lines(lines)
+            if !alive { break }
+            Watcher.sleep(interval, unless: Interruption.cancellation)
+        }
+    }
+}
+
+/// `procmem table watch PID FILE`: every entry's changes until Ctrl-C.
+struct TableWatch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Print each entry's value and its changes until Ctrl-C.",
+        discussion: "Prints `TIME NAME 0xADDRESS: VALUE (was OLD)` for each change (the first round prints every value). Each round resolves every entry's address again. An entry that cannot be resolved or read is reported on stderr once until that changes."
+    )
+
+    @OptionGroup var arguments: TableArguments
+
+    func run() throws {
+        let entries = try arguments.entries()
+        let handle = try TargetProcess.open(arguments.processOption.pid, rights: .read)
+        defer { handle.close() }
+        try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: false)
+    }
+}
+
+/// `procmem table freeze PID FILE`: keep every entry with a freeze value until Ctrl-C.
+struct TableFreeze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "freeze",
+        abstract: "Keep every entry that has a freeze value at it until Ctrl-C.",
+        discussion: "Each round resolves every entry's address again (a pointer chain follows the object when the program moves it) and writes the freeze value when it differs, printing `TIME NAME 0xADDRESS: VALUE (was OLD)`. A cstring entry's text is written without a NUL. Entries without a freeze value are left alone."
+    )
+
+    @OptionGroup var arguments: TableArguments
+
+    func run() throws {
+        let entries = try arguments.entries().filter { $0.freeze != nil }
+        guard !entries.isEmpty else {
+            Output.error("invalidArguments: no chosen entry of \(Format.printable(arguments.file)) has a freeze value")
+            throw ExitCode(ExitCodes.usage)
+        }
+        let handle = try TargetProcess.open(arguments.processOption.pid, rights: .readWrite)
+        defer { handle.close() }
+        try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: true)
+    }
+}
+
+/// `procmem table apply PID FILE`: write every freeze value once.
+struct TableApply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Write each entry's freeze value once.",
+        discussion: "Prints `NAME 0xADDRESS: VALUE (was OLD)` per entry written. An entry that cannot be resolved or written prints its error; the exit status is then the first such error's."
+    )
+
+    @OptionGroup var arguments: TableArguments
+
+    func run() throws {
+        let entries = try arguments.entries().filter { $0.freeze != nil }
+        guard !entries.isEmpty else {
+            Output.error("invalidArguments: no chosen entry of \(Format.printable(arguments.file)) has a freeze value")
+            throw ExitCode(ExitCodes.usage)
+        }
+        let handle = try TargetProcess.open(arguments.processOption.pid, rights: .readWrite)
+        defer { handle.close() }
+        let names = SymbolNames(handle: handle)
+        var failure: Int32?
+        for entry in entries {
+            guard let bytes = entry.freezeBytes else { continue }
+            do {
+                let address = try handle.resolve(entry.expression, names: names)
+                let old = try? handle.read(from: address, count: bytes.count)
+                try handle.writeExactly(bytes, to: address)
+                Output.line("\(Format.printable(entry.name)) \(Format.hex(address)): \(Format.printable(entry.freeze ?? "")) (was \(old.map { TableArguments.format($0, entry) } ?? "<unreadable>"))")
+            } catch {
+                Output.error("\(Format.printable(entry.name)): \(error.description)")
+                if failure == nil { failure = ExitCodes.status(for: error.code) }
+            }
+        }
+        if let failure { throw ExitCode(failure) }
+    }
+}
