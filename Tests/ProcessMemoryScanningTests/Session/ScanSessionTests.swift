@@ -4,7 +4,6 @@ import ProcessMemoryTestSupport
 import Testing
 @testable import ProcessMemoryCore
 @testable import ProcessMemoryScanning
-import ProcessMemory
 
 @Suite("Scan session") struct ScanSessionTests {
     /// A session on the fixture, scanning u32 in every writable region.

@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import Testing
+@testable import ProcessMemoryCore
 @testable import ProcessMemoryScanning
-import ProcessMemory
 
 @Suite("Cheat tables") struct CheatTableTests {
     let good = """
