@@ -38,9 +38,11 @@ final class ScanFileOutput {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Flushes, `fsync(2)`s and renames the file over its path (`renameat(2)`).
-    func finish() throws(ProcessMemoryError) {
+    /// Flushes, `fsync(2)`s and renames the file over its path (`renameat(2)`); `beforeCommit`
+    /// runs once the data is written, just before that (to move the older file aside).
+    func finish(beforeCommit: () throws(ProcessMemoryError) -> Void = {}) throws(ProcessMemoryError) {
         try flush()
+        try beforeCommit()
         try file.commit()
     }
 
