@@ -74,6 +74,9 @@ struct Dump: ParsableCommand {
                                valueName: "bits"))
     var coredumpFilterBits: String?
 
+    @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
+    var progress = false
+
     @OptionGroup var jsonOption: JSONOption
 
     var json: Bool { jsonOption.json }
@@ -100,7 +103,7 @@ struct Dump: ParsableCommand {
         defer { handle.close() }
         let total = try TargetProcess.memoryMap(handle).regions.reduce(UInt64(0)) { $0 + $1.size }
         Interruption.install()
-        let progress = ProgressReporter(label: "dump", total: total)
+        let progress = ProgressReporter(label: "dump", total: total, forced: self.progress)
         var options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
                                   progress: { progress.advance(by: $0) }, cancellation: Interruption.cancellation)
         options.selection = selection
