@@ -97,7 +97,7 @@ struct HabitsCommandTests {
             let taken = try procmem("scan", fixture.pidArgument, "--snapshot", "--as", "u32", "--save", snapshot, "--progress")
             #expect(taken.stderr.contains("snapshot: ") && taken.stderr.contains("%)"), "\(taken.stderr)")
             let compare = try procmem("rescan", snapshot, "--unchanged", "--no-save", "--progress")
-            #expect(compare.stderr.contains("compare: ") && compare.stderr.contains("%)"), "\(compare.stderr)")
+            #expect(compare.stderr.contains("rescan: ") && compare.stderr.contains("B/s") && compare.stderr.contains("%)"), "\(compare.stderr)")
             let pointer = try procmem("pointer", "scan", fixture.pidArgument, hex(try fixture.layout.value("u32")), "--depth", "1", "--progress")
             #expect(pointer.stderr.contains("pointer scan: ") && pointer.stderr.contains("%)"), "\(pointer.stderr)")
             let dump = try procmem("dump", fixture.pidArgument, "--core", directory + "/core", "--progress")
@@ -128,6 +128,24 @@ struct HabitsCommandTests {
             let match = try #require((object["matches"] as? [[String: Any]])?.first)
             #expect(match["text"] as? String == "NEEDLE")
             #expect(match["value"] as? String == "4e 45 45 44 4c 45")
+        }
+    }
+
+    @Test("Completion scripts for bash, zsh and fish; PID arguments complete running pids, FILE arguments files")
+    func completion() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let script = try procmem("--generate-completion-script", shell)
+            #expect(script.status == 0 && script.text.contains("---completion"), "\(shell): \(script.stderr)")
+        }
+        let bash = try procmem("--generate-completion-script", "bash").text
+        let rescan = try #require(bash.range(of: "_procmem_rescan()")).upperBound
+        #expect(bash[rescan...].prefix(3000).contains("__procmem_add_completions -f"), "FILE and --save complete file names")
+        try withFixture { fixture in
+            let prefix = String(fixture.pidArgument.prefix(fixture.pidArgument.count - 1))
+            let candidates = try procmem("---completion", "maps", "--", "positional@0", "2", String(prefix.count), "procmem", "maps", prefix)
+            #expect(candidates.status == 0, "\(candidates.stderr)")
+            #expect(candidates.lines.contains(fixture.pidArgument), "\(candidates.lines.prefix(20))")
+            #expect(candidates.lines.allSatisfy { $0.hasPrefix(prefix) })
         }
     }
 }

@@ -25,7 +25,12 @@ struct Rescan: ParsableCommand {
             what the snapshot recorded): any-int compares every width, 1, 2, 4 and 8, and an address \
             may match at several; --unaligned compares at every byte offset. Any-int values compare \
             as unsigned (--eq also matches a negative value's bit pattern). The result is a match \
-            file, narrowed further by later rescans.
+            file, narrowed further by later rescans. When a comparison finds more matches than \
+            fit in memory (over 1,048,576; 17 bytes each), it has no cap: the result is saved as a \
+            narrowed snapshot instead, the pages that hold matches with a bitmap of the values still \
+            matching (at most 4 bits per byte of memory), which later rescans narrow like a snapshot \
+            (with the type and alignment it was narrowed with) until the matches fit in a list again; \
+            --json's "matchCount" counts them all, "matches" lists the first ones.
 
             The narrowed set replaces FILE unless --save names another file or --no-save is given. \
             The set it replaces is kept, not destroyed: FILE.1 holds the previous generation, FILE.2 \
@@ -40,7 +45,7 @@ struct Rescan: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A match or snapshot file.", valueName: "file"))
+    @Argument(help: ArgumentHelp("A match or snapshot file.", valueName: "file"), completion: .file())
     var file: String
 
     @Option(help: ArgumentHelp("Keep values equal to V.", valueName: "v"))
@@ -91,7 +96,7 @@ struct Rescan: ParsableCommand {
     @Flag(help: "For a snapshot: compare at every byte offset, not only aligned ones.")
     var unaligned = false
 
-    @Option(help: ArgumentHelp("Save the narrowed set here (default: replace FILE).", valueName: "file"))
+    @Option(help: ArgumentHelp("Save the narrowed set here (default: replace FILE).", valueName: "file"), completion: .file())
     var save: String?
 
     @Flag(help: "Do not save the narrowed set.")
@@ -234,7 +239,7 @@ struct Rescan: ParsableCommand {
         let scanner = Scanner(handle: handle, options: options)
         Interruption.install()
         // A match set is reread match by match (counted in matches); a snapshot page by page (in bytes).
-        let reporter = ProgressReporter(label: previous == nil ? "compare" : "rescan", total: UInt64(previous?.count ?? 0),
+        let reporter = ProgressReporter(label: "rescan", total: UInt64(previous?.count ?? 0),
                                         unit: previous == nil ? .bytes : .items("matches"), forced: progress)
         let result: ScanResult
         let target = noSave ? nil : (save ?? file)
@@ -243,13 +248,15 @@ struct Rescan: ParsableCommand {
                 result = try scanner.rescan(previous, where: test, progress: ScanReport.progress(reporter),
                                              cancellation: Interruption.cancellation)
             } else {
+                // Too many matches to list: the library saves them to the target as a narrowed snapshot.
                 result = try scanner.compare(snapshotAt: file, where: test, as: type, byteOrder: order,
-                                             aligned: unaligned ? false : nil, progress: ScanReport.progress(reporter),
-                                             cancellation: Interruption.cancellation)
+                                             aligned: unaligned ? false : nil,
+                                             output: target.map { MatchFileGenerations(path: $0, limit: keep) }, keepPartial: save != nil,
+                                             progress: ScanReport.progress(reporter), cancellation: Interruption.cancellation)
             }
             reporter.finish()
             // A partial result never replaces FILE: only a --save file receives it.
-            if let target, !result.interrupted || save != nil {
+            if let target, result.narrowedTo == nil, !result.interrupted || save != nil {
                 try MatchFileGenerations(path: target, limit: keep).save(result.matches)
             }
         } catch {

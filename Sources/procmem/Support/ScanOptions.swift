@@ -79,7 +79,7 @@ enum ScanReport {
         let matched = handle.map { matchedBytes(set, shown: shown, handle: $0) } ?? []
         if json {
             Output.line(JSONOutput.text(JSONReport(
-                pid: set.pid, query: label, content: contentName(set.content), matchCount: set.count, reported: shown,
+                pid: set.pid, query: label, content: contentName(set.content), matchCount: result.matchCount, reported: shown,
                 matches: (0..<shown).map { match(set, $0, text: $0 < matched.count ? matched[$0].map(text(of:)) : nil) }, regionsScanned: result.regionsScanned,
                 bytesScanned: result.bytesScanned, bytesNotResident: result.bytesNotResident,
                 skipped: result.skipped.map { JSONReport.Skip(start: Format.hex($0.start), end: Format.hex($0.end), path: $0.path,
@@ -96,14 +96,14 @@ enum ScanReport {
             if index < matched.count, let bytes = matched[index] { value = "\"" + terminalText(of: bytes) + "\" (" + value + ")" }
             lines.append("\(Format.hex(match.address)): \(value)  \(regionText(set.region(ofMatch: index)))")
         }
-        if shown < set.count { lines.append("… \(set.count - shown) more matches not shown (--max-matches \(maxMatches))") }
+        if shown < result.matchCount { lines.append("… \(result.matchCount - shown) more matches not shown (--max-matches \(maxMatches))") }
         for skip in result.skipped {
             lines.append("skipped \(Format.hex(skip.start))-\(Format.hex(skip.end)) \(Format.printable(skip.path ?? "")): \(skip.reason.code.rawValue): \(Format.printable(skip.reason.message))")
         }
         let seconds = String(Int(result.elapsed * 1000)) + " ms"
         var summary = label == "snapshot"
             ? "snapshot of \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
-            : "\(set.count) matches for \(label) in \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
+            : "\(result.matchCount) matches for \(label) in \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
         summary += ", \(result.skipped.count) skipped, \(seconds)"
         if result.bytesNotResident > 0 { summary += "; \(ProgressReporter.bytes(Double(result.bytesNotResident))) not resident, not read" }
         if result.truncated { summary += "; stopped at the match limit (partial)" }
@@ -111,7 +111,7 @@ enum ScanReport {
         if set.isPartial && !result.truncated && !result.interrupted {
             summary += "; from an interrupted or truncated scan or snapshot (partial)"
         }
-        if let savedTo { summary += "; saved to \(Format.printable(savedTo))" }
+        if let savedTo { summary += "; saved to \(Format.printable(savedTo))" + (result.narrowedTo != nil ? " as a narrowed snapshot (too many to list)" : "") }
         if let keptAs, let savedTo {
             summary += " (the previous one kept as \(Format.printable(keptAs)); `procmem rescan --undo \(Format.printable(savedTo))` steps back)"
         }
