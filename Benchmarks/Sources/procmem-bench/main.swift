@@ -14,14 +14,20 @@ var fixturePath = ""
 var sizeMiB = 1024
 var repetitions = 6
 var only: String?
+var procmemPath = ""
+var unknownMiB = 1536
+var scanmemLimit = 600.0
 while let argument = arguments.popFirst() {
     switch argument {
     case "--fixture": fixturePath = arguments.popFirst() ?? ""
     case "--size-mib": sizeMiB = Int(arguments.popFirst() ?? "") ?? sizeMiB
     case "--repetitions": repetitions = Int(arguments.popFirst() ?? "") ?? repetitions
     case "--only": only = arguments.popFirst()
+    case "--procmem": procmemPath = arguments.popFirst() ?? ""
+    case "--unknown-mib": unknownMiB = Int(arguments.popFirst() ?? "") ?? unknownMiB
+    case "--scanmem-limit": scanmemLimit = Double(arguments.popFirst() ?? "") ?? scanmemLimit
     default:
-        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|8]\n".utf8))
+        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|8|9] [--procmem PATH] [--unknown-mib N] [--scanmem-limit SECONDS]\n".utf8))
         exit(64)
     }
 }
@@ -166,6 +172,9 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) thr
     if wanted("5") { rows += try scanRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
     if wanted("6") { rows += try dumpRows(pid: pid, fixturePath: fixturePath, repetitions: max(2, repetitions / 3)) }
     if wanted("6s") { rows += try sparseDumpRows(repetitions: 2) }
+    if wanted("9") && !procmemPath.isEmpty {
+        rows += try unknownValueRows(fixturePath: fixturePath, procmem: procmemPath, sizeMiB: unknownMiB, scanmemSeconds: scanmemLimit)
+    }
     report(rows, sizeMiB: sizeMiB)
     if wanted("8") { try symbolRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
 }
@@ -186,7 +195,7 @@ func report(_ rows: [Row], sizeMiB: Int) {
     }
     // #7: the peak RSS growth of each measurement above, as its own rows. A scan must stay within
     // 64 MiB plus its matches whatever the target's size (the matches here are a handful of bytes).
-    for row in rows where (row.number != "6" || row.unit == "GB/s") && !row.name.hasPrefix("the same")
+    for row in rows where (row.number != "6" || row.unit == "GB/s") && row.number != "9" && !row.name.hasPrefix("the same")
         && !row.baseline.hasPrefix("scanmem") {
         let scan = row.number == "5" && row.baseline.hasPrefix("C ")
         let limit = 64 << 20
