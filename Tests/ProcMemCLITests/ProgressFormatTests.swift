@@ -1,3 +1,5 @@
+import Glibc
+import ArgumentParser
 import Testing
 @testable import procmem
 
@@ -28,5 +30,15 @@ struct ProgressFormatTests {
         #expect(ScanReport.terminalText(of: [0x1b, 0x5b, 0x41, 0x9b]) == "\\e[A\\x9b")
         #expect(ScanReport.text(of: [0x41, 0xff]) == "A\u{FFFD}")
         #expect(ScanReport.text(of: [0x4e, 0, 0x45, 0]) == "NE")
+    }
+
+    @Test("PID completion: zsh and fish get the command name as the description, bash the bare pid")
+    func pidCompletion() {
+        let pid = String(getpid())
+        let zsh = PIDCompletion.candidates(prefix: pid, shell: .zsh)
+        #expect(zsh.contains { $0.hasPrefix(pid + ":") && $0.count > pid.count + 1 }, "\(zsh)")
+        #expect(PIDCompletion.candidates(prefix: pid, shell: .fish).contains { $0.hasPrefix(pid + "\t") })
+        #expect(PIDCompletion.candidates(prefix: pid, shell: .bash).contains(pid))
+        #expect(PIDCompletion.candidates(prefix: "x", shell: .bash).isEmpty)
     }
 }

@@ -50,10 +50,10 @@ struct Dump: ParsableCommand {
 
     var pid: Int32 { processOption.pid }
 
-    @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"), completion: .directory)
     var output: String?
 
-    @Option(help: ArgumentHelp("Write an ELF core file (and FILE.json).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write an ELF core file (and FILE.json).", valueName: "file"), completion: .file())
     var core: String?
 
     @Option(help: StopOption.help)

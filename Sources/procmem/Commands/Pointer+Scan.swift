@@ -64,7 +64,7 @@ extension Pointer {
         @Option(help: ArgumentHelp("Byte order of pointers in memory: little (default) or big.", valueName: "order"))
         var endian: ScanByteOrder = .little
 
-        @Option(help: ArgumentHelp("Also write the chains to this file, for `procmem pointer rescan`.", valueName: "file"))
+        @Option(help: ArgumentHelp("Also write the chains to this file, for `procmem pointer rescan`.", valueName: "file"), completion: .file())
         var save: String?
 
         @Option(name: .customLong("module"), help: ArgumentHelp("Only chains based in this module (file name, path or NAME!); repeatable.", valueName: "name"))

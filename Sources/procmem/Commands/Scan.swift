@@ -78,7 +78,7 @@ struct Scan: ParsableCommand {
 
     @OptionGroup var regions: RegionOptions
 
-    @Option(help: ArgumentHelp("Save the matches (or the snapshot) to this file.", valueName: "file"))
+    @Option(help: ArgumentHelp("Save the matches (or the snapshot) to this file.", valueName: "file"), completion: .file())
     var save: String?
 
     @Option(help: ArgumentHelp("Print at most this many matches (all are saved).", valueName: "n"))
