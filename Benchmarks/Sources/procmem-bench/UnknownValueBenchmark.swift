@@ -35,7 +35,8 @@ func unknownValueRows(fixturePath: String, procmem: String, sizeMiB: Int, scanme
           + "\(matches) matches\(partial ? " (partial!)" : ""), narrowed snapshot \(fileBytes >> 20) MiB on disk")
 
     var scanmemRun: ChildRun?
-    if let scanmem = ["/usr/bin/scanmem", "/usr/local/bin/scanmem"].first(where: { access($0, X_OK) == 0 }) {
+    let candidates: [String] = ["/usr/bin/scanmem", "/usr/local/bin/scanmem"]
+    if let scanmem = candidates.first(where: { path in access(path, X_OK) == 0 }) {
         let run = child(scanmem, ["-p", pid, "-c", "option region_scan_level 3; option scan_data_type int; snapshot; =; exit"],
                         limit: limit)
         scanmemRun = run
@@ -59,7 +60,7 @@ func unknownValueRows(fixturePath: String, procmem: String, sizeMiB: Int, scanme
     return rows
 }
 
-/// A child's exit status, signal, wall-clock seconds, peak RSS (KiB, `ru_maxrss`) and stdout.
+/// A child's exit status, signal, wall-clock seconds, peak RSS (KiB) and stdout.
 struct ChildRun {
     var status: Int32
     var signal: Int32
@@ -70,7 +71,10 @@ struct ChildRun {
 }
 
 /// Runs `path` with `arguments` (posix_spawn(3)), stdin from /dev/null, stderr discarded, stdout
-/// captured through a file; killed with SIGKILL after `limit` seconds. `wait4(2)` gives its rusage.
+/// captured through a file; killed with SIGKILL after `limit` seconds. The peak RSS is the child's
+/// own `VmHWM` (/proc/PID/status), polled every 20 ms until it exits: the high-water mark only
+/// grows, so the last reading misses at most the final 20 ms. (`ru_maxrss` from `wait4(2)` would not
+/// do: exec records the spawning process's high-water mark in it, and this one holds gigabytes.)
 func child(_ path: String, _ arguments: [String], limit: Double) -> ChildRun {
     let outPath = NSTemporaryDirectory() + "procmem-bench-out-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     defer { unlink(outPath) }
@@ -90,7 +94,13 @@ func child(_ path: String, _ arguments: [String], limit: Double) -> ChildRun {
     var status: Int32 = 0
     var usage = rusage()
     var timedOut = false
+    var peak = 0
     while true {
+        if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+            peak = max(peak, kib)
+        }
         let done = wait4(pid, &status, WNOHANG, &usage)
         if done == pid { break }
         if done == -1 && errno != EINTR { break }
@@ -104,5 +114,5 @@ func child(_ path: String, _ arguments: [String], limit: Double) -> ChildRun {
     let signaled = (status & 0x7F) != 0
     let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     return ChildRun(status: signaled ? -1 : (status >> 8) & 0xFF, signal: signaled ? status & 0x7F : 0, timedOut: timedOut,
-                    seconds: seconds, maxRSS: usage.ru_maxrss, stdout: text)
+                    seconds: seconds, maxRSS: peak, stdout: text)
 }

@@ -32,7 +32,9 @@ while let argument = arguments.popFirst() {
     }
 }
 
-func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) throws {
+/// `unknown`: row 9's procmem binary (empty: the row is left out), region size and scanmem time limit.
+func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?,
+         unknown: (procmem: String, sizeMiB: Int, scanmemLimit: Double)) throws {
     func wanted(_ number: String) -> Bool { only == nil || only == number }
     let fixture = try FixtureProcess(executable: fixturePath)
     defer { fixture.stop() }
@@ -172,8 +174,9 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) thr
     if wanted("5") { rows += try scanRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
     if wanted("6") { rows += try dumpRows(pid: pid, fixturePath: fixturePath, repetitions: max(2, repetitions / 3)) }
     if wanted("6s") { rows += try sparseDumpRows(repetitions: 2) }
-    if wanted("9") && !procmemPath.isEmpty {
-        rows += try unknownValueRows(fixturePath: fixturePath, procmem: procmemPath, sizeMiB: unknownMiB, scanmemSeconds: scanmemLimit)
+    if wanted("9") && !unknown.procmem.isEmpty {
+        rows += try unknownValueRows(fixturePath: fixturePath, procmem: unknown.procmem, sizeMiB: unknown.sizeMiB,
+                                     scanmemSeconds: unknown.scanmemLimit)
     }
     report(rows, sizeMiB: sizeMiB)
     if wanted("8") { try symbolRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
@@ -207,7 +210,8 @@ func report(_ rows: [Row], sizeMiB: Int) {
 }
 
 do {
-    try run(fixturePath: fixturePath, sizeMiB: sizeMiB, repetitions: repetitions, only: only)
+    try run(fixturePath: fixturePath, sizeMiB: sizeMiB, repetitions: repetitions, only: only,
+            unknown: (procmemPath, unknownMiB, scanmemLimit))
 } catch {
     FileHandle.standardError.write(Data("procmem-bench: \(error)\n".utf8))
     exit(1)
