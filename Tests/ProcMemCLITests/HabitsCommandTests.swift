@@ -51,6 +51,9 @@ struct HabitsCommandTests {
             #expect(again.status == 0, "\(again.stderr)")
             #expect(try matchCount(again) > 7, "a comparison against the snapshot again, not the match set")
             #expect(try procmem("rescan", "--undo", file, "--eq", "1").status == 64)
+            // A snapshot saved over an existing file keeps it as FILE.1 too.
+            #expect(try procmem("scan", fixture.pidArgument, "--snapshot", "--as", "u8", "--save", file).status == 0)
+            #expect(MatchFileKind.isSnapshot(file) && !MatchFileKind.isSnapshot(file + ".1"))
         }
     }
 
@@ -147,5 +150,14 @@ struct HabitsCommandTests {
             #expect(candidates.lines.contains(fixture.pidArgument), "\(candidates.lines.prefix(20))")
             #expect(candidates.lines.allSatisfy { $0.hasPrefix(prefix) })
         }
+    }
+}
+
+/// Whether a file starts like a snapshot file (`PMSNAP\0\0`).
+enum MatchFileKind {
+    static func isSnapshot(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 8)) == Data("PMSNAP".utf8 + [0, 0])
     }
 }

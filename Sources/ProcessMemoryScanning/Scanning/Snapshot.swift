@@ -11,7 +11,8 @@ import ProcessMemoryCore
 /// aligned offsets or at every byte offset (values that cross a page boundary included).
 extension Scanner {
     /// Writes a snapshot of the selected regions to `path` (mode 0600), under a temporary name
-    /// renamed over `path` when written, as ``MatchSet/save(to:)`` does.
+    /// renamed over `path` when written, as ``MatchSet/save(to:)`` does; with `keepingGenerations`
+    /// above 0, a file it replaces is kept as `path.1` (``MatchFileGenerations``).
     ///
     /// `type`, `byteOrder` and ``ScanOptions/aligned`` are recorded as the defaults of later
     /// comparisons (``compare(snapshotAt:where:as:byteOrder:aligned:progress:cancellation:)`` may override them).
@@ -26,6 +27,7 @@ extension Scanner {
     ///
     /// The corresponding C calls are `process_vm_readv(2)`, `openat(2)`, `pwrite(2)` and `renameat(2)`.
     public func snapshot(as type: ScanValueType, byteOrder: ScanByteOrder = .little, to path: String,
+                         keepingGenerations: Int = 0,
                          progress: ((ScanProgress) -> Void)? = nil,
                          cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
@@ -94,7 +96,9 @@ extension Scanner {
         // and the checksum closes the file as usual, so it is a valid, partial snapshot.
         if interrupted { try file.write(tag: .end, &checksum) }
         try file.write(Self.littleEndian(checksum.value))
-        try file.finish()
+        try file.finish(beforeCommit: { () throws(ProcessMemoryError) in
+            try MatchFileGenerations(path: path, limit: keepingGenerations).shift()
+        })
         let elapsed = ContinuousClock.now - clock
         var empty = MatchSet(pid: handle.pid, processStartTime: header.processStartTime, content: .values(type, byteOrder))
         empty.isPartial = interrupted

@@ -149,7 +149,8 @@ struct Scan: ParsableCommand {
                 // An existing file is kept as FILE.1 (FILE.2 …), as rescan does.
                 if let save { try MatchFileGenerations(path: save).save(result.matches) }
             } else {
-                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "", progress: ScanReport.progress(reporter),
+                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "",
+                                              keepingGenerations: MatchFileGenerations.defaultLimit, progress: ScanReport.progress(reporter),
                                              cancellation: Interruption.cancellation)
             }
         } catch {
