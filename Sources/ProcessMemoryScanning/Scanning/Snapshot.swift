@@ -239,11 +239,23 @@ extension Scanner {
                 if let equality {
                     let own = ownPages * page
                     let readable = min(chunk.count, loaded * page)
-                    equality.forEachMatch(in: UnsafeRawBufferPointer(rebasing: chunk.bytes[0..<readable]), own: own,
-                                          address: chunk.address) { offset, width, bits in
-                        for index in (offset / page)...((offset + width - 1) / page) where !valid[index] { return true }
-                        guard let plane = planeWidths.firstIndex(of: width), before.contains(offset / page, plane, offset % page) else { return true }
-                        return record(offset, width, plane, bits)
+                    // In windows of 64 KiB: with several widths (any-int) the matcher gathers a
+                    // window's matches before sorting them, so a value that is everywhere (0)
+                    // costs a window's worth of memory, not a chunk's.
+                    var window = 0
+                    var going = true
+                    while going && window < own {
+                        let ownHere = min(64 << 10, own - window)
+                        let end = min(readable, window + ownHere + maxWidth - 1)
+                        equality.forEachMatch(in: UnsafeRawBufferPointer(rebasing: chunk.bytes[window..<end]), own: ownHere,
+                                              address: chunk.address + UInt64(window)) { relative, width, bits in
+                            let offset = window + relative
+                            for index in (offset / page)...((offset + width - 1) / page) where !valid[index] { return true }
+                            guard let plane = planeWidths.firstIndex(of: width), before.contains(offset / page, plane, offset % page) else { return true }
+                            going = record(offset, width, plane, bits)
+                            return going
+                        }
+                        window += ownHere
                     }
                 }
                 var pageIndex = 0

@@ -70,4 +70,27 @@ struct NarrowedSnapshotTests {
         // A narrowed snapshot compares its own type only.
         #expect(throws: ProcessMemoryError.self) { try inMemory.compare(snapshotAt: generations.path, where: .changed, as: .u32) }
     }
+
+    @Test("Equality on a snapshot across the 64 KiB windows of a 1 MiB chunk: every match once, in order")
+    func equalityWindows() throws {
+        let fixture = try Fixture()
+        let size = 256 << 10
+        let reply = try fixture.ok("map \(size)")
+        let base = UInt64(try #require(reply["address"] as? Int))
+        let handle = try ProcessHandle(pid: fixture.pid)
+        defer { handle.close() }
+        var options = ScanOptions(chunkSize: 1 << 20, aligned: false)
+        options.regions.addressRange = base..<(base + UInt64(size))
+        let scanner = ProcessMemory.Scanner(handle: handle, options: options)
+        let path = NSTemporaryDirectory() + "windows-\(UUID().uuidString).snap"
+        defer { unlink(path) }
+        _ = try scanner.snapshot(as: .anyInt, to: path)
+        try fixture.ok("write \(base + 65534) 11223344")  // a u32 across the first window's end
+        let crossing = try scanner.compare(snapshotAt: path, where: .equal(try ScanValue("0x44332211", as: .anyInt)))
+        #expect(pairs(crossing.matches, from: base) == [[65534, 4]])
+        let everywhere = try scanner.compare(snapshotAt: path, where: .equal(try ScanValue("0x33", as: .anyInt)))
+        #expect(everywhere.matches.count == size - 3, "every 0x33 byte; the write left one (its third byte)")
+        let addresses = everywhere.matches.matches.map(\.address)
+        #expect(addresses == addresses.sorted() && Set(addresses).count == addresses.count)
+    }
 }
