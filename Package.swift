@@ -134,10 +134,11 @@ let package = Package(
             dependencies: testSupport + ["ProcessMemory", "ProcessMemoryInterfaces"],
             swiftSettings: strictSettings
         ),
-        // Runs the built procmem and procmem-fixture binaries and checks output and exit codes.
+        // Runs the built procmem and procmem-fixture binaries and checks output and exit codes; a
+        // few pure formatting helpers of procmem are tested directly (@testable import procmem).
         .testTarget(
             name: "ProcMemCLITests",
-            dependencies: ["ProcessMemoryTestSupport", "ProcessMemoryTestTraits"],
+            dependencies: ["ProcessMemoryTestSupport", "ProcessMemoryTestTraits", "procmem"],
             swiftSettings: strictSettings
         ),
     ]

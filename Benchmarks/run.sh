@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fixture and the benchmark in release mode and runs every measurement.
-# Usage: Benchmarks/run.sh [--size-mib N] [--repetitions N]
+# Usage: Benchmarks/run.sh [--size-mib N] [--repetitions N] [--only N] [--unknown-mib N] [--scanmem-limit S]
+# Row 9 (the unknown-value search over --unknown-mib, default 1536 MiB) runs the release procmem as a
+# user would and needs about three times that on disk in $TMPDIR.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # Row 5 compares with scanmem 0.17 and row 6 with gcore (gdb): install them when missing.
@@ -17,6 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 (cd "$here/.." && swift build -c release --product procmem-fixture >&2)
+(cd "$here/.." && swift build -c release --product procmem >&2)
 fixture="$(cd "$here/.." && swift build -c release --show-bin-path)/procmem-fixture"
+procmem="$(cd "$here/.." && swift build -c release --show-bin-path)/procmem"
 (cd "$here" && swift build -c release --product procmem-bench >&2)
-exec "$(cd "$here" && swift build -c release --show-bin-path)/procmem-bench" --fixture "$fixture" "$@"
+exec "$(cd "$here" && swift build -c release --show-bin-path)/procmem-bench" --fixture "$fixture" --procmem "$procmem" "$@"

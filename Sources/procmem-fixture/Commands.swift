@@ -96,6 +96,12 @@ struct CommandLoop {
         case "map":
             guard args.count == 1 || args.count == 2 else { throw usage("map SIZE [PERMS]") }
             return try map(args)
+        case "malloc":
+            // A glibc heap block (never freed), zeroed: pointer tests need malloc's chunk headers.
+            try expect(args, 1, "malloc SIZE")
+            let size = try length(args[0])
+            guard let block = calloc(1, size) else { throw failure("calloc") }
+            return okReply([("address", .address(UInt(bitPattern: block)))])
         case "dumpable":
             try expect(args, 1, "dumpable 0|1")
             guard let value = parseNumber(args[0]), value <= 1 else { throw FixtureError(message: "dumpable expects 0 or 1") }

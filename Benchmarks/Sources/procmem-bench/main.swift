@@ -14,19 +14,27 @@ var fixturePath = ""
 var sizeMiB = 1024
 var repetitions = 6
 var only: String?
+var procmemPath = ""
+var unknownMiB = 1536
+var scanmemLimit = 600.0
 while let argument = arguments.popFirst() {
     switch argument {
     case "--fixture": fixturePath = arguments.popFirst() ?? ""
     case "--size-mib": sizeMiB = Int(arguments.popFirst() ?? "") ?? sizeMiB
     case "--repetitions": repetitions = Int(arguments.popFirst() ?? "") ?? repetitions
     case "--only": only = arguments.popFirst()
+    case "--procmem": procmemPath = arguments.popFirst() ?? ""
+    case "--unknown-mib": unknownMiB = Int(arguments.popFirst() ?? "") ?? unknownMiB
+    case "--scanmem-limit": scanmemLimit = Double(arguments.popFirst() ?? "") ?? scanmemLimit
     default:
-        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|6d|8]\n".utf8))
+        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|6d|8|9] [--procmem PATH] [--unknown-mib N] [--scanmem-limit SECONDS]\n".utf8))
         exit(64)
     }
 }
 
-func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) throws {
+/// `unknown`: row 9's procmem binary (empty: the row is left out), region size and scanmem time limit.
+func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?,
+         unknown: (procmem: String, sizeMiB: Int, scanmemLimit: Double)) throws {
     func wanted(_ number: String) -> Bool { only == nil || only == number }
     let fixture = try FixtureProcess(executable: fixturePath)
     defer { fixture.stop() }
@@ -167,6 +175,10 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?) thr
     if wanted("6") { rows += try dumpRows(pid: pid, fixturePath: fixturePath, repetitions: max(2, repetitions / 3)) }
     if wanted("6s") { rows += try sparseDumpRows(repetitions: 2) }
     if wanted("6d") { rows += try denseDumpRows(sizeMiB: sizeMiB, rounds: max(5, repetitions)) }
+    if wanted("9") && !unknown.procmem.isEmpty {
+        rows += try unknownValueRows(fixturePath: fixturePath, procmem: unknown.procmem, sizeMiB: unknown.sizeMiB,
+                                     scanmemSeconds: unknown.scanmemLimit)
+    }
     report(rows, sizeMiB: sizeMiB)
     if wanted("8") { try symbolRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
 }
@@ -187,7 +199,7 @@ func report(_ rows: [Row], sizeMiB: Int) {
     }
     // #7: the peak RSS growth of each measurement above, as its own rows. A scan must stay within
     // 64 MiB plus its matches whatever the target's size (the matches here are a handful of bytes).
-    for row in rows where (row.number != "6" || row.unit == "GB/s") && row.number != "6d" && !row.name.hasPrefix("the same")
+    for row in rows where (row.number != "6" || row.unit == "GB/s") && row.number != "6d" && row.number != "9" && !row.name.hasPrefix("the same")
         && !row.baseline.hasPrefix("scanmem") {
         let scan = row.number == "5" && row.baseline.hasPrefix("C ")
         let limit = 64 << 20
@@ -199,7 +211,8 @@ func report(_ rows: [Row], sizeMiB: Int) {
 }
 
 do {
-    try run(fixturePath: fixturePath, sizeMiB: sizeMiB, repetitions: repetitions, only: only)
+    try run(fixturePath: fixturePath, sizeMiB: sizeMiB, repetitions: repetitions, only: only,
+            unknown: (procmemPath, unknownMiB, scanmemLimit))
 } catch {
     FileHandle.standardError.write(Data("procmem-bench: \(error)\n".utf8))
     exit(1)

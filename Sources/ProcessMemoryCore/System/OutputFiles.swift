@@ -159,6 +159,35 @@ package struct OutputDirectory {
         if movedAside { removeTree(aside) }
     }
 
+    /// Whether `name` exists in this directory as anything (`fstatat(2)` with `AT_SYMLINK_NOFOLLOW`).
+    package func exists(_ name: String) -> Bool {
+        if case .success = Sys.lstat(fd, name) { return true }
+        return false
+    }
+
+    /// Renames our own regular file `name` to `newName` in this directory (`renameat(2)`), replacing
+    /// a `newName` that is our own regular file too; a missing `name` is no error (returns false).
+    /// Links, other kinds of file and other users' files are refused on either side.
+    @discardableResult
+    package func renameFile(_ name: String, to newName: String) throws(ProcessMemoryError) -> Bool {
+        guard exists(name) else { return false }
+        try checkReplaceable(name)
+        try checkReplaceable(newName)
+        if case .failure(let error) = Sys.renameat(fd, name, newName) {
+            throw OutputFile.localError(error, SystemCall(.rename, "\(path)/\(name)"))
+        }
+        return true
+    }
+
+    /// Removes our own regular file `name` (`unlinkat(2)`); a missing one is no error.
+    package func removeFile(_ name: String) throws(ProcessMemoryError) {
+        guard exists(name) else { return }
+        try checkReplaceable(name)
+        if case .failure(let error) = Sys.unlinkat(fd, name), error != .noSuchFileOrDirectory {
+            throw OutputFile.localError(error, SystemCall(.unlink, "\(path)/\(name)"))
+        }
+    }
+
     /// Removes `name` and, when it is a directory, everything in it, never following a link.
     package func removeTree(_ name: String) {
         guard case .success(let info) = Sys.lstat(fd, name) else { return }

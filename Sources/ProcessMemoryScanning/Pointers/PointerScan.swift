@@ -18,6 +18,15 @@ public struct PointerScanOptions: Sendable, Hashable {
     public var chunkSize: Int = 1 << 20
     /// How pointers are stored in the target: 8 or 4 bytes, little or big endian.
     public var format: PointerFormat = .native
+    /// Chains may start only in these modules, each named as a region is (``MemoryRegion/isNamed(_:)``:
+    /// a file name such as `python3.11` or `libc.so.6`, a full path, a trailing `!` ignored); empty
+    /// means every module.
+    public var baseModules: [String] = []
+    /// Whether chains may start in the dynamic loader's own data (`ld-linux-*.so*`, `ld-musl-*.so*`,
+    /// `ld.so`). Left out by default: its `_r_debug`, `link_map` list and `_rtld_global` reach every
+    /// module, so nearly all chains of a scan would start there and none would outlive a change to
+    /// the list of loaded libraries. Naming the loader in ``baseModules`` includes it too.
+    public var includeLoader = false
 
     /// The defaults: depth 3, offsets up to 0x1000, 1000 results, 64-bit little-endian pointers.
     public init() {}
@@ -36,6 +45,29 @@ public struct StaticRegion: Sendable, Hashable {
     public var moduleName: String
     /// The start of the module's first (lowest) mapping, which chain offsets count from.
     public var moduleStart: UInt64
+
+    /// Whether the module is the dynamic loader (`ld-linux-x86-64.so.2`, `ld-2.31.so`, `ld-musl-x86_64.so.1`, `ld.so`).
+    public var isLoader: Bool { Self.isLoaderPath(modulePath) }
+
+    /// Whether the file at `path` is named as a dynamic loader is.
+    public static func isLoaderPath(_ path: String) -> Bool {
+        let name = fileName(path)
+        return name.hasPrefix("ld-linux") || name.hasPrefix("ld-musl") || name == "ld.so"
+            || (name.hasPrefix("ld-") && name.contains(".so"))
+    }
+
+    /// The static regions of `map` where `options` lets chains start: in ``PointerScanOptions/baseModules``
+    /// when given, and outside the loader unless ``PointerScanOptions/includeLoader`` (or named).
+    public static func allowed(in map: MemoryMap, options: PointerScanOptions) -> [StaticRegion] {
+        let names = options.baseModules.map { $0.hasSuffix("!") ? String($0.dropLast()) : $0 }
+        return all(in: map).filter { candidate in
+            let probe = MemoryRegion(start: candidate.region.start, end: candidate.region.end,
+                                     permissions: candidate.region.permissions, isShared: false, path: candidate.modulePath)
+            let named = names.contains { probe.isNamed($0) }
+            if !names.isEmpty && !named { return false }
+            return named || options.includeLoader || !candidate.isLoader
+        }
+    }
 
     /// The static regions of `map`, in address order.
     public static func all(in map: MemoryMap) -> [StaticRegion] {
@@ -88,9 +120,10 @@ public struct PointerScanResult: Sendable, Hashable {
 
     /// The target address.
     public var target: UInt64
-    /// Chains rooted in static regions that lead to `target`: shortest first; chains of one length
-    /// by their offsets compared from the last (the offset into the target's structure) to the
-    /// first, smallest first; then by the base's address. Each carries the scan's pointer format.
+    /// Chains rooted in static regions that lead to `target`, likely-stable first (see
+    /// ``PointerChainRank``): bases in the main executable before those in libraries, then fewer
+    /// hops, then smaller offsets; ties keep the search's order (offsets compared from the last to
+    /// the first, then the base's address). Each carries the scan's pointer format.
     public var chains: [PointerChain]
     /// Ranges that vanished or could not be read while indexing (the target may change its map).
     public var skipped: [SkippedRange]
@@ -145,7 +178,10 @@ extension ProcessHandle {
                            pid: pid)
         }
         let map = try memoryMap()
-        let statics = StaticRegion.all(in: map)
+        let statics = clippedToImages(StaticRegion.allowed(in: map, options: options))
+        if !options.baseModules.isEmpty && statics.isEmpty {
+            throw .invalid("no writable data of a module named \(options.baseModules.joined(separator: ", ")) is mapped", pid: pid)
+        }
         let indexed = map.readableRegions.filter { region in
             region.permissions.contains(.write) && !region.isShared && region.kind != .stack && !region.isProtectedFromWrites
         }
@@ -160,7 +196,9 @@ extension ProcessHandle {
         result.pointersIndexed = index.count
         var search = ChainSearch(index: index, statics: statics, options: options)
         search.run(from: target)
-        result.chains = search.chains
+        let rank = PointerChainRank(statics: statics, executablePath: executablePath())
+        result.chains = rank.sorted(search.chains, 
+                                    hopsLeavingBlock: options.format == .native ? hopsLeavingBlock(search.chains, map: map) : [])
         result.nodesVisited = search.visits
         if let reason = search.stopReason {
             result.isComplete = false

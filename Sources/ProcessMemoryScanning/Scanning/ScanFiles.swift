@@ -26,6 +26,13 @@ final class ScanFileOutput {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
+    /// A narrowed snapshot's candidates byte (0 none, 1 all, 2 a bitmap follows).
+    func write(mask state: UInt8, _ checksum: inout ScanChecksum) throws(ProcessMemoryError) {
+        checksum.add(CollectionOfOne(state))
+        buffer.append(state)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
     func write(_ bytes: UnsafeRawBufferPointer, _ checksum: inout ScanChecksum) throws(ProcessMemoryError) {
         checksum.add(bytes)
         buffer.append(contentsOf: bytes)
@@ -38,9 +45,11 @@ final class ScanFileOutput {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Flushes, `fsync(2)`s and renames the file over its path (`renameat(2)`).
-    func finish() throws(ProcessMemoryError) {
+    /// Flushes, `fsync(2)`s and renames the file over its path (`renameat(2)`); `beforeCommit`
+    /// runs once the data is written, just before that (to move the older file aside).
+    func finish(beforeCommit: () throws(ProcessMemoryError) -> Void = {}) throws(ProcessMemoryError) {
         try flush()
+        try beforeCommit()
         try file.commit()
     }
 
@@ -140,6 +149,16 @@ final class ScanFileInput {
                 throw corrupt(failure.message)
             }
         }
+    }
+
+    /// A narrowed snapshot's candidates byte.
+    func maskState(_ checksum: inout ScanChecksum) throws(ProcessMemoryError) -> CandidateMasks.State {
+        guard try fill() else { throw corrupt("the snapshot is truncated in its pages") }
+        let byte = buffer[start]
+        start += 1
+        checksum.add(CollectionOfOne(byte))
+        guard let state = CandidateMasks.State(rawValue: byte) else { throw corrupt("the snapshot holds an invalid candidates record") }
+        return state
     }
 
     func tag(_ checksum: inout ScanChecksum) throws(ProcessMemoryError) -> SnapshotFileFormat.Tag {

@@ -20,6 +20,9 @@ public struct ScanOptions: Sendable, Hashable {
     public var aligned: Bool = true
     /// Matches kept at most; the scan stops and says so when it would keep more.
     public var matchLimit: Int = 50_000_000
+    /// Matches a snapshot comparison with an output file keeps in memory (17 bytes each); beyond
+    /// them it has no cap and saves a narrowed snapshot (bitmaps) instead of a list.
+    public var inMemoryMatchLimit: Int = 1 << 20
     /// Skip chunks none of whose pages is resident or swapped (from `/proc/PID/pagemap`), so memory
     /// the target never touched is not faulted in (a chunk that is read maps the zero page into its
     /// untouched pages, so the granularity is ``chunkSize``). Such memory reads as zeros, so a scan for 0
@@ -59,6 +62,7 @@ public struct ScanResult: Sendable {
         self.truncated = truncated
         self.interrupted = interrupted
         self.elapsed = elapsed
+        self.matchCount = matches.count
     }
 
     /// The matches found.
@@ -77,6 +81,12 @@ public struct ScanResult: Sendable {
     public var elapsed: Double
     /// Bytes not read because no page of their chunk was resident (``ScanOptions/residentOnly``).
     public var bytesNotResident: UInt64 = 0
+    /// The number of matches: ``matches``' count, or more when a snapshot comparison saved them as
+    /// a narrowed snapshot (``narrowedTo``) and ``matches`` holds the first ones only.
+    public var matchCount: Int
+    /// Where a snapshot comparison with more matches than fit in memory saved them as a narrowed
+    /// snapshot (``Scanner/compare(snapshotAt:where:as:byteOrder:aligned:output:keepPartial:progress:cancellation:)``); nil otherwise.
+    public var narrowedTo: String?
 
     /// Matches may be missing: the work stopped early (``truncated``, ``interrupted``), or worked
     /// from a set or snapshot that was itself partial (``MatchSet/isPartial``).

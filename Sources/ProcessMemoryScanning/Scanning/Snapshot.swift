@@ -11,7 +11,8 @@ import ProcessMemoryCore
 /// aligned offsets or at every byte offset (values that cross a page boundary included).
 extension Scanner {
     /// Writes a snapshot of the selected regions to `path` (mode 0600), under a temporary name
-    /// renamed over `path` when written, as ``MatchSet/save(to:)`` does.
+    /// renamed over `path` when written, as ``MatchSet/save(to:)`` does; with `keepingGenerations`
+    /// above 0, a file it replaces is kept as `path.1` (``MatchFileGenerations``).
     ///
     /// `type`, `byteOrder` and ``ScanOptions/aligned`` are recorded as the defaults of later
     /// comparisons (``compare(snapshotAt:where:as:byteOrder:aligned:progress:cancellation:)`` may override them).
@@ -26,6 +27,7 @@ extension Scanner {
     ///
     /// The corresponding C calls are `process_vm_readv(2)`, `openat(2)`, `pwrite(2)` and `renameat(2)`.
     public func snapshot(as type: ScanValueType, byteOrder: ScanByteOrder = .little, to path: String,
+                         keepingGenerations: Int = 0,
                          progress: ((ScanProgress) -> Void)? = nil,
                          cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
@@ -94,7 +96,9 @@ extension Scanner {
         // and the checksum closes the file as usual, so it is a valid, partial snapshot.
         if interrupted { try file.write(tag: .end, &checksum) }
         try file.write(Self.littleEndian(checksum.value))
-        try file.finish()
+        try file.finish(beforeCommit: { () throws(ProcessMemoryError) in
+            try MatchFileGenerations(path: path, limit: keepingGenerations).shift()
+        })
         let elapsed = ContinuousClock.now - clock
         var empty = MatchSet(pid: handle.pid, processStartTime: header.processStartTime, content: .values(type, byteOrder))
         empty.isPartial = interrupted
@@ -104,7 +108,7 @@ extension Scanner {
     }
 
     /// Compares the live process with the snapshot at `path`: every value whose current value
-    /// passes `predicate` against the snapshot's becomes a match (up to the match limit).
+    /// passes `predicate` against the snapshot's becomes a match.
     ///
     /// `type`, `byteOrder` and `aligned` default to what the snapshot recorded. With
     /// ``ScanValueType/anyInt`` a match is an address and a width (1, 2, 4 or 8) for which the test
@@ -113,17 +117,32 @@ extension Scanner {
     /// width at multiples of itself; unaligned means every byte offset, values that cross a page
     /// boundary included (not a region boundary, nor an unreadable page).
     ///
-    /// Memory stays bounded: two live chunks and one chunk of snapshot pages. Against a partial
-    /// snapshot (interrupted while taken) only the pages it holds are compared, and the result's
-    /// set is marked ``MatchSet/isPartial``.
+    /// Without `output`, matches are kept in memory up to ``ScanOptions/matchLimit`` (then the result
+    /// is ``ScanResult/truncated``). With `output` there is no cap: the first
+    /// ``ScanOptions/inMemoryMatchLimit`` matches are kept in memory, and when there are more, the
+    /// comparison is saved to `output` as a narrowed snapshot instead of a list: the pages that hold
+    /// matches, as they are now, with a bitmap of the values still matching (at most 4 bits per byte
+    /// of memory), which later comparisons narrow further like a snapshot. The result then says
+    /// where (``ScanResult/narrowedTo``) and how many matches there are (``ScanResult/matchCount``);
+    /// ``ScanResult/matches`` holds the first ones. A narrowed snapshot compares the type, byte order
+    /// and alignment it was narrowed with; others are refused. The save keeps the file it replaces
+    /// as a generation (``MatchFileGenerations``); an interrupted comparison saves only when
+    /// `keepPartial`.
     ///
-    /// The corresponding C calls are `process_vm_readv(2)` for the live memory and `read(2)` for the file.
+    /// Memory stays bounded: two live chunks, one chunk of snapshot pages and two chunks' bitmaps.
+    /// Against a partial snapshot (interrupted while taken) only the pages it holds are compared, and
+    /// the result's set is marked ``MatchSet/isPartial``.
+    ///
+    /// The corresponding C calls are `process_vm_readv(2)` for the live memory, `read(2)` for the
+    /// file, and `openat(2)`, `pwrite(2)`, `fsync(2)`, `renameat(2)` for `output`.
     ///
     /// - Throws: `.invalidArguments` for a file that is not a snapshot of this process, is corrupt
     ///   or truncated (checked by checksums, the last one at the end, when the result is discarded),
-    ///   or for ``RescanPredicate/matches(_:)``, which applies to byte patterns only.
+    ///   for ``RescanPredicate/matches(_:)``, which applies to byte patterns only, or for another
+    ///   type than a narrowed snapshot's.
     public func compare(snapshotAt path: String, where predicate: RescanPredicate,
                         as type: ScanValueType? = nil, byteOrder: ScanByteOrder? = nil, aligned: Bool? = nil,
+                        output: MatchFileGenerations? = nil, keepPartial: Bool = true,
                         progress: ((ScanProgress) -> Void)? = nil,
                         cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
         let clock = ContinuousClock.now
@@ -134,6 +153,11 @@ extension Scanner {
         defer { input.close() }
         let header = try input.snapshotHeader()
         try checkOwner(pid: header.pid, startTime: header.processStartTime)
+        if header.narrowed && ((type.map { $0 != header.type } ?? false) || (byteOrder.map { $0 != header.byteOrder } ?? false)
+                               || (aligned.map { $0 == header.unaligned } ?? false)) {
+            throw .invalid("\(path) is a narrowed snapshot of \(header.type.rawValue)\(header.unaligned ? ", unaligned" : "") values: it compares those only",
+                           pid: handle.pid)
+        }
         let type = type ?? header.type
         let order = byteOrder ?? header.byteOrder
         let aligned = aligned ?? !header.unaligned
@@ -142,9 +166,11 @@ extension Scanner {
             throw .invalid("the snapshot was taken with \(page)-byte pages; this system's are \(AddressSpace.pageSize)", pid: handle.pid)
         }
         // The widths compared: the type's, or for any-int every width (only those that can hold
-        // the value, for an equality test).
-        var widths = type.width.map { [$0] } ?? [1, 2, 4, 8]
+        // the value, for an equality test). The bitmap has a plane for each of the type's widths.
+        let planeWidths = type.width.map { [$0] } ?? [1, 2, 4, 8]
+        var widths = planeWidths
         if type == .anyInt, case .equal(let value) = predicate { widths = widths.filter(value.widths.contains) }
+        let planeOf = widths.map { width in planeWidths.firstIndex(of: width) ?? 0 }
         let maxWidth = widths.last ?? 1
         let step = aligned && widths.count == 1 ? maxWidth : 1
         let overlap = aligned ? 0 : maxWidth - 1
@@ -160,18 +186,28 @@ extension Scanner {
             MemoryRegion(start: $0.start, end: $0.end, permissions: $0.permissions, isShared: false, path: $0.path)
         }
         var set = MatchSet(pid: header.pid, processStartTime: header.processStartTime, content: .values(type, order))
-        let pages = SnapshotPageReader(input: input, regions: regions, pageSize: page)
+        let pages = SnapshotPageReader(input: input, regions: regions, pageSize: page, narrowed: header.narrowed, planes: planeWidths.count)
         var failure: ProcessMemoryError?
         var skipped: [SkippedRange] = []
         var truncated = false
         var interrupted = false
         var done: UInt64 = 0
-        let limit = options.matchLimit
+        let limit = output == nil ? options.matchLimit : min(options.matchLimit, options.inMemoryMatchLimit)
+        var count = 0
         let chunkSize = Self.pageMultiple(options.chunkSize, page)
+        let pagesPerChunk = chunkSize / page
         // The snapshot's pages for one chunk and the page after it (values crossing into it).
         let old = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize + page, alignment: 64)
         defer { old.deallocate() }
-        var valid = [Bool](repeating: false, count: chunkSize / page + 1)
+        var valid = [Bool](repeating: false, count: pagesPerChunk + 1)
+        let before = CandidateMasks(pages: pagesPerChunk + 1, pageSize: page, widths: planeWidths)
+        let after = CandidateMasks(pages: pagesPerChunk, pageSize: page, widths: planeWidths)
+        // Candidates of a page that is all candidates (every width at every offset it is compared at).
+        let perFullPage = widths.reduce(0) { $0 + (aligned ? page / $1 : page) }
+        var narrowedHeader = header
+        (narrowedHeader.type, narrowedHeader.byteOrder, narrowedHeader.unaligned, narrowedHeader.narrowed) = (type, order, !aligned, true)
+        let writer = try output.map { (output) throws(ProcessMemoryError) in try NarrowedSnapshotWriter(path: output.path, header: narrowedHeader) }
+        defer { writer?.discard() }
         let total = regions.reduce(UInt64(0)) { $0 + $1.size }
 
         let stream = RegionStream(handle: handle, regions: regions, chunkSize: chunkSize, overlap: overlap)
@@ -185,43 +221,83 @@ extension Scanner {
                 let loaded = ownPages + (chunk.count > ownPages * page ? 1 : 0)
                 for index in 0..<loaded {
                     valid[index] = try pages.load(region: chunk.regionIndex, address: chunk.address + UInt64(index * page),
-                                                  into: oldBase + index * page, keep: index == ownPages)
+                                                  into: oldBase + index * page, keep: index == ownPages, masks: before, maskPage: index)
+                }
+                for index in 0..<ownPages { after.setState(index, .bits) }
+                /// Records a match; false when the in-memory limit stops the comparison.
+                func record(_ offset: Int, _ width: Int, _ plane: Int, _ bits: UInt64) -> Bool {
+                    if set.count < limit {
+                        set.append(address: chunk.address + UInt64(offset), width: width, bits: bits, region: info)
+                    } else if writer == nil {
+                        truncated = true
+                        return false
+                    }
+                    after.insert(offset / page, plane, offset % page)
+                    count += 1
+                    return true
                 }
                 if let equality {
                     let own = ownPages * page
                     let readable = min(chunk.count, loaded * page)
-                    equality.forEachMatch(in: UnsafeRawBufferPointer(rebasing: chunk.bytes[0..<readable]), own: own,
-                                          address: chunk.address) { offset, width, bits in
-                        for index in (offset / page)...((offset + width - 1) / page) where !valid[index] { return true }
-                        guard set.count < limit else { truncated = true; return false }
-                        set.append(address: chunk.address + UInt64(offset), width: width, bits: bits, region: info)
-                        return true
+                    // In windows of 64 KiB: with several widths (any-int) the matcher gathers a
+                    // window's matches before sorting them, so a value that is everywhere (0)
+                    // costs a window's worth of memory, not a chunk's.
+                    var window = 0
+                    var going = true
+                    while going && window < own {
+                        let ownHere = min(64 << 10, own - window)
+                        let end = min(readable, window + ownHere + maxWidth - 1)
+                        equality.forEachMatch(in: UnsafeRawBufferPointer(rebasing: chunk.bytes[window..<end]), own: ownHere,
+                                              address: chunk.address + UInt64(window)) { relative, width, bits in
+                            let offset = window + relative
+                            for index in (offset / page)...((offset + width - 1) / page) where !valid[index] { return true }
+                            guard let plane = planeWidths.firstIndex(of: width), before.contains(offset / page, plane, offset % page) else { return true }
+                            going = record(offset, width, plane, bits)
+                            return going
+                        }
+                        window += ownHere
                     }
                 }
                 var pageIndex = 0
                 while equality == nil && pageIndex < ownPages && !truncated {
                     defer { pageIndex += 1 }
-                    guard valid[pageIndex] else { continue }
+                    guard valid[pageIndex], before.state(pageIndex) != .none else { continue }
                     let pageStart = pageIndex * page
                     // Bytes readable in both: this page, and the start of the next if it is valid too.
                     var available = pageStart + page
                     if pageIndex + 1 < loaded && valid[pageIndex + 1] { available = min(chunk.count, available + overlap) }
-                    if skipsEqualBytes && memcmp(base + pageStart, oldBase + pageStart, available - pageStart) == 0 { continue }
+                    let equal = memcmp(base + pageStart, oldBase + pageStart, available - pageStart) == 0
+                    if skipsEqualBytes && equal { continue }
+                    // Unchanged bytes, every value readable, matches beyond those kept in memory:
+                    // the page's candidates carry over as they are, without testing each value.
+                    if case .unchanged = predicate, equal, available == pageStart + page + overlap, set.count >= limit, writer != nil {
+                        after.copy(pageIndex, from: before, pageIndex)
+                        count += before.state(pageIndex) == .all ? perFullPage : before.population(pageIndex)
+                        continue
+                    }
+                    let restricted = before.state(pageIndex) == .bits
                     var offset = pageStart
                     let pageEnd = pageStart + page
                     while offset < pageEnd {
-                        for width in widths {
+                        for (slot, width) in widths.enumerated() {
                             if offset + width > available { break }
                             if aligned && offset % width != 0 { continue }
+                            if restricted && !before.contains(pageIndex, planeOf[slot], offset - pageStart) { continue }
                             let newBits = ChunkMatcher.bits(base, offset, width)
                             let oldBits = ChunkMatcher.bits(oldBase, offset, width)
-                            if predicate.accepts(oldBits: oldBits, newBits: newBits, width: width, type: type, order: order) {
-                                guard set.count < limit else { truncated = true; break }
-                                set.append(address: chunk.address + UInt64(offset), width: width, bits: newBits, region: info)
-                            }
+                            if predicate.accepts(oldBits: oldBits, newBits: newBits, width: width, type: type, order: order),
+                               !record(offset, width, planeOf[slot], newBits) { break }
                         }
                         if truncated { break }
                         offset += step
+                    }
+                }
+                if let writer {
+                    for index in 0..<ownPages {
+                        after.normalize(index)
+                        try writer.write(region: chunk.regionIndex, address: chunk.address + UInt64(index * page),
+                                         bytes: UnsafeRawBufferPointer(rebasing: chunk.bytes[(index * page)..<((index + 1) * page)]),
+                                         masks: after, maskPage: index)
                     }
                 }
             } catch {
@@ -235,7 +311,7 @@ extension Scanner {
                 skipped.append(SkippedRange(start: from, end: chunk.resumeAt, path: region.path, reason: stop))
                 done += chunk.resumeAt - from
             }
-            progress?(ScanProgress(bytesDone: done, bytesTotal: total, matches: set.count))
+            progress?(ScanProgress(bytesDone: done, bytesTotal: total, matches: count))
             if cancellation.isCancelled {
                 interrupted = true
                 return false
@@ -249,10 +325,19 @@ extension Scanner {
         // From a snapshot that was itself interrupted (its end record was reached), or stopped early.
         set.isPartial = pages.ended || interrupted || truncated
         set.dropEmptyRegions()
+        var narrowedTo: String?
+        if let writer, let output, count > set.count, !interrupted || keepPartial {
+            try writer.close(complete: !interrupted && !pages.ended)
+            try writer.finish(beforeCommit: { () throws(ProcessMemoryError) in try output.shift() })
+            narrowedTo = output.path
+        }
         let elapsed = ContinuousClock.now - clock
-        return ScanResult(matches: set, regionsScanned: regions.count - Set(skipped.map(\.start)).count, bytesScanned: done,
-                          skipped: skipped, truncated: truncated, interrupted: interrupted,
-                          elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        var result = ScanResult(matches: set, regionsScanned: regions.count - Set(skipped.map(\.start)).count, bytesScanned: done,
+                                skipped: skipped, truncated: truncated, interrupted: interrupted,
+                                elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        result.narrowedTo = narrowedTo
+        result.matchCount = count
+        return result
     }
 
     /// `size` rounded down to a multiple of `page`, at least one page: snapshot chunks are whole pages.
@@ -274,89 +359,5 @@ extension Scanner {
 
     static func littleEndian(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
-    }
-}
-
-/// Reads a snapshot's page records in order, on request: ``load(region:address:into:keep:)`` skips
-/// the records before the page asked for. One page may be kept aside to be asked for again (the page
-/// after a chunk, which is the first of the next).
-final class SnapshotPageReader {
-    private let input: ScanFileInput
-    private let regions: [MemoryRegion]
-    private let page: Int
-    private var checksum = ScanChecksum()
-    /// The page of the next record.
-    private var region = 0
-    private var address: UInt64
-    /// The end record was read: the pages left were not taken (an interrupted snapshot).
-    private(set) var ended = false
-    private var kept: (region: Int, address: UInt64, valid: Bool)?
-    private let keptBytes: UnsafeMutableRawBufferPointer
-
-    init(input: ScanFileInput, regions: [MemoryRegion], pageSize: Int) {
-        self.input = input
-        self.regions = regions
-        self.page = pageSize
-        self.address = regions.first?.start ?? 0
-        keptBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64)
-    }
-
-    deinit { keptBytes.deallocate() }
-
-    /// Copies the snapshot's page at (`region`, `address`) to `target` (page size bytes); false when
-    /// the page was unreadable or not taken. Pages must be asked for in increasing order.
-    func load(region wanted: Int, address wantedAddress: UInt64, into target: UnsafeMutableRawPointer,
-              keep: Bool) throws(ProcessMemoryError) -> Bool {
-        if let kept, kept.region == wanted, kept.address == wantedAddress {
-            if let source = keptBytes.baseAddress { target.copyMemory(from: source, byteCount: page) }
-            return kept.valid
-        }
-        try skip(to: wanted, wantedAddress)
-        guard region == wanted, address == wantedAddress else { return false }
-        let valid = try next(into: target)
-        address += UInt64(page)
-        if keep {
-            if let destination = keptBytes.baseAddress { destination.copyMemory(from: UnsafeRawPointer(target), byteCount: page) }
-            kept = (wanted, wantedAddress, valid)
-        }
-        return valid
-    }
-
-    /// Reads the rest of the records and checks the trailer's checksum and the end of the file.
-    func finish() throws(ProcessMemoryError) {
-        try skip(to: regions.count, 0)
-        try input.verifyTrailer(checksum.value)
-    }
-
-    /// Reads one record into `target` (nil: discard); false for an unreadable page or past the end.
-    private func next(into target: UnsafeMutableRawPointer?) throws(ProcessMemoryError) -> Bool {
-        if ended { return false }
-        switch try input.tag(&checksum) {
-        case .zero:
-            target?.initializeMemory(as: UInt8.self, repeating: 0, count: page)
-            return true
-        case .data:
-            try input.read(into: target.map { UnsafeMutableRawBufferPointer(start: $0, count: page) }, count: page, &checksum)
-            return true
-        case .unreadable:
-            return false
-        case .end:
-            ended = true
-            return false
-        }
-    }
-
-    /// Discards records up to the page (`wanted`, `wantedAddress`).
-    private func skip(to wanted: Int, _ wantedAddress: UInt64) throws(ProcessMemoryError) {
-        while region < wanted || (region == wanted && address < wantedAddress) {
-            if region >= regions.count { return }
-            if address >= regions[region].end {
-                region += 1
-                address = region < regions.count ? regions[region].start : 0
-                continue
-            }
-            _ = try next(into: nil)
-            address += UInt64(page)
-        }
     }
 }

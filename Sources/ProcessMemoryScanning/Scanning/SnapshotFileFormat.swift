@@ -12,33 +12,44 @@ import ProcessMemoryCore
 //           and the pages left were not taken (a partial snapshot)
 //   trailer FNV-1a 64 of the pages section, u64
 //
+// Version 3 is a narrowed snapshot, what a comparison writes when its matches are too many to list
+// (flags bit 1 set; the type, byte order and alignment are then fixed, not defaults): tags 0 and 1
+// are followed by a candidates byte — 0 none, 1 all, 2 a bitmap follows: one plane of page-size bits
+// per width compared (any-int: 1, 2, 4, 8; else the type's width), bit o of plane w set when the
+// value of that width starting at page offset o is still a match — and tag 4 records a page with no
+// candidates and no data. The data is the page as the comparison saw it, the "before" of the next one.
+//
 // Version 2 added the flags byte, any-int and the end record. The type, byte order and flag are
 // defaults for comparisons, which may override them: the pages are the same whatever is compared.
 
 enum SnapshotFileFormat {
     static let magic: [UInt8] = Array("PMSNAP".utf8) + [0, 0]
     static let version: UInt16 = 2
+    /// The version of narrowed snapshots (candidate bitmaps).
+    static let narrowedVersion: UInt16 = 3
 
     struct Header: Sendable, Hashable {
         var type: ScanValueType
         var byteOrder: ScanByteOrder
         /// Compare at every byte offset, not only at multiples of the width.
         var unaligned: Bool = false
+        /// A narrowed snapshot (version 3): pages carry candidate bitmaps.
+        var narrowed: Bool = false
         var pid: Int32
         var processStartTime: UInt64
         var pageSize: Int
         var regions: [MatchSet.Region]
     }
 
-    enum Tag: UInt8 { case zero = 0, data = 1, unreadable = 2, end = 3 }
+    enum Tag: UInt8 { case zero = 0, data = 1, unreadable = 2, end = 3, absent = 4 }
 
     static func encode(_ header: Header) -> [UInt8] {
         var out = ScanFileWriter()
         out.bytes = magic
-        out.u16(version)
+        out.u16(header.narrowed ? narrowedVersion : version)
         out.u8(header.type.code)
         out.u8(header.byteOrder == .big ? 1 : 0)
-        out.u8(header.unaligned ? 1 : 0)
+        out.u8((header.unaligned ? 1 : 0) | (header.narrowed ? 2 : 0))
         out.integer(header.pid)
         out.u64(header.processStartTime)
         out.u32(UInt32(clamping: header.pageSize))
@@ -60,14 +71,15 @@ enum SnapshotFileFormat {
         var reader = ScanFileReader(bytes)
         guard let head = reader.take(8), Array(head) == magic else { return fail("not a procmem snapshot file (bad magic)") }
         guard let version = reader.integer(UInt16.self) else { return fail("the snapshot is truncated in its header") }
-        guard version == Self.version else {
-            return fail("snapshot version \(version) is not supported (this build reads version \(Self.version)): take the snapshot again")
+        guard version == Self.version || version == Self.narrowedVersion else {
+            return fail("snapshot version \(version) is not supported (this build reads versions \(Self.version) and \(Self.narrowedVersion)): take the snapshot again")
         }
         guard let typeCode = reader.u8(), let order = reader.u8(), let flags = reader.u8(),
               let pid = reader.integer(Int32.self), let start = reader.integer(UInt64.self),
               let pageSize = reader.integer(UInt32.self), let count = reader.integer(UInt32.self)
         else { return fail("the snapshot is truncated in its header") }
-        guard let type = ScanValueType(code: typeCode), order <= 1, flags <= 1 else { return fail("the snapshot's value type or flags are invalid") }
+        guard let type = ScanValueType(code: typeCode), order <= 1, flags <= (version == Self.narrowedVersion ? 3 : 1),
+              (flags & 2 != 0) == (version == Self.narrowedVersion) else { return fail("the snapshot's value type or flags are invalid") }
         guard pageSize >= 4096, pageSize <= 1 << 21, pageSize & (pageSize - 1) == 0 else { return fail("bad page size \(pageSize)") }
         guard pid > 0, UInt64(count) * 19 <= UInt64(reader.remaining) else { return fail("the snapshot header is invalid or truncated") }
         var regions: [MatchSet.Region] = []
@@ -85,7 +97,7 @@ enum SnapshotFileFormat {
         check.add(bytes[0..<reader.position])
         guard let sum = reader.integer(UInt64.self) else { return fail("the snapshot is truncated in its header") }
         guard sum == check.value else { return fail("the snapshot header checksum does not match: the file is corrupt") }
-        let header = Header(type: type, byteOrder: order == 1 ? .big : .little, unaligned: flags == 1, pid: pid, processStartTime: start,
+        let header = Header(type: type, byteOrder: order == 1 ? .big : .little, unaligned: flags & 1 != 0, narrowed: flags & 2 != 0, pid: pid, processStartTime: start,
                             pageSize: Int(pageSize), regions: regions)
         return .success((header, reader.position))
     }

@@ -57,10 +57,10 @@ struct Dump: ParsableCommand {
 
     var pid: Int32 { processOption.pid }
 
-    @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write region files and index.json into this directory.", valueName: "dir"), completion: .directory)
     var output: String?
 
-    @Option(help: ArgumentHelp("Write an ELF core file (and FILE.json).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write an ELF core file (and FILE.json).", valueName: "file"), completion: .file())
     var core: String?
 
     @Option(help: StopOption.help)
@@ -86,6 +86,9 @@ struct Dump: ParsableCommand {
     @Option(help: ArgumentHelp("Like --coredump-filter, with these bits instead of the target's (hex, as in core(5)).",
                                valueName: "bits"))
     var coredumpFilterBits: String?
+
+    @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
+    var progress = false
 
     @OptionGroup var jsonOption: JSONOption
 
@@ -119,7 +122,7 @@ struct Dump: ParsableCommand {
         defer { handle.close() }
         let total = try TargetProcess.memoryMap(handle).regions.reduce(UInt64(0)) { $0 + $1.size }
         Interruption.install()
-        let progress = ProgressReporter(label: "dump", total: total)
+        let progress = ProgressReporter(label: "dump", total: total, forced: self.progress)
         var options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
                                   progress: { progress.advance(by: $0) }, cancellation: Interruption.cancellation)
         options.selection = selection

@@ -25,7 +25,7 @@ extension Pointer {
 
         var pid: Int32 { processOption.pid }
 
-        @Argument(help: ArgumentHelp("The saved chain list.", valueName: "file"))
+        @Argument(help: ArgumentHelp("The saved chain list.", valueName: "file"), completion: .file())
         var file: String
 
         @Option(help: ArgumentHelp("Keep chains that end at this ADDRESS.", valueName: "address"), transform: AddressArgument.parse)

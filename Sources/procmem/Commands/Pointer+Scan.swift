@@ -16,8 +16,17 @@ extension Pointer {
                 mappings; not stacks), read once into a sorted index; the search then goes backwards \
                 from TARGET and lists every chain of at most --depth dereferences, each followed by an \
                 offset of 0 to --max-offset, up to --max-results (then the summary says truncated). \
-                One chain per line: shortest first, then smallest offsets (compared from the last hop \
-                back), then by base; the same process state gives the same list. Each line is usable \
+                The search finds the shortest chains first; the list is then ranked so that the \
+                likely-stable chains come first: bases in the main executable before those in \
+                libraries, then fewer hops, then smaller offsets (their sum); ties keep the search's \
+                order (offsets compared from the last hop back, then the base). The same process state \
+                gives the same list.
+
+                --module NAME (repeatable) keeps only chains whose base lies in that module (its file \
+                name such as python3.11 or libc.so.6, a full path, or NAME! as in addresses). The \
+                dynamic loader's own data (ld-linux-*.so*: _r_debug, the link_map list, _rtld_global) \
+                reaches every module, so chains from it are noise and are left out unless \
+                --include-loader is given or --module names the loader. Each line is usable \
                 with `procmem pointer resolve`. --pointer-size 4 scans 4-byte pointers (a 32-bit \
                 process), --endian big big-endian ones. --save FILE also writes the list with its \
                 format and target, for `procmem pointer rescan`. A summary goes to stderr; a progress \
@@ -55,8 +64,17 @@ extension Pointer {
         @Option(help: ArgumentHelp("Byte order of pointers in memory: little (default) or big.", valueName: "order"))
         var endian: ScanByteOrder = .little
 
-        @Option(help: ArgumentHelp("Also write the chains to this file, for `procmem pointer rescan`.", valueName: "file"))
+        @Option(help: ArgumentHelp("Also write the chains to this file, for `procmem pointer rescan`.", valueName: "file"), completion: .file())
         var save: String?
+
+        @Option(name: .customLong("module"), help: ArgumentHelp("Only chains based in this module (file name, path or NAME!); repeatable.", valueName: "name"))
+        var modules: [String] = []
+
+        @Flag(help: "Also start chains in the dynamic loader's data (left out by default: it reaches everything).")
+        var includeLoader = false
+
+        @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
+        var progress = false
 
         @OptionGroup var jsonOption: JSONOption
 
@@ -84,22 +102,20 @@ extension Pointer {
             options.maxOffset = maxOffset
             options.maxResults = maxResults
             options.format = try Pointer.format(size: pointerSize, endian: endian)
+            options.baseModules = modules
+            options.includeLoader = includeLoader
             Interruption.install()
-            var reporter: ProgressReporter?
-            var reported: UInt64 = 0
+            let reporter = ProgressReporter(label: "pointer scan", forced: progress)
             let result: PointerScanResult
             do {
                 result = try handle.scanPointers(to: address, options: options, progress: { done, total in
-                    let progress = reporter ?? ProgressReporter(label: "pointer scan", total: total)
-                    reporter = progress
-                    progress.advance(by: done - reported)
-                    reported = done
+                    reporter.update(done: done, total: total)
                 }, cancellation: Interruption.cancellation)
             } catch {
-                reporter?.finish()
+                reporter.finish()
                 throw ErrorReporting.fail(error)
             }
-            reporter?.finish()
+            reporter.finish()
             if let save {
                 let list = PointerChainList(format: options.format, target: address, chains: result.chains)
                 try Pointer.write(list.text, to: save, pid: pid)

@@ -25,9 +25,19 @@ struct Rescan: ParsableCommand {
             what the snapshot recorded): any-int compares every width, 1, 2, 4 and 8, and an address \
             may match at several; --unaligned compares at every byte offset. Any-int values compare \
             as unsigned (--eq also matches a negative value's bit pattern). The result is a match \
-            file, narrowed further by later rescans.
+            file, narrowed further by later rescans. When a comparison finds more matches than \
+            fit in memory (over 1,048,576; 17 bytes each), it has no cap: the result is saved as a \
+            narrowed snapshot instead, the pages that hold matches with a bitmap of the values still \
+            matching (at most 4 bits per byte of memory), which later rescans narrow like a snapshot \
+            (with the type and alignment it was narrowed with) until the matches fit in a list again; \
+            --json's "matchCount" counts them all, "matches" lists the first ones.
 
             The narrowed set replaces FILE unless --save names another file or --no-save is given. \
+            The set it replaces is kept, not destroyed: FILE.1 holds the previous generation, FILE.2 \
+            the one before, up to --keep N (default 5; 0 keeps none), so a wrong filter can be \
+            undone: `procmem rescan --undo FILE` steps back one generation (FILE.1 becomes FILE \
+            again, and the newest set is removed). A snapshot replaced by its first comparison is \
+            kept the same way. A --save file that exists is kept as FILE.1 in the same way. \
             Output and --json are as for `procmem scan`. Ctrl-C stops the rescan, marked partial \
             (exit 1); a partial result is saved only to a --save file, never over FILE. A set or \
             snapshot that is itself partial (from an interrupted scan or snapshot) gives partial \
@@ -35,7 +45,7 @@ struct Rescan: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A match or snapshot file.", valueName: "file"))
+    @Argument(help: ArgumentHelp("A match or snapshot file.", valueName: "file"), completion: .file())
     var file: String
 
     @Option(help: ArgumentHelp("Keep values equal to V.", valueName: "v"))
@@ -86,11 +96,17 @@ struct Rescan: ParsableCommand {
     @Flag(help: "For a snapshot: compare at every byte offset, not only aligned ones.")
     var unaligned = false
 
-    @Option(help: ArgumentHelp("Save the narrowed set here (default: replace FILE).", valueName: "file"))
+    @Option(help: ArgumentHelp("Save the narrowed set here (default: replace FILE).", valueName: "file"), completion: .file())
     var save: String?
 
     @Flag(help: "Do not save the narrowed set.")
     var noSave = false
+
+    @Flag(help: "Step FILE back one generation (FILE.1 becomes FILE) instead of rescanning.")
+    var undo = false
+
+    @Option(help: ArgumentHelp("Keep this many earlier generations of the file saved to (FILE.1 … FILE.N).", valueName: "n"))
+    var keep: Int = MatchFileGenerations.defaultLimit
 
     @Option(help: ArgumentHelp("Print at most this many matches.", valueName: "n"))
     var maxMatches: Int = 1000
@@ -106,6 +122,13 @@ struct Rescan: ParsableCommand {
     var chunkSize: Int = 4 << 20
 
     func validate() throws {
+        if keep < 0 || keep > 1000 { throw ValidationError("--keep must be 0…1000") }
+        if undo {
+            let others = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty,
+                          stillMatches, string != nil, pattern != nil, save != nil, noSave, type != nil, endian != nil, unaligned]
+            guard !others.contains(true) else { throw ValidationError("--undo takes only FILE (and --json)") }
+            return
+        }
         let tests = [eq != nil, changed, unchanged, increased, decreased, increasedBy != nil, decreasedBy != nil, !range.isEmpty,
                      stillMatches, string != nil, pattern != nil]
         guard tests.filter({ $0 }).count == 1 else {
@@ -151,7 +174,30 @@ struct Rescan: ParsableCommand {
         throw ProcessMemoryError(.invalidArguments, message: "\(file) holds strings or byte patterns, which have no value to compare; use --changed, --unchanged, --still-matches, --string TEXT or --pattern HEX")
     }
 
+    /// `--undo`: FILE.1 becomes FILE again.
+    func stepBack() throws {
+        let generations = MatchFileGenerations(path: file, limit: keep)
+        do {
+            try generations.undo()
+        } catch {
+            throw ErrorReporting.fail(error)
+        }
+        let left = (try? generations.earlier().count) ?? 0
+        if json {
+            Output.line(JSONOutput.text(UndoReport(file: file, earlierGenerations: left)))
+        } else {
+            Output.line("\(Format.printable(file)): stepped back one generation; \(left) earlier generation\(left == 1 ? "" : "s") left")
+        }
+    }
+
+    /// `rescan --undo --json`: {"file","earlierGenerations"}.
+    struct UndoReport: Encodable {
+        var file: String
+        var earlierGenerations: Int
+    }
+
     func run() throws {
+        if undo { return try stepBack() }
         let isSnapshot = MatchSet.isSnapshotFile(file)
         let previous: MatchSet?
         let pid: Int32
@@ -192,7 +238,9 @@ struct Rescan: ParsableCommand {
         options.chunkSize = chunkSize
         let scanner = Scanner(handle: handle, options: options)
         Interruption.install()
-        let reporter = progress ? ProgressReporter(label: "rescan", total: 0, enabled: true) : ProgressReporter(label: "rescan", total: 0)
+        // A match set is reread match by match (counted in matches); a snapshot page by page (in bytes).
+        let reporter = ProgressReporter(label: "rescan", total: UInt64(previous?.count ?? 0),
+                                        unit: previous == nil ? .bytes : .items("matches"), forced: progress)
         let result: ScanResult
         let target = noSave ? nil : (save ?? file)
         do {
@@ -200,18 +248,24 @@ struct Rescan: ParsableCommand {
                 result = try scanner.rescan(previous, where: test, progress: ScanReport.progress(reporter),
                                              cancellation: Interruption.cancellation)
             } else {
+                // Too many matches to list: the library saves them to the target as a narrowed snapshot.
                 result = try scanner.compare(snapshotAt: file, where: test, as: type, byteOrder: order,
-                                             aligned: unaligned ? false : nil, progress: ScanReport.progress(reporter),
-                                             cancellation: Interruption.cancellation)
+                                             aligned: unaligned ? false : nil,
+                                             output: target.map { MatchFileGenerations(path: $0, limit: keep) }, keepPartial: save != nil,
+                                             progress: ScanReport.progress(reporter), cancellation: Interruption.cancellation)
             }
             reporter.finish()
             // A partial result never replaces FILE: only a --save file receives it.
-            if let target, !result.interrupted || save != nil { try result.matches.save(to: target) }
+            if let target, result.narrowedTo == nil, !result.interrupted || save != nil {
+                try MatchFileGenerations(path: target, limit: keep).save(result.matches)
+            }
         } catch {
             reporter.finish()
             throw ErrorReporting.fail(error)
         }
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: result.interrupted && save == nil ? nil : target, json: json)
+        let savedTo = result.interrupted && save == nil ? nil : target
+        let kept = savedTo.flatMap { path in try? MatchFileGenerations(path: path, limit: keep).earlier().first }
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: savedTo, keptAs: kept, handle: handle, json: json)
         if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

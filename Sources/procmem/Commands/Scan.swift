@@ -24,9 +24,11 @@ struct Scan: ParsableCommand {
             the scan are skipped and listed. --resident-only skips memory with no resident page \
             (/proc/PID/pagemap), so untouched sparse mappings are not faulted in.
 
-            Each match prints `0xADDRESS: VALUE  [REGION]`; after at most --max-matches lines a summary \
+            Each match prints `0xADDRESS: VALUE  [REGION]`; a string or pattern match prints its \
+            bytes as text, escaped for the terminal, then its first bytes in hex: \
+            `0xADDRESS: "text" (74 65 78 74)  [REGION]`; after at most --max-matches lines a summary \
             follows (matches, regions, bytes, skipped, time). --save FILE keeps every match for \
-            `procmem rescan`. Ctrl-C stops the scan and prints what was found, marked partial (exit 1); \
+            `procmem rescan`; a FILE that exists is kept as FILE.1 (see `procmem rescan --help`). Ctrl-C stops the scan and prints what was found, marked partial (exit 1); \
             --save still saves it, marked partial, for `procmem rescan`. Ctrl-C during --snapshot \
             closes the file after the pages taken so far, marked partial: comparing against it \
             covers those pages and is marked partial too. A second Ctrl-C exits at once (130). \
@@ -34,6 +36,7 @@ struct Scan: ParsableCommand {
 
             --json prints one object: {"pid","query","content","matchCount","reported",\
             "matches":[{"address","width","value","region":{"start","end","perms","path"}}],\
+            (strings and patterns: "value" is the hex of the first bytes and "text" the bytes as text) \
             "regionsScanned","bytesScanned","bytesNotResident","skipped":[{"start","end","path","reason":ERROR}],\
             "truncated","interrupted","partial","saved","elapsedSeconds"}.
             """
@@ -75,7 +78,7 @@ struct Scan: ParsableCommand {
 
     @OptionGroup var regions: RegionOptions
 
-    @Option(help: ArgumentHelp("Save the matches (or the snapshot) to this file.", valueName: "file"))
+    @Option(help: ArgumentHelp("Save the matches (or the snapshot) to this file.", valueName: "file"), completion: .file())
     var save: String?
 
     @Option(help: ArgumentHelp("Print at most this many matches (all are saved).", valueName: "n"))
@@ -136,17 +139,18 @@ struct Scan: ParsableCommand {
         let scanner = Scanner(handle: handle, options: ScanOptions(regions: try regions.filter(), chunkSize: chunkSize,
                                                                    aligned: !unaligned, residentOnly: residentOnly))
         Interruption.install()
-        let reporter = progress ? ProgressReporter(label: snapshot ? "snapshot" : "scan", total: 0, enabled: true)
-            : ProgressReporter(label: snapshot ? "snapshot" : "scan", total: 0)
+        let reporter = ProgressReporter(label: snapshot ? "snapshot" : "scan", forced: progress)
         defer { reporter.finish() }
         let result: ScanResult
         do {
             if let query {
                 result = try scanner.scan(query, progress: ScanReport.progress(reporter),
                                              cancellation: Interruption.cancellation)
-                if let save { try result.matches.save(to: save) }
+                // An existing file is kept as FILE.1 (FILE.2 …), as rescan does.
+                if let save { try MatchFileGenerations(path: save).save(result.matches) }
             } else {
-                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "", progress: ScanReport.progress(reporter),
+                result = try scanner.snapshot(as: type ?? .u32, byteOrder: endian, to: save ?? "",
+                                              keepingGenerations: MatchFileGenerations.defaultLimit, progress: ScanReport.progress(reporter),
                                              cancellation: Interruption.cancellation)
             }
         } catch {
@@ -154,7 +158,7 @@ struct Scan: ParsableCommand {
             throw ErrorReporting.fail(error)
         }
         reporter.finish()
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, json: json)
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, handle: handle, json: json)
         if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

@@ -21,7 +21,7 @@ struct Symbolize: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
+    @Argument(help: "The process ID.", completion: PIDCompletion.kind)
     var pid: Int32
 
     @Argument(help: AddressArgument.help, transform: AddressArgument.parse)

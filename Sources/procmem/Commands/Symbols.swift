@@ -25,7 +25,7 @@ struct Symbols: ParsableCommand {
             """
     )
 
-    @Argument(help: "The process ID.")
+    @Argument(help: "The process ID.", completion: PIDCompletion.kind)
     var pid: Int32
 
     @Argument(help: "A glob or substring of the names to list; MODULE!PATTERN for one module.")

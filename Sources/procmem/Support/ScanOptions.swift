@@ -69,13 +69,18 @@ extension Substring {
 /// Printing scan and rescan results: text lines or one JSON object.
 enum ScanReport {
     /// Prints `result`: up to `maxMatches` matches, then the summary. `label` names the query.
-    static func print(_ result: ScanResult, label: String, maxMatches: Int, savedTo: String?, json: Bool) {
+    /// `keptAs` names the earlier generation the save kept (text only).
+    /// `handle` (when given) rereads the shown matches of strings and byte patterns, which the
+    /// set keeps only 8 bytes of, to print them as text.
+    static func print(_ result: ScanResult, label: String, maxMatches: Int, savedTo: String?, keptAs: String? = nil,
+                      handle: ProcessHandle? = nil, json: Bool) {
         let set = result.matches
         let shown = min(set.count, maxMatches)
+        let matched = handle.map { matchedBytes(set, shown: shown, handle: $0) } ?? []
         if json {
             Output.line(JSONOutput.text(JSONReport(
-                pid: set.pid, query: label, content: contentName(set.content), matchCount: set.count, reported: shown,
-                matches: (0..<shown).map { match(set, $0) }, regionsScanned: result.regionsScanned,
+                pid: set.pid, query: label, content: contentName(set.content), matchCount: result.matchCount, reported: shown,
+                matches: (0..<shown).map { match(set, $0, text: $0 < matched.count ? matched[$0].map(text(of:)) : nil) }, regionsScanned: result.regionsScanned,
                 bytesScanned: result.bytesScanned, bytesNotResident: result.bytesNotResident,
                 skipped: result.skipped.map { JSONReport.Skip(start: Format.hex($0.start), end: Format.hex($0.end), path: $0.path,
                                                                reason: ErrorReport($0.reason)) },
@@ -87,16 +92,18 @@ enum ScanReport {
         lines.reserveCapacity(shown + 8)
         for index in 0..<shown {
             let match = set[index]
-            lines.append("\(Format.hex(match.address)): \(valueText(set, index))  \(regionText(set.region(ofMatch: index)))")
+            var value = valueText(set, index)
+            if index < matched.count, let bytes = matched[index] { value = "\"" + terminalText(of: bytes) + "\" (" + value + ")" }
+            lines.append("\(Format.hex(match.address)): \(value)  \(regionText(set.region(ofMatch: index)))")
         }
-        if shown < set.count { lines.append("… \(set.count - shown) more matches not shown (--max-matches \(maxMatches))") }
+        if shown < result.matchCount { lines.append("… \(result.matchCount - shown) more matches not shown (--max-matches \(maxMatches))") }
         for skip in result.skipped {
             lines.append("skipped \(Format.hex(skip.start))-\(Format.hex(skip.end)) \(Format.printable(skip.path ?? "")): \(skip.reason.code.rawValue): \(Format.printable(skip.reason.message))")
         }
         let seconds = String(Int(result.elapsed * 1000)) + " ms"
         var summary = label == "snapshot"
             ? "snapshot of \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
-            : "\(set.count) matches for \(label) in \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
+            : "\(result.matchCount) matches for \(label) in \(result.regionsScanned) regions (\(ProgressReporter.bytes(Double(result.bytesScanned))))"
         summary += ", \(result.skipped.count) skipped, \(seconds)"
         if result.bytesNotResident > 0 { summary += "; \(ProgressReporter.bytes(Double(result.bytesNotResident))) not resident, not read" }
         if result.truncated { summary += "; stopped at the match limit (partial)" }
@@ -104,7 +111,10 @@ enum ScanReport {
         if set.isPartial && !result.truncated && !result.interrupted {
             summary += "; from an interrupted or truncated scan or snapshot (partial)"
         }
-        if let savedTo { summary += "; saved to \(savedTo)" }
+        if let savedTo { summary += "; saved to \(Format.printable(savedTo))" + (result.narrowedTo != nil ? " as a narrowed snapshot (too many to list)" : "") }
+        if let keptAs, let savedTo {
+            summary += " (the previous one kept as \(Format.printable(keptAs)); `procmem rescan --undo \(Format.printable(savedTo))` steps back)"
+        }
         lines.append(summary)
         Output.lines(lines)
     }
@@ -133,8 +143,60 @@ enum ScanReport {
         return "[\(Format.hex(region.start))-\(Format.hex(region.end)) \(region.permissions)\(region.path.map { " " + Format.printable($0) } ?? "")]"
     }
 
-    /// One match for `--json`: its value as a number when it has one, else as text.
-    static func match(_ set: MatchSet, _ index: Int) -> JSONReport.Match {
+    /// The bytes of each of the first `shown` matches of a set of strings or byte patterns, read
+    /// again from the process (up to 256 bytes each); nil for value sets and matches that can no
+    /// longer be read.
+    static func matchedBytes(_ set: MatchSet, shown: Int, handle: ProcessHandle) -> [[UInt8]?] {
+        guard case .bytes(let length) = set.content, shown > 0 else { return [] }
+        let count = min(length, 256)
+        return (0..<shown).map { index in
+            guard let bytes = try? handle.read(from: set[index].address, count: count), bytes.count == count else { return nil }
+            return bytes
+        }
+    }
+
+    /// Whether `bytes` look like ASCII text in UTF-16LE: an even length of at least 4, every odd byte 0.
+    static func isUTF16Text(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && bytes.count % 2 == 0 && stride(from: 1, to: bytes.count, by: 2).allSatisfy { bytes[$0] == 0 }
+    }
+
+    /// Bytes as text for `--json`: UTF-16LE decoded when ``isUTF16Text(_:)``, else UTF-8 with
+    /// U+FFFD for bytes that are not UTF-8 (JSON escapes control characters itself).
+    static func text(of bytes: [UInt8]) -> String {
+        if isUTF16Text(bytes) {
+            return String(decoding: stride(from: 0, to: bytes.count, by: 2).map { UInt16(bytes[$0]) }, as: UTF16.self)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Bytes as text for a terminal: valid UTF-8 (or ASCII UTF-16LE) as text with control
+    /// characters and backslashes escaped (``Format/printable(_:)``), other bytes as `\xNN`.
+    static func terminalText(of bytes: [UInt8]) -> String {
+        if isUTF16Text(bytes) { return Format.printable(text(of: bytes)) }
+        var out = ""
+        var index = 0
+        while index < bytes.count {
+            // The longest valid UTF-8 sequence starting here (1…4 bytes), else one escaped byte.
+            var taken = false
+            for width in stride(from: min(4, bytes.count - index), through: 1, by: -1) {
+                if let piece = String(validating: bytes[index..<(index + width)], as: UTF8.self) {
+                    out += Format.printable(piece)
+                    index += width
+                    taken = true
+                    break
+                }
+            }
+            if !taken {
+                out += "\\x" + Format.paddedHex(UInt64(bytes[index]), width: 2)
+                index += 1
+            }
+        }
+        return out
+    }
+
+    /// One match for `--json`: its value as a number when it has one, else as text; for strings
+    /// and byte patterns also `text`, the bytes read again as text.
+    static func match(_ set: MatchSet, _ index: Int, text: String? = nil) -> JSONReport.Match {
         let match = set[index]
         var value: JSON = .string(valueText(set, index))
         switch set.number(ofMatch: index) {
@@ -147,7 +209,7 @@ enum ScanReport {
             JSONReport.Region(start: Format.hex(region.start), end: Format.hex(region.end),
                               perms: region.permissions.description, path: region.path)
         }
-        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, region: region)
+        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, text: text, region: region)
     }
 
     /// `scan` and `rescan --json`: the shape in `procmem scan --help`; a missing value is null.
@@ -172,15 +234,18 @@ enum ScanReport {
             var address: String
             var width: Int
             var value: JSON
+            /// Strings and byte patterns only: the matched bytes as text (the value stays hex).
+            var text: String?
             var region: Region?
 
-            enum CodingKeys: String, CodingKey { case address, width, value, region }
+            enum CodingKeys: String, CodingKey { case address, width, value, text, region }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
                 try container.encode(address, forKey: .address)
                 try container.encode(width, forKey: .width)
                 try container.encode(value, forKey: .value)
+                try container.encodeIfPresent(text, forKey: .text)
                 try container.encode(region, forKey: .region)
             }
         }
@@ -241,12 +306,9 @@ enum ScanReport {
         }
     }
 
-    /// A progress callback that draws `reporter` (pair it with `Interruption.cancellation`).
+    /// A progress callback that draws `reporter` with the done and total counts the scan reports
+    /// (pair it with `Interruption.cancellation`).
     static func progress(_ reporter: ProgressReporter) -> (ScanProgress) -> Void {
-        var last: UInt64 = 0
-        return { progress in
-            reporter.advance(by: progress.bytesDone &- last)
-            last = progress.bytesDone
-        }
+        { progress in reporter.update(done: progress.bytesDone, total: progress.bytesTotal) }
     }
 }

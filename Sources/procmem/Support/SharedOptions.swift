@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `PID`: the process a command reads or writes, its first positional argument.
 struct ProcessOption: ParsableArguments {
-    @Argument(help: "The process ID.")
+    @Argument(help: "The process ID.", completion: PIDCompletion.kind)
     var pid: Int32
 }
 

@@ -100,9 +100,15 @@ import Testing
                       threeFromS3: PointerChain(base: base(s3), offsets: [0x10, 0x20, 0x4]))
     }
 
-    /// Whether `first` may come before `second`: shorter first, then offsets from the last back.
-    static func ordered(_ first: PointerChain, _ second: PointerChain) -> Bool {
+    /// Whether `first` may come before `second` in rank order: main executable before libraries;
+    /// then (blocks left alike, as in these layouts of mmap'd pages) shorter first, then the smaller
+    /// sum of offsets, then offsets from the last back.
+    static func ordered(_ first: PointerChain, _ second: PointerChain, _ rank: PointerChainRank) -> Bool {
+        let (a, b) = (rank.baseClass(first), rank.baseClass(second))
+        if a != b { return a < b }
         if first.offsets.count != second.offsets.count { return first.offsets.count < second.offsets.count }
+        let spread = { (chain: PointerChain) in chain.offsets.reduce(UInt64(0)) { $0 + $1.magnitude } }
+        if spread(first) != spread(second) { return spread(first) < spread(second) }
         return first.offsets.reversed().lexicographicallyPrecedes(second.offsets.reversed()) || first.offsets == second.offsets
     }
 
@@ -123,8 +129,10 @@ import Testing
         }
         let positions = [layout.two, layout.threeFromS2, layout.threeFromS3].compactMap { chains.firstIndex(of: $0) }
         #expect(positions == positions.sorted(), "shorter first; equal offsets by base address: \(descriptions)")
-        for (first, second) in zip(chains, chains.dropFirst()) {
-            #expect(Self.ordered(first, second), "\(first) before \(second)")
+        let rank = PointerChainRank(statics: StaticRegion.all(in: try handle.memoryMap()), executablePath: handle.executablePath())
+        let leaving = handle.hopsLeavingBlock(chains, map: try handle.memoryMap())
+        for (index, (first, second)) in zip(chains, chains.dropFirst()).enumerated() where leaving[index] == leaving[index + 1] {
+            #expect(Self.ordered(first, second, rank), "\(first) before \(second)")
         }
         #expect(result.isComplete && !result.isTruncated)
         #expect(chains.allSatisfy { $0.offsets.count <= 3 && $0.offsets.allSatisfy { (0...0x100).contains($0) } })
