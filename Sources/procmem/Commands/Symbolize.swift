@@ -64,11 +64,11 @@ struct Symbolize: ParsableCommand {
     struct Entry: Encodable {
         var address: String
         var addressValue: UInt64
-        var module: String?
-        var symbol: String?
-        var offset: UInt64?
+        @NullWhenAbsent var module: String?
+        @NullWhenAbsent var symbol: String?
+        @NullWhenAbsent var offset: UInt64?
         var inside: Bool
-        var name: String?
+        @NullWhenAbsent var name: String?
 
         init(address: UInt64, named: SymbolizedAddress?) {
             self.address = Format.hex(address)
@@ -78,17 +78,6 @@ struct Symbolize: ParsableCommand {
             offset = named?.offset
             inside = named?.isInsideSymbol ?? false
             name = named?.description
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(address, forKey: .address)
-            try container.encode(addressValue, forKey: .addressValue)
-            try container.encode(module, forKey: .module)
-            try container.encode(symbol, forKey: .symbol)
-            try container.encode(offset, forKey: .offset)
-            try container.encode(inside, forKey: .inside)
-            try container.encode(name, forKey: .name)
         }
 
         enum CodingKeys: String, CodingKey { case address, addressValue, module, symbol, offset, inside, name }
