@@ -99,6 +99,8 @@ struct Rescan: ParsableCommand {
 
     var json: Bool { jsonOption.json }
 
+    @OptionGroup var symbolsOption: SymbolsOption
+
     @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
     var progress = false
 
@@ -209,7 +211,8 @@ struct Rescan: ParsableCommand {
             reporter.finish()
             throw ErrorReporting.fail(error)
         }
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: result.interrupted && save == nil ? nil : target, json: json)
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: result.interrupted && save == nil ? nil : target, json: json,
+                         names: SymbolNames(handle: handle, option: symbolsOption))
         if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

@@ -24,7 +24,8 @@ struct Scan: ParsableCommand {
             the scan are skipped and listed. --resident-only skips memory with no resident page \
             (/proc/PID/pagemap), so untouched sparse mappings are not faulted in.
 
-            Each match prints `0xADDRESS: VALUE  [REGION]`; after at most --max-matches lines a summary \
+            Each match prints `0xADDRESS: VALUE  [REGION]`, or `0xADDRESS <module!symbol+0x10>: VALUE  [REGION]` \
+            when it lies inside a symbol of a mapped module (not with --no-symbols); after at most --max-matches lines a summary \
             follows (matches, regions, bytes, skipped, time). --save FILE keeps every match for \
             `procmem rescan`. Ctrl-C stops the scan and prints what was found, marked partial (exit 1); \
             --save still saves it, marked partial, for `procmem rescan`. Ctrl-C during --snapshot \
@@ -33,9 +34,10 @@ struct Scan: ParsableCommand {
             The progress line is drawn on stderr when it is a terminal, or always with --progress.
 
             --json prints one object: {"pid","query","content","matchCount","reported",\
-            "matches":[{"address","width","value","region":{"start","end","perms","path"}}],\
+            "matches":[{"address","width","value","region":{"start","end","perms","path"},"symbol"}],\
             "regionsScanned","bytesScanned","bytesNotResident","skipped":[{"start","end","path","reason":ERROR}],\
-            "truncated","interrupted","partial","saved","elapsedSeconds"}.
+            "truncated","interrupted","partial","saved","elapsedSeconds"}; a match's "symbol" \
+            (`module!symbol+0x10`) is present only when it lies inside a symbol.
             """
     )
 
@@ -93,6 +95,8 @@ struct Scan: ParsableCommand {
     @OptionGroup var jsonOption: JSONOption
 
     var json: Bool { jsonOption.json }
+
+    @OptionGroup var symbolsOption: SymbolsOption
 
     func validate() throws {
         let modes = [value != nil || (type != nil && !snapshot), string != nil, pattern != nil, snapshot].filter { $0 }.count
@@ -152,7 +156,8 @@ struct Scan: ParsableCommand {
             throw ErrorReporting.fail(error)
         }
         reporter.finish()
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, json: json)
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, json: json,
+                         names: SymbolNames(handle: handle, option: symbolsOption))
         if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

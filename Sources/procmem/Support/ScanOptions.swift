@@ -69,13 +69,15 @@ extension Substring {
 /// Printing scan and rescan results: text lines or one JSON object.
 enum ScanReport {
     /// Prints `result`: up to `maxMatches` matches, then the summary. `label` names the query.
-    static func print(_ result: ScanResult, label: String, maxMatches: Int, savedTo: String?, json: Bool) {
+    /// Matches inside a symbol are named by `names` (`0xADDR <module!symbol+0x10>: …`, or a
+    /// `"symbol"` key in JSON).
+    static func print(_ result: ScanResult, label: String, maxMatches: Int, savedTo: String?, json: Bool, names: SymbolNames) {
         let set = result.matches
         let shown = min(set.count, maxMatches)
         if json {
             Output.line(JSONOutput.text(JSONReport(
                 pid: set.pid, query: label, content: contentName(set.content), matchCount: set.count, reported: shown,
-                matches: (0..<shown).map { match(set, $0) }, regionsScanned: result.regionsScanned,
+                matches: (0..<shown).map { match(set, $0, names: names) }, regionsScanned: result.regionsScanned,
                 bytesScanned: result.bytesScanned, bytesNotResident: result.bytesNotResident,
                 skipped: result.skipped.map { JSONReport.Skip(start: Format.hex($0.start), end: Format.hex($0.end), path: $0.path,
                                                                reason: ErrorReport($0.reason)) },
@@ -87,7 +89,7 @@ enum ScanReport {
         lines.reserveCapacity(shown + 8)
         for index in 0..<shown {
             let match = set[index]
-            lines.append("\(Format.hex(match.address)): \(valueText(set, index))  \(regionText(set.region(ofMatch: index)))")
+            lines.append("\(Format.hex(match.address))\(names.suffix(for: match.address)): \(valueText(set, index))  \(regionText(set.region(ofMatch: index)))")
         }
         if shown < set.count { lines.append("… \(set.count - shown) more matches not shown (--max-matches \(maxMatches))") }
         for skip in result.skipped {
@@ -134,7 +136,7 @@ enum ScanReport {
     }
 
     /// One match for `--json`: its value as a number when it has one, else as text.
-    static func match(_ set: MatchSet, _ index: Int) -> JSONReport.Match {
+    static func match(_ set: MatchSet, _ index: Int, names: SymbolNames) -> JSONReport.Match {
         let match = set[index]
         var value: JSON = .string(valueText(set, index))
         switch set.number(ofMatch: index) {
@@ -147,7 +149,8 @@ enum ScanReport {
             JSONReport.Region(start: Format.hex(region.start), end: Format.hex(region.end),
                               perms: region.permissions.description, path: region.path)
         }
-        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, region: region)
+        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, region: region,
+                                symbol: names.label(for: match.address))
     }
 
     /// `scan` and `rescan --json`: the shape in `procmem scan --help`; a missing value is null.
@@ -173,8 +176,9 @@ enum ScanReport {
             var width: Int
             var value: JSON
             var region: Region?
+            var symbol: String?
 
-            enum CodingKeys: String, CodingKey { case address, width, value, region }
+            enum CodingKeys: String, CodingKey { case address, width, value, region, symbol }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
@@ -182,6 +186,7 @@ enum ScanReport {
                 try container.encode(width, forKey: .width)
                 try container.encode(value, forKey: .value)
                 try container.encode(region, forKey: .region)
+                try container.encodeIfPresent(symbol, forKey: .symbol)
             }
         }
         struct Skip: Encodable {
