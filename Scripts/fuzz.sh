@@ -53,7 +53,7 @@ build dump-index Fuzz/DumpIndexFuzz.swift "${parsers[@]}" Sources/ProcessMemoryC
     Sources/ProcessMemoryCore/Reads/ReadMode.swift Sources/ProcessMemoryCore/Handle/AccessRights.swift \
     Sources/ProcessMemoryDumps/StopMethod.swift Sources/ProcessMemoryDumps/DumpSelection.swift Sources/ProcessMemoryDumps/DumpIndex.swift
 # The ELF reader and the symbol table: pure Swift without imports (Sources/ProcessMemorySymbols).
-build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift
+build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift Sources/ProcessMemorySymbols/SymbolTableBuilder.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true

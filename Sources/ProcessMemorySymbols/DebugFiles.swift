@@ -7,7 +7,8 @@ import ProcessMemoryCore
 enum DebugFiles {
     struct Found {
         var path: String
-        var symbols: [Symbol]
+        /// The debug file's `.symtab`, collected for the module's table.
+        var symbols: SymbolTable.Builder
     }
 
     /// The paths tried for `buildID` (in order).
@@ -62,13 +63,9 @@ enum DebugFiles {
     }
 
     /// A debug file's `.symtab` only: its `.dynsym`, if any, repeats the module's.
-    static func debugSymbols(_ image: ELFImage) throws(ELFError) -> [Symbol] {
-        var symbols: [Symbol] = []
-        for section in image.sections where section.type == ELFConstants.SHT_SYMTAB {
-            try image.forEachSymbol(in: section) { entry in
-                if let symbol = Symbol(entry, source: .debugFile) { symbols.append(symbol) }
-            }
-        }
-        return symbols
+    static func debugSymbols(_ image: ELFImage) throws(ELFError) -> SymbolTable.Builder {
+        var builder = SymbolTable.Builder()
+        try builder.add(image, symtabSource: .debugFile, symtabOnly: true)
+        return builder
     }
 }

@@ -92,18 +92,19 @@ enum ModuleLoader {
                                      debugFile: cached.debugFile, notes: cached.notes)
             }
             var notes: [String] = []
-            var symbols: [Symbol] = []
+            // The richer tables first: at one address, the first of equal names is kept.
+            var builder = SymbolTable.Builder()
             var debugFile: String?
             if options.useSeparateDebugFiles, !module.isVDSO,
                let found = DebugFiles.find(for: image, buildID: buildID, modulePath: module.path, options: options, notes: &notes) {
-                symbols += found.symbols
+                builder = found.symbols
                 debugFile = found.path
             }
-            if debugFile == nil, let mini = MiniDebugInfo.symbols(of: image, limit: options.maximumFileSize, notes: &notes) {
-                symbols += mini
+            if debugFile == nil {
+                _ = MiniDebugInfo.add(image, to: &builder, limit: options.maximumFileSize, notes: &notes)
             }
-            symbols += try SymbolTable.symbols(of: image)
-            let table = SymbolTable(symbols)
+            try builder.add(image)
+            let table = builder.build()
             if let key { SymbolTableCache.store(.init(table: table, debugFile: debugFile, notes: notes), for: key) }
             return ModuleSymbols(module: module, table: table, loadBias: bias, buildID: buildID, debugFile: debugFile, notes: notes)
         } catch {
