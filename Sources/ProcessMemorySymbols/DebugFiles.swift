@@ -31,9 +31,14 @@ enum DebugFiles {
                      notes: inout [String]) -> Found? {
         if let buildID {
             for path in buildIDPaths(buildID, directories: options.debugDirectories) where LocalFiles.isRegularFile(path) {
-                guard case .success(let bytes) = LocalFiles.read(path, limit: options.maximumFileSize) else { continue }
+                // Found by build ID, so no CRC: only the parts with symbols are read.
+                guard case .success(.success(let loaded)) = LocalFiles.withFile(path, limit: options.maximumFileSize, ModuleLoader.read) else { continue }
                 do {
-                    let debug = try ELFImage(bytes: bytes)
+                    let debug: ELFImage
+                    switch loaded {
+                    case .image(let image): debug = image
+                    case .bytes(let bytes): debug = try ELFImage(bytes: bytes)
+                    }
                     guard try debug.buildID() == buildID else {
                         notes.append("\(path): its build ID differs; not used")
                         continue

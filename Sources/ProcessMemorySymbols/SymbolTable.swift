@@ -173,22 +173,31 @@ public struct SymbolTable: Sendable {
     /// richer table, .symtab or a debug file, first), and the preferred name comes first.
     init(entries unsorted: [Entry], nameBytes: [UInt8]) {
         self.nameBytes = nameBytes
-        // Sorted by address, ties in the order given: one 128-bit key per entry (value, index).
-        var keys = [UInt128](repeating: 0, count: unsorted.count)
-        for index in unsorted.indices { keys[index] = UInt128(unsorted[index].value) << 32 | UInt128(index) }
-        keys.sort()
+        let order = Self.addressOrder(unsorted)
         var sorted: [Entry] = []
         sorted.reserveCapacity(unsorted.count)
         nameBytes.withUnsafeBufferPointer { names in
             var start = 0
-            while start < keys.count {
-                let value = UInt64(truncatingIfNeeded: keys[start] >> 32)
+            while start < order.count {
+                let first = unsorted[order[start]]
                 var end = start + 1
-                while end < keys.count && UInt64(truncatingIfNeeded: keys[end] >> 32) == value { end += 1 }
-                if end - start == 1 {
-                    sorted.append(unsorted[Int(truncatingIfNeeded: keys[start] & 0xffff_ffff)])
-                } else {
-                    sorted += Self.deduplicated(keys[start..<end].map { unsorted[Int(truncatingIfNeeded: $0 & 0xffff_ffff)] }, names)
+                while end < order.count && unsorted[order[end]].value == first.value { end += 1 }
+                switch end - start {
+                case 1:
+                    sorted.append(first)
+                case 2:
+                    // The common duplicate: one symbol in both .symtab and .dynsym.
+                    let second = unsorted[order[start + 1]]
+                    let (a, b) = (Self.nameRange(first, names), Self.nameRange(second, names))
+                    let order = Self.compare(a, b, names)
+                    if order == 0 {
+                        sorted.append(first)
+                    } else {
+                        let (ra, rb) = (Self.rank(first), Self.rank(second))
+                        if ra < rb || (ra == rb && order < 0) { sorted += [first, second] } else { sorted += [second, first] }
+                    }
+                default:
+                    sorted += Self.deduplicated(order[start..<end].map { unsorted[$0] }, names)
                 }
                 start = end
             }
@@ -199,6 +208,35 @@ public struct SymbolTable: Sendable {
         var largest: UInt64 = 0
         for entry in sorted where entry.kind != .threadLocal && entry.size > largest { largest = entry.size }
         largestSize = largest
+    }
+
+    /// Indexes of `entries` by address, ties in the order given. One integer key per entry,
+    /// (value, index) packed in 64 bits when the values allow (link-time addresses are small), else
+    /// in 128.
+    static func addressOrder(_ entries: [Entry]) -> [Int] {
+        let indexBits = max(1, Int.bitWidth - (entries.count).leadingZeroBitCount)
+        let largest = entries.reduce(UInt64(0)) { max($0, $1.value) }
+        let mask = (UInt64(1) << UInt64(indexBits)) - 1
+        if indexBits < 64, largest.leadingZeroBitCount >= indexBits {
+            var keys = entries.indices.map { entries[$0].value << UInt64(indexBits) | UInt64($0) }
+            keys.sort()
+            return keys.map { Int(truncatingIfNeeded: $0 & mask) }
+        }
+        var keys = entries.indices.map { UInt128(entries[$0].value) << 64 | UInt128($0) }
+        keys.sort()
+        return keys.map { Int(truncatingIfNeeded: UInt64(truncatingIfNeeded: $0)) }
+    }
+
+    /// Byte order of the names at `a` and `b` in `names`: negative, 0 or positive.
+    static func compare(_ a: Range<Int>, _ b: Range<Int>, _ names: UnsafeBufferPointer<UInt8>) -> Int {
+        let common = min(a.count, b.count)
+        var offset = 0
+        while offset < common {
+            let x = names[a.lowerBound + offset], y = names[b.lowerBound + offset]
+            if x != y { return Int(x) - Int(y) }
+            offset += 1
+        }
+        return a.count - b.count
     }
 
     /// The table of an ELF image's `.symtab` and `.dynsym`.
@@ -312,17 +350,7 @@ public struct SymbolTable: Sendable {
     /// (libswiftCore), so names are compared by sorting, each name's extent found once.
     static func deduplicated(_ group: [Entry], _ names: UnsafeBufferPointer<UInt8>) -> [Entry] {
         let ranges = group.map { nameRange($0, names) }
-        func compare(_ a: Int, _ b: Int) -> Int {
-            let ra = ranges[a], rb = ranges[b]
-            let common = min(ra.count, rb.count)
-            var offset = 0
-            while offset < common {
-                let x = names[ra.lowerBound + offset], y = names[rb.lowerBound + offset]
-                if x != y { return Int(x) - Int(y) }
-                offset += 1
-            }
-            return ra.count - rb.count
-        }
+        func compare(_ a: Int, _ b: Int) -> Int { Self.compare(ranges[a], ranges[b], names) }
         // By name, ties by position: the first of equal names is the first given.
         var order = Array(group.indices)
         order.sort { a, b in

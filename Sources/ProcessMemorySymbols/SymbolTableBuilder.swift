@@ -65,54 +65,66 @@ extension SymbolTable {
             }
             nameBytes += bytes[names]
             let stride = Int(section.entrySize)
+            let big = data.bigEndian
+            let nameLimit = UInt64(names.count)
             entries.reserveCapacity(entries.count + Int(count))
-            for index in 1..<max(1, Int(count)) {
-                let at = table.lowerBound + index * stride
-                let nameOffset = data.uncheckedUInt(at, 4)
-                let info: UInt8
-                let shndx: UInt16
-                let value: UInt64
-                let size: UInt64
-                if is64 {
-                    info = bytes[at + 4]
-                    shndx = UInt16(truncatingIfNeeded: data.uncheckedUInt(at + 6, 2))
-                    value = data.uncheckedUInt(at + 8, 8)
-                    size = data.uncheckedUInt(at + 16, 8)
-                } else {
-                    value = data.uncheckedUInt(at + 4, 4)
-                    size = data.uncheckedUInt(at + 8, 4)
-                    info = bytes[at + 12]
-                    shndx = UInt16(truncatingIfNeeded: data.uncheckedUInt(at + 14, 2))
+            var failure: ELFError?
+            bytes.withUnsafeBytes { raw in
+                // Fields loaded unaligned and swapped to the host's order when the file's differs.
+                func load<T: FixedWidthInteger>(_ offset: Int, as _: T.Type) -> T {
+                    let value = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
+                    return big ? T(bigEndian: value) : T(littleEndian: value)
                 }
-                guard nameOffset == 0 || nameOffset < UInt64(names.count) else {
-                    throw ELFError(.outOfBounds, "\(section.name) entry \(index): name offset \(nameOffset) is past the string table's \(names.count) bytes")
+                for index in 1..<max(1, Int(count)) {
+                    let at = table.lowerBound + index * stride
+                    let nameOffset = UInt64(load(at, as: UInt32.self))
+                    let info: UInt8
+                    let shndx: UInt16
+                    let value: UInt64
+                    let size: UInt64
+                    if is64 {
+                        info = raw[at + 4]
+                        shndx = load(at + 6, as: UInt16.self)
+                        value = load(at + 8, as: UInt64.self)
+                        size = load(at + 16, as: UInt64.self)
+                    } else {
+                        value = UInt64(load(at + 4, as: UInt32.self))
+                        size = UInt64(load(at + 8, as: UInt32.self))
+                        info = raw[at + 12]
+                        shndx = load(at + 14, as: UInt16.self)
+                    }
+                    guard nameOffset < nameLimit || nameOffset == 0 else {
+                        failure = ELFError(.outOfBounds, "\(section.name) entry \(index): name offset \(nameOffset) is past the string table's \(names.count) bytes")
+                        return
+                    }
+                    // Undefined (imported), unnamed, section and file symbols name no address here.
+                    guard shndx != ELFConstants.SHN_UNDEF, nameOffset != 0 else { continue }
+                    let first = raw[names.lowerBound + Int(nameOffset)]
+                    guard first != 0 else { continue }
+                    let kind: Symbol.Kind
+                    switch info & 0xf {
+                    case 0: kind = .label
+                    case 1: kind = .object
+                    case 2: kind = .function
+                    case 5: kind = .common
+                    case 6: kind = .threadLocal
+                    case 10: kind = .indirectFunction
+                    default: continue
+                    }
+                    let binding: Symbol.Binding
+                    switch info >> 4 {
+                    case 0: binding = .local
+                    case 1: binding = .global
+                    case 2: binding = .weak
+                    case 10: binding = .unique
+                    default: continue
+                    }
+                    if shndx == ELFConstants.SHN_ABS && size == 0 { continue }
+                    entries.append(Entry(value: value, size: size, name: UInt32(base + Int(nameOffset)), kind: kind, binding: binding,
+                                         source: source, endsAtVersion: first != UInt8(ascii: "@")))
                 }
-                // Undefined (imported), unnamed, section and file symbols name no address here.
-                guard shndx != ELFConstants.SHN_UNDEF, nameOffset != 0 else { continue }
-                let first = bytes[names.lowerBound + Int(nameOffset)]
-                guard first != 0 else { continue }
-                let kind: Symbol.Kind
-                switch info & 0xf {
-                case 0: kind = .label
-                case 1: kind = .object
-                case 2: kind = .function
-                case 5: kind = .common
-                case 6: kind = .threadLocal
-                case 10: kind = .indirectFunction
-                default: continue
-                }
-                let binding: Symbol.Binding
-                switch info >> 4 {
-                case 0: binding = .local
-                case 1: binding = .global
-                case 2: binding = .weak
-                case 10: binding = .unique
-                default: continue
-                }
-                if shndx == ELFConstants.SHN_ABS && size == 0 { continue }
-                entries.append(Entry(value: value, size: size, name: UInt32(base + Int(nameOffset)), kind: kind, binding: binding,
-                                     source: source, endsAtVersion: first != UInt8(ascii: "@")))
             }
+            if let failure { throw failure }
         }
 
         /// The table: sorted, duplicates removed.
