@@ -45,8 +45,11 @@ enum TargetProcess {
             return try handle.resolve(argument.expression, names: names, mode: mode.readMode)
         } catch {
             var error = error
-            if error.code == .notFound, let why = names.lastFailureMessage {
-                error.message = "cannot resolve '\(argument.expression)': no mapped region has that name, and " + why
+            // The core says "no region named X is mapped, and no mapped module defines a symbol of
+            // that name"; the symbolizer knows which modules it searched.
+            let generic = "no mapped module defines a symbol of that name"
+            if error.code == .notFound, let why = names.lastFailureMessage, error.message.hasSuffix(generic) {
+                error.message = String(error.message.dropLast(generic.count)) + why
             }
             throw ErrorReporting.fail(error, mode: mode)
         }
