@@ -255,6 +255,18 @@ struct SymbolOutputTests {
             #expect(chain["symbol"] as? String == "game!g_world" && chain["module"] as? String == "game")
             let off = try procmem("pointer", "scan", game.pid, world, "--depth", "1", "--max-offset", "0", "--no-symbols")
             #expect(off.lines.contains("game+\(hex(offset)) -> +0x0"), "\(off.text)")
+
+            // rescan names the kept chains the same way.
+            let list = FileManager.default.temporaryDirectory.appendingPathComponent("symbol-chains-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: list) }
+            #expect(try procmem("pointer", "scan", game.pid, world, "--depth", "1", "--max-offset", "0", "--save", list).status == 0)
+            let rescan = try procmem("pointer", "rescan", game.pid, list, "--target", world)
+            #expect(rescan.lines.contains("game+\(hex(offset)) -> +0x0  <game!g_world>"), "\(rescan.text) \(rescan.stderr)")
+            let rescanJSON = try object(try procmem("pointer", "rescan", game.pid, list, "--target", world, "--json"))
+            let chainList = try #require(rescanJSON["chains"] as? [String])
+            let symbols = try #require(rescanJSON["symbols"] as? [Any])
+            let position = try #require(chainList.firstIndex(of: "game+\(hex(offset)) -> +0x0"))
+            #expect(symbols.count == chainList.count && symbols[position] as? String == "game!g_world")
         }
     }
 
