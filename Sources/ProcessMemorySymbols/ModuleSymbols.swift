@@ -128,7 +128,7 @@ enum ModuleLoader {
         case bytes([UInt8])
     }
 
-    /// The parts of an ELF file that symbols need (``ELFImage/readingSymbolParts(fileSize:read:)``),
+    /// The parts of an ELF file that symbols need (``ELFImage/readingSymbolParts(fileSize:readInto:)``),
     /// or the whole file when they are most of it or the headers call for it.
     static func read(_ file: RegularFile) -> Result<Loaded, FileReadFailure> {
         if let image = ELFImage.readingSymbolParts(fileSize: file.size, readInto: { offset, buffer in

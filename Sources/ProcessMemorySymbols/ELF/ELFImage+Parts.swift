@@ -12,12 +12,12 @@ extension ELFImage {
     ///
     /// Returns `nil` when the file is better read whole: it has no section headers, uses extended
     /// counts, has headers or wanted sections outside the file (the whole-file parser then says
-    /// what is wrong), the parts would be most of the file, or a read comes back short.
+    /// what is wrong), the parts would be half the file or more, or a read comes back short.
     public static func readingSymbolParts(fileSize: Int, readInto: (_ offset: Int, _ buffer: UnsafeMutableRawBufferPointer) -> Int?) -> ELFImage? {
         func read(_ offset: Int, _ count: Int) -> [UInt8]? {
             var complete = false
             let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-                initialized = readInto(offset, UnsafeMutableRawBufferPointer(buffer)) ?? 0
+                initialized = min(count, max(0, readInto(offset, UnsafeMutableRawBufferPointer(buffer)) ?? 0))
                 complete = initialized == count
             }
             return complete ? bytes : nil
