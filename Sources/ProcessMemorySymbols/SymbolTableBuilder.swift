@@ -29,7 +29,8 @@ extension SymbolTable {
         }
 
         /// Adds the defined symbols of the symbol table `section` with the rules of
-        /// ``Symbol/init(_:source:)``, checking what ``ELFImage/forEachSymbol(in:_:)`` checks; the
+        /// ``Symbol/init(_:source:)``, leaving out symbols of sections that are not loaded
+        /// (no `SHF_ALLOC`), and checking what ``ELFImage/forEachSymbol(in:_:)`` checks; the
         /// string table must also end with a NUL (every name in it then does).
         mutating func add(_ image: ELFImage, table section: ELFSection, source: Symbol.Source) throws(ELFError) {
             guard section.type == ELFConstants.SHT_SYMTAB || section.type == ELFConstants.SHT_DYNSYM else {
@@ -68,6 +69,9 @@ extension SymbolTable {
             let big = data.bigEndian
             let nameLimit = UInt64(names.count)
             entries.reserveCapacity(entries.count + Int(count))
+            // Symbols in sections the program never loads (`.gnu.warning.*`, nm's type `n`) are no
+            // addresses: their values are offsets in a section that is not in memory.
+            let notLoaded = image.sections.map { $0.flags & 0x2 == 0 } // SHF_ALLOC
             var failure: ELFError?
             bytes.withUnsafeBytes { raw in
                 // Fields loaded unaligned and swapped to the host's order when the file's differs.
@@ -120,6 +124,7 @@ extension SymbolTable {
                     default: continue
                     }
                     if shndx == ELFConstants.SHN_ABS && size == 0 { continue }
+                    if shndx < 0xff00 && Int(shndx) < notLoaded.count && notLoaded[Int(shndx)] { continue }
                     entries.append(Entry(value: value, size: size, name: UInt32(base + Int(nameOffset)), kind: kind, binding: binding,
                                          source: source, endsAtVersion: first != UInt8(ascii: "@")))
                 }
