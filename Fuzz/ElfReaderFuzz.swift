@@ -23,6 +23,18 @@ public func fuzzElfReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     for segment in image.loadSegments {
         _ = image.loadBias(fileOffset: segment.offset, mappedAt: 0x5555_0000_0000)
     }
+    // The same file read in parts (what the symbolizer reads of a module) tells the same story.
+    if let parts = ELFImage.readingSymbolParts(fileSize: bytes.count, readInto: { offset, buffer in
+        let count = min(buffer.count, bytes.count - offset)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+        return count
+    }) {
+        precondition(parts.sections == image.sections && parts.programHeaders == image.programHeaders, "parts parse differently")
+        precondition((try? parts.buildID()) == (try? image.buildID()), "parts give another build ID")
+        let fromParts = try? SymbolTable(image: parts)
+        let fromWhole = try? SymbolTable(image: image)
+        precondition(fromParts?.symbols == fromWhole?.symbols, "parts give other symbols")
+    }
     guard let table = try? SymbolTable(image: image) else { return 0 }
     precondition(zip(table.symbols, table.symbols.dropFirst()).allSatisfy { $0.value <= $1.value }, "the table is not sorted")
     for symbol in table.symbols.prefix(64) {

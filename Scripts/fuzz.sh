@@ -57,7 +57,7 @@ build cheat-table Fuzz/CheatTableFuzz.swift "${parsers[@]}" Sources/ProcessMemor
     Sources/ProcessMemoryCore/Map/AddressExpression.swift Sources/ProcessMemoryScanning/Tables/CheatTable.swift \
     Sources/ProcessMemoryScanning/Tables/CheatTableParser.swift
 # The ELF reader and the symbol table: pure Swift without imports (Sources/ProcessMemorySymbols).
-build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift
+build elf-reader Fuzz/ElfReaderFuzz.swift Sources/ProcessMemorySymbols/ELF/*.swift Sources/ProcessMemorySymbols/SymbolTable.swift Sources/ProcessMemorySymbols/SymbolTableBuilder.swift
 # Seed the corpora with real input from this machine.
 mkdir -p "$out/corpus/maps-parser" "$out/corpus/address-expression"
 cp /proc/self/maps "$out/corpus/maps-parser/seed-maps" 2>/dev/null || true

@@ -90,6 +90,7 @@ extension ProcessHandle {
                               partialReason: outcome.partialReason, coreFile: name, regions: outcome.regions)
         index.registers = .init(threads: capture.registers.map(\.tid), absent: capture.absent)
         index.coredumpFilter = selection.filter
+        if let names = options.addressNames { index.name(names) }
         let sidecar = try output.createReplacement(for: name + ".json")
         defer { sidecar.discard() }
         try sidecar.write(try index.encoded(), at: 0)

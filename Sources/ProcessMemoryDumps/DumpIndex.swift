@@ -82,6 +82,12 @@ public struct DumpIndex: Codable, Sendable, Hashable {
         /// The ranges that were never populated (private anonymous pages neither present nor
         /// swapped): not read, and holes in the output, which read as zeros. `nil` when none.
         public var neverPopulated: [AddressRange]? = nil
+        /// The ELF module the mapping belongs to (its file name; also for the anonymous mapping
+        /// that holds its `.bss`), when the dump was given ``DumpOptions/addressNames``.
+        public var module: String? = nil
+        /// The symbol that holds ``start``, `module!symbol+0x10`, when there is one and the dump
+        /// was given ``DumpOptions/addressNames``.
+        public var symbol: String? = nil
 
         /// Creates a region entry.
         public init(start: UInt64, end: UInt64, permissions: String, path: String?, kind: MemoryRegion.Kind,
@@ -95,6 +101,30 @@ public struct DumpIndex: Codable, Sendable, Hashable {
             self.processedUpTo = processedUpTo
             self.segments = segments
             self.failed = failed
+        }
+    }
+
+    /// What ``DumpOptions/addressNames`` says about an address: its module and the symbol holding it.
+    public struct AddressName: Sendable, Hashable {
+        /// The module's file name (`libc.so.6`).
+        public var module: String
+        /// `module!symbol+0x10`, or `nil` when no symbol holds the address.
+        public var symbol: String?
+
+        /// Creates a name.
+        public init(module: String, symbol: String?) {
+            self.module = module
+            self.symbol = symbol
+        }
+    }
+
+    /// Fills each region's ``Region/module`` and ``Region/symbol`` from `names`, called with the
+    /// region's first address.
+    public mutating func name(_ names: (UInt64) -> AddressName?) {
+        for index in regions.indices {
+            guard let name = names(regions[index].start) else { continue }
+            regions[index].module = name.module
+            regions[index].symbol = name.symbol
         }
     }
 

@@ -29,6 +29,11 @@ public struct DumpOptions {
     /// ``SnapshotDiff`` see the same bytes; the index lists the never-populated ranges. `false`
     /// reads and writes every byte.
     public var sparse: Bool = true
+    /// Names for the index's regions (``DumpIndex/Region/module``, ``DumpIndex/Region/symbol``),
+    /// supplied by the caller, since this module reads no symbols (the CLI passes one backed by
+    /// `ProcessMemorySymbols`). Called with each region's first address after the target has been
+    /// resumed, so symbol loading never lengthens the stop. `nil` (the default) leaves them out.
+    public var addressNames: ((UInt64) -> DumpIndex.AddressName?)? = nil
 
     /// Creates options; `chunkSize` is raised to at least one page.
     public init(stopMethod: StopMethod = .ptrace, readMode: ReadMode = .debugger, chunkSize: Int = 1 << 20,

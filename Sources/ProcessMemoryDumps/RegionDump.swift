@@ -48,6 +48,7 @@ extension ProcessHandle {
                               readMode: options.readMode, complete: outcome.partialReason == nil,
                               partialReason: outcome.partialReason, regions: outcome.regions)
         index.coredumpFilter = selection.filter
+        if let names = options.addressNames { index.name(names) }
         let file = try output.createReplacement(for: DumpIndex.fileName)
         defer { file.discard() }
         try file.write(try index.encoded(), at: 0)

@@ -7,7 +7,8 @@ import ProcessMemoryCore
 enum DebugFiles {
     struct Found {
         var path: String
-        var symbols: [Symbol]
+        /// The debug file's `.symtab`, collected for the module's table.
+        var symbols: SymbolTable.Builder
     }
 
     /// The paths tried for `buildID` (in order).
@@ -30,9 +31,14 @@ enum DebugFiles {
                      notes: inout [String]) -> Found? {
         if let buildID {
             for path in buildIDPaths(buildID, directories: options.debugDirectories) where LocalFiles.isRegularFile(path) {
-                guard case .success(let bytes) = LocalFiles.read(path, limit: options.maximumFileSize) else { continue }
+                // Found by build ID, so no CRC: only the parts with symbols are read.
+                guard case .success(.success(let loaded)) = LocalFiles.withFile(path, limit: options.maximumFileSize, ModuleLoader.read) else { continue }
                 do {
-                    let debug = try ELFImage(bytes: bytes)
+                    let debug: ELFImage
+                    switch loaded {
+                    case .image(let image): debug = image
+                    case .bytes(let bytes): debug = try ELFImage(bytes: bytes)
+                    }
                     guard try debug.buildID() == buildID else {
                         notes.append("\(path): its build ID differs; not used")
                         continue
@@ -62,13 +68,9 @@ enum DebugFiles {
     }
 
     /// A debug file's `.symtab` only: its `.dynsym`, if any, repeats the module's.
-    static func debugSymbols(_ image: ELFImage) throws(ELFError) -> [Symbol] {
-        var symbols: [Symbol] = []
-        for section in image.sections where section.type == ELFConstants.SHT_SYMTAB {
-            try image.forEachSymbol(in: section) { entry in
-                if let symbol = Symbol(entry, source: .debugFile) { symbols.append(symbol) }
-            }
-        }
-        return symbols
+    static func debugSymbols(_ image: ELFImage) throws(ELFError) -> SymbolTable.Builder {
+        var builder = SymbolTable.Builder()
+        try builder.add(image, symtabSource: .debugFile, symtabOnly: true)
+        return builder
     }
 }

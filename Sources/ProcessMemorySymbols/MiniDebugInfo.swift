@@ -66,24 +66,22 @@ enum MiniDebugInfo {
         }
     }
 
-    /// The `.symtab` symbols inside `image`'s `.gnu_debugdata`, or `nil` when it has none.
-    static func symbols(of image: ELFImage, limit: Int, notes: inout [String]) -> [Symbol]? {
-        guard let section = image.section(named: ".gnu_debugdata"), section.hasFileContents else { return nil }
+    /// Adds the `.symtab` symbols inside `image`'s `.gnu_debugdata` to `builder`; `false` (and
+    /// `builder` unchanged) when it has none or they cannot be read.
+    static func add(_ image: ELFImage, to builder: inout SymbolTable.Builder, limit: Int, notes: inout [String]) -> Bool {
+        guard let section = image.section(named: ".gnu_debugdata"), section.hasFileContents else { return false }
         do {
             let bytes = try decompress(image.contents(of: section), limit: limit)
             let inner = try ELFImage(bytes: bytes)
-            var symbols: [Symbol] = []
-            for table in inner.sections where table.type == ELFConstants.SHT_SYMTAB {
-                try inner.forEachSymbol(in: table) { entry in
-                    if let symbol = Symbol(entry, source: .miniDebugInfo) { symbols.append(symbol) }
-                }
-            }
-            return symbols
+            var added = builder
+            try added.add(inner, symtabSource: .miniDebugInfo, symtabOnly: true)
+            builder = added
+            return true
         } catch let error as Failure {
             notes.append("MiniDebugInfo (.gnu_debugdata) not read: \(error)")
         } catch {
             notes.append("MiniDebugInfo (.gnu_debugdata) is not a valid ELF image: \(error)")
         }
-        return nil
+        return false
     }
 }

@@ -69,10 +69,13 @@ enum SymbolTableCache {
 /// Loading one module's symbols: its file through `/proc/PID/map_files`, its separate debug file.
 enum ModuleLoader {
     static func load(_ module: Module, handle: ProcessHandle, options: SymbolizerOptions) throws(SymbolError) -> ModuleSymbols {
-        let bytes = try imageBytes(module, handle: handle, options: options)
+        let loaded = try imageBytes(module, handle: handle, options: options)
         let image: ELFImage
         do {
-            image = try ELFImage(bytes: bytes)
+            switch loaded {
+            case .image(let parsed): image = parsed
+            case .bytes(let bytes): image = try ELFImage(bytes: bytes)
+            }
         } catch {
             var failure = SymbolError(.malformedModule, "\(module.name) is not a valid ELF image: \(error)")
             failure.elfError = error
@@ -92,18 +95,23 @@ enum ModuleLoader {
                                      debugFile: cached.debugFile, notes: cached.notes)
             }
             var notes: [String] = []
-            var symbols: [Symbol] = []
+            // The richer tables first: at one address, the first of equal names is kept.
+            var builder = SymbolTable.Builder()
             var debugFile: String?
             if options.useSeparateDebugFiles, !module.isVDSO,
                let found = DebugFiles.find(for: image, buildID: buildID, modulePath: module.path, options: options, notes: &notes) {
-                symbols += found.symbols
+                builder = found.symbols
                 debugFile = found.path
             }
-            if debugFile == nil, let mini = MiniDebugInfo.symbols(of: image, limit: options.maximumFileSize, notes: &notes) {
-                symbols += mini
+            if debugFile == nil {
+                _ = MiniDebugInfo.add(image, to: &builder, limit: options.maximumFileSize, notes: &notes)
             }
-            symbols += try SymbolTable.symbols(of: image)
-            let table = SymbolTable(symbols)
+            // A full .symtab (the module's own, or its debug file's) already holds every .dynsym
+            // symbol, so .dynsym is read only without one (MiniDebugInfo's .symtab leaves out the
+            // .dynsym symbols on purpose).
+            let hasSymtab = image.sections.contains { $0.type == ELFConstants.SHT_SYMTAB && $0.hasFileContents && $0.size > 0 }
+            try builder.add(image, symtabOnly: hasSymtab || debugFile != nil)
+            let table = builder.build()
             if let key { SymbolTableCache.store(.init(table: table, debugFile: debugFile, notes: notes), for: key) }
             return ModuleSymbols(module: module, table: table, loadBias: bias, buildID: buildID, debugFile: debugFile, notes: notes)
         } catch {
@@ -113,25 +121,43 @@ enum ModuleLoader {
         }
     }
 
+    /// What was read of a module: the image from the parts symbols need, or the whole file (or
+    /// the vDSO) still to be parsed.
+    enum Loaded {
+        case image(ELFImage)
+        case bytes([UInt8])
+    }
+
+    /// The parts of an ELF file that symbols need (``ELFImage/readingSymbolParts(fileSize:readInto:)``),
+    /// or the whole file when they are most of it or the headers call for it.
+    static func read(_ file: RegularFile) -> Result<Loaded, FileReadFailure> {
+        if let image = ELFImage.readingSymbolParts(fileSize: file.size, readInto: { offset, buffer in
+            try? file.read(offset: offset, into: buffer).get()
+        }) {
+            return .success(.image(image))
+        }
+        return file.read(offset: 0, count: file.size).map { .bytes($0) }
+    }
+
     /// The module's bytes: the vDSO from memory (`/proc/PID/mem` or `process_vm_readv`), a file
-    /// through `/proc/PID/map_files/START-END`.
-    static func imageBytes(_ module: Module, handle: ProcessHandle, options: SymbolizerOptions) throws(SymbolError) -> [UInt8] {
+    /// through `/proc/PID/map_files/START-END`, only the parts symbols need.
+    static func imageBytes(_ module: Module, handle: ProcessHandle, options: SymbolizerOptions) throws(SymbolError) -> Loaded {
         if module.isVDSO {
             do {
-                return try handle.read(from: module.start, count: Int(module.end - module.start))
+                return .bytes(try handle.read(from: module.start, count: Int(module.end - module.start)))
             } catch {
                 throw SymbolError(error)
             }
         }
         guard let region = module.regions.first else { throw SymbolError(.unreadableModule, "\(module.name) has no mapping") }
-        let result: Result<[UInt8], FileReadFailure>
+        let result: Result<Result<Loaded, FileReadFailure>, FileReadFailure>
         do {
-            result = try handle.mappedFileBytes(of: region, limit: options.maximumFileSize)
+            result = try handle.withMappedFile(of: region, limit: options.maximumFileSize, read)
         } catch {
             throw SymbolError(error)
         }
-        switch result {
-        case .success(let bytes): return bytes
+        switch result.flatMap({ $0 }) {
+        case .success(let loaded): return loaded
         case .failure(let failure):
             throw SymbolError(.unreadableModule, "\(module.name): cannot read /proc/\(handle.pid)/map_files/\(String(region.start, radix: 16))-\(String(region.end, radix: 16)): \(failure)")
         }

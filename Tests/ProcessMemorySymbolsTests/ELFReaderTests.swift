@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ProcessMemoryCore
 import ProcessMemorySymbols
@@ -171,5 +172,43 @@ import ProcessMemorySymbols
         } catch {
             return nil
         }
+    }
+}
+
+/// Reading only the parts symbols need gives what the whole file gives.
+@Suite struct ELFPartsTests {
+    static let files = ["/bin/bash", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/python3"]
+        .filter { FileManager.default.fileExists(atPath: $0) }
+
+    @Test("Symbols, build ID and debuglink from the parts equal those of the whole file; far fewer bytes are read",
+          arguments: files)
+    func partsMatchWholeFile(path: String) throws {
+        let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path).resolvingSymlinksInPath()))
+        var read = 0
+        let parts = try #require(ELFImage.readingSymbolParts(fileSize: whole.count) { offset, buffer in
+            let count = min(buffer.count, whole.count - offset)
+            whole.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+            read += count
+            return count
+        }, "\(path) was read whole")
+        let image = try ELFImage(bytes: whole)
+        #expect(parts.size == image.size && parts.sections.map(\.name) == image.sections.map(\.name))
+        #expect(try parts.buildID() == image.buildID())
+        #expect(try parts.debugLink() == image.debugLink())
+        let fromParts = try SymbolTable(image: parts).symbols
+        let fromWhole = try SymbolTable(image: image).symbols
+        #expect(!fromWhole.isEmpty && fromParts == fromWhole)
+        #expect(read < whole.count / 2, "\(read) of \(whole.count) bytes read")
+    }
+
+    @Test("A file too short or not ELF is left to the whole-file parser (nil)")
+    func refusesToGuess() {
+        #expect(ELFImage.readingSymbolParts(fileSize: 10) { _, _ in 10 } == nil)
+        let notELF = [UInt8](repeating: 0x41, count: 8192)
+        #expect(ELFImage.readingSymbolParts(fileSize: notELF.count) { offset, buffer in
+            let count = min(buffer.count, notELF.count - offset)
+            notELF.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+            return count
+        } == nil)
     }
 }

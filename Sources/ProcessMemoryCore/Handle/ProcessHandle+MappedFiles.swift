@@ -28,4 +28,23 @@ extension ProcessHandle {
             return other
         }
     }
+
+    /// The file behind `region`, opened as ``mappedFileBytes(of:limit:)`` opens it, for `body` to
+    /// read the parts it needs (pread(2)); closed when `body` returns.
+    ///
+    /// - Returns: what `body` returned, or why the file could not be opened.
+    /// - Throws: `.badHandle`, `.execed` when the handle can no longer be used.
+    package func withMappedFile<R>(of region: MemoryRegion, limit: Int,
+                                   _ body: (RegularFile) -> R) throws(ProcessMemoryError) -> Result<R, FileReadFailure> {
+        try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> Result<R, FileReadFailure> in
+            let name = "map_files/" + String(region.start, radix: 16) + "-" + String(region.end, radix: 16)
+            let direct = Sys.withRegularFile(fds.procDir, name, limit: limit, body)
+            guard case .failure(let failure) = direct, failure.systemCall == .open,
+                  failure.errno == .notPermitted || failure.errno == .permissionDenied,
+                  let path = region.path, path.hasPrefix("/"), !region.isDeleted else { return direct }
+            let other = Sys.withRegularFile(fds.procDir, "root" + path, limit: limit, inode: region.inode, body)
+            if case .failure = other { return direct }
+            return other
+        }
+    }
 }

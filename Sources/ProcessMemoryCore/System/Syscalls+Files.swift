@@ -69,6 +69,15 @@ extension Sys {
     /// pread(2) to the end: the file's bytes.
     /// With `inode`, a file whose inode differs is refused (`ESTALE`).
     static func readRegularFile(_ dirfd: CInt, _ path: String, limit: Int, inode: UInt64? = nil) -> Result<[UInt8], FileReadFailure> {
+        withRegularFile(dirfd, path, limit: limit, inode: inode) { file in
+            preadWhole(file.fd, count: file.size).mapError { FileReadFailure(systemCall: .pread, errno: $0) }
+        }.flatMap { $0 }
+    }
+
+    /// openat(2) read-only and fstat(2) as ``readRegularFile(_:_:limit:inode:)``, then `body` with
+    /// the open file, which reads the parts it needs with pread(2); closed when `body` returns.
+    static func withRegularFile<R>(_ dirfd: CInt, _ path: String, limit: Int, inode: UInt64? = nil,
+                                   _ body: (RegularFile) -> R) -> Result<R, FileReadFailure> {
         let fd: CInt
         switch openat(dirfd, path, O_RDONLY) {
         case .success(let opened): fd = opened
@@ -89,7 +98,47 @@ extension Sys {
         guard info.st_size >= 0, info.st_size <= limit else {
             return .failure(FileReadFailure(systemCall: .fstat, errno: .fileTooLarge, size: UInt64(max(0, info.st_size))))
         }
-        return preadWhole(fd, count: Int(info.st_size)).mapError { FileReadFailure(systemCall: .pread, errno: $0) }
+        return .success(body(RegularFile(fd: fd, size: Int(info.st_size))))
+    }
+}
+
+/// A regular file open for reading, valid only inside the `body` it was passed to: its size when
+/// opened and reads of parts of it.
+package struct RegularFile {
+    let fd: CInt
+    /// The size fstat(2) gave when the file was opened.
+    package let size: Int
+
+    /// `count` bytes from `offset` (fewer at the end of the file) with pread(2), retried until done.
+    package func read(offset: Int, count: Int) -> Result<[UInt8], FileReadFailure> {
+        guard count >= 0 else { return .failure(FileReadFailure(systemCall: .pread, errno: .invalidArgument)) }
+        var failure: FileReadFailure?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            switch read(offset: offset, into: UnsafeMutableRawBufferPointer(buffer)) {
+            case .success(let done): initialized = done
+            case .failure(let error):
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { return .failure(failure) }
+        return .success(bytes)
+    }
+
+    /// Fills `buffer` from `offset` with pread(2), retried until full or the end of the file:
+    /// the number of bytes read.
+    package func read(offset: Int, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, FileReadFailure> {
+        guard offset >= 0 else { return .failure(FileReadFailure(systemCall: .pread, errno: .invalidArgument)) }
+        guard let base = buffer.baseAddress else { return .success(0) }
+        var done = 0
+        while done < buffer.count {
+            switch Sys.pread(fd, base + done, buffer.count - done, at: UInt64(offset + done)) {
+            case .failure(let error): return .failure(FileReadFailure(systemCall: .pread, errno: error))
+            case .success(0): return .success(done)
+            case .success(let n): done += n
+            }
+        }
+        return .success(done)
     }
 }
 
@@ -117,6 +166,12 @@ package enum LocalFiles {
     /// The whole regular file at `path`: openat(2) with `AT_FDCWD`, fstat(2), pread(2).
     package static func read(_ path: String, limit: Int = 1 << 30) -> Result<[UInt8], FileReadFailure> {
         Sys.readRegularFile(AT_FDCWD, path, limit: limit)
+    }
+
+    /// The regular file at `path` open for `body`, which reads the parts it needs: openat(2) with
+    /// `AT_FDCWD`, fstat(2), then pread(2) for each part.
+    package static func withFile<R>(_ path: String, limit: Int = 1 << 30, _ body: (RegularFile) -> R) -> Result<R, FileReadFailure> {
+        Sys.withRegularFile(AT_FDCWD, path, limit: limit, body)
     }
 
     /// Whether `path` names a regular file (fstatat(2)).

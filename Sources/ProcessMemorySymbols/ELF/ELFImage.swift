@@ -7,19 +7,59 @@
 // (Fuzz/ElfReaderFuzz.swift) compiles it on its own.
 
 /// The bytes of an ELF image with the byte order of its header, read only through checked accessors.
+///
+/// Either the whole file, or only some parts of it (``Part``s, the first at file offset 0): then
+/// `bytes` holds the parts one after another and ``range(_:_:_:)`` turns a file range into the
+/// range of `bytes` that holds it, or fails for bytes that were not read.
 struct ELFBytes: Sendable {
+    /// A range of the file held in `bytes`.
+    struct Part: Sendable, Hashable {
+        var fileOffset: Int
+        var count: Int
+        /// Where its first byte is in `bytes`.
+        var position: Int
+    }
+
     let bytes: [UInt8]
     let bigEndian: Bool
+    /// The file's size (`bytes.count` for a whole file).
+    let count: Int
+    /// The parts read, by file offset; empty for a whole file.
+    let parts: [Part]
 
-    var count: Int { bytes.count }
+    init(bytes: [UInt8], bigEndian: Bool) {
+        self.bytes = bytes
+        self.bigEndian = bigEndian
+        count = bytes.count
+        parts = []
+    }
 
-    /// `offset ..< offset + size` as an `Int` range, or `outOfBounds` naming `what`.
-    func range(_ offset: UInt64, _ size: UInt64, _ what: @autoclosure () -> String) throws(ELFError) -> Range<Int> {
+    init(parts: [Part], bytes: [UInt8], fileSize: Int, bigEndian: Bool) {
+        self.bytes = bytes
+        self.bigEndian = bigEndian
+        count = fileSize
+        self.parts = parts
+    }
+
+    /// `offset ..< offset + size` checked against the file's size, in file offsets.
+    func fileRange(_ offset: UInt64, _ size: UInt64, _ what: @autoclosure () -> String) throws(ELFError) -> Range<Int> {
         let (end, overflow) = offset.addingReportingOverflow(size)
-        guard !overflow, end <= UInt64(bytes.count) else {
-            throw ELFError(.outOfBounds, "\(what()) at offset \(offset) with size \(size) ends past the image's \(bytes.count) bytes")
+        guard !overflow, end <= UInt64(count) else {
+            throw ELFError(.outOfBounds, "\(what()) at offset \(offset) with size \(size) ends past the image's \(count) bytes")
         }
         return Int(offset)..<Int(end)
+    }
+
+    /// `offset ..< offset + size` as the `Int` range of `bytes` that holds it, or `outOfBounds`
+    /// naming `what` (past the file's end, or in a part of the file that was not read).
+    func range(_ offset: UInt64, _ size: UInt64, _ what: @autoclosure () -> String) throws(ELFError) -> Range<Int> {
+        let range = try fileRange(offset, size, what())
+        guard !parts.isEmpty, !range.isEmpty else { return parts.isEmpty ? range : 0..<0 }
+        for part in parts where part.fileOffset <= range.lowerBound && range.upperBound <= part.fileOffset + part.count {
+            let start = part.position + (range.lowerBound - part.fileOffset)
+            return start..<(start + range.count)
+        }
+        throw ELFError(.outOfBounds, "\(what()) at offset \(offset) with size \(size) lies in a part of the file that was not read")
     }
 
     /// An unsigned integer of `width` bytes (1, 2, 4 or 8) at `offset`, which the caller has checked.
@@ -34,13 +74,6 @@ struct ELFBytes: Sendable {
         return value
     }
 
-    /// An unsigned integer of `width` bytes at `offset`, checked.
-    func uint(_ offset: Int, _ width: Int, _ what: @autoclosure () -> String) throws(ELFError) -> UInt64 {
-        guard offset >= 0, width <= bytes.count, offset <= bytes.count - width else {
-            throw ELFError(.outOfBounds, "\(what()) at offset \(offset) lies past the image's \(bytes.count) bytes")
-        }
-        return uncheckedUInt(offset, width)
-    }
 
     /// The NUL-terminated string at `offset` inside `table` (a string table's byte range).
     func string(at offset: UInt64, in table: Range<Int>, _ what: @autoclosure () -> String) throws(ELFError) -> String {
@@ -177,9 +210,17 @@ public struct ELFImage: Sendable {
 
     /// Parses and checks the headers of `bytes`.
     public init(bytes: [UInt8]) throws(ELFError) {
-        guard bytes.count >= 16 else {
+        try self.init(bytes: bytes, fileSize: bytes.count, parts: nil)
+    }
+
+    /// Parses and checks the headers of a file of `fileSize` bytes of which only `parts` were
+    /// read, into `bytes` one after another (the first part at file offset 0, holding the ELF
+    /// header); `nil` parts: `bytes` is the whole file.
+    init(bytes: [UInt8], fileSize: Int, parts: [ELFBytes.Part]?) throws(ELFError) {
+        let headBytes = parts?.first.map { $0.fileOffset == 0 ? $0.count : 0 } ?? bytes.count
+        guard fileSize >= 16, headBytes >= min(fileSize, 64) else {
             throw ELFError(bytes.count >= 4 && bytes[0..<4].elementsEqual([0x7f, 0x45, 0x4c, 0x46]) ? .truncatedHeader : .notELF,
-                           "the image has \(bytes.count) bytes, fewer than e_ident's 16")
+                           "the image has \(fileSize) bytes, fewer than e_ident's 16")
         }
         guard bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
             throw ELFError(.notELF, "the image does not start with \\x7fELF")
@@ -198,10 +239,11 @@ public struct ELFImage: Sendable {
         }
         guard bytes[6] == 1 else { throw ELFError(.unsupported, "EI_VERSION \(bytes[6]) is not EV_CURRENT (1)") }
         let headerSize = is64 ? 64 : 52
-        guard bytes.count >= headerSize else {
-            throw ELFError(.truncatedHeader, "the image has \(bytes.count) bytes, fewer than the \(headerSize)-byte ELF header")
+        guard fileSize >= headerSize else {
+            throw ELFError(.truncatedHeader, "the image has \(fileSize) bytes, fewer than the \(headerSize)-byte ELF header")
         }
-        let data = ELFBytes(bytes: bytes, bigEndian: big)
+        let data = parts.map { ELFBytes(parts: $0, bytes: bytes, fileSize: fileSize, bigEndian: big) }
+            ?? ELFBytes(bytes: bytes, bigEndian: big)
         self.data = data
         let word = is64 ? 8 : 4
         let u16 = { (offset: Int) in UInt16(truncatingIfNeeded: data.uncheckedUInt(offset, 2)) }
@@ -225,7 +267,7 @@ public struct ELFImage: Sendable {
                 throw ELFError(.badField, "e_shentsize \(shentsize) is smaller than a section header (\(sectionEntry) bytes)")
             }
             guard let first = try? data.range(shoff, UInt64(sectionEntry), "section header 0") else {
-                throw ELFError(.truncatedHeader, "section header 0 at offset \(shoff) ends past the image's \(bytes.count) bytes")
+                throw ELFError(.truncatedHeader, "section header 0 at offset \(shoff) ends past the image's \(fileSize) bytes")
             }
             let sizeField = data.uncheckedUInt(first.lowerBound + (is64 ? 32 : 20), word)
             let linkField = data.uncheckedUInt(first.lowerBound + (is64 ? 40 : 24), 4)
@@ -292,10 +334,11 @@ public struct ELFImage: Sendable {
         // Contents in bounds, and no two sections (nor a section and a header table) share bytes.
         // Owners: -1 the ELF header, -2 the program header table, -3 the section header table.
         var occupied: [(range: Range<Int>, owner: Int)] = [(0..<headerSize, -1)]
-        if !phTable.isEmpty { occupied.append((phTable, -2)) }
-        if !shTable.isEmpty { occupied.append((shTable, -3)) }
+        // In file offsets (the tables were read, so they lie inside the file).
+        if !phTable.isEmpty { occupied.append((Int(phoff)..<(Int(phoff) + phTable.count), -2)) }
+        if !shTable.isEmpty { occupied.append((Int(shoff)..<(Int(shoff) + shTable.count), -3)) }
         for section in sections where section.hasFileContents && section.size > 0 {
-            let range = try data.range(section.offset, section.size, "section \(section.index)")
+            let range = try data.fileRange(section.offset, section.size, "section \(section.index)")
             occupied.append((range, section.index))
         }
         occupied.sort { $0.range.lowerBound < $1.range.lowerBound }

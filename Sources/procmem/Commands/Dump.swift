@@ -33,7 +33,11 @@ struct Dump: ParsableCommand {
             --output DIR writes one file per readable range under DIR/regions/ and DIR/index.json: \
             {"format":"procmem-dump","pid":N,"complete":BOOL,"partialReason":…,"regions":[{"start":"0x…",\
             "end":"0x…","permissions":"rw-p","path":…,"kind":…,"segments":[{"start","end","file",\
-            "fileOffset"}],"failed":[{"start","end","code","reason"}],"processedUpTo":"0x…"}],…}
+            "fileOffset"}],"failed":[{"start","end","code","reason"}],"processedUpTo":"0x…",\
+            "module":…,"symbol":…}],…}. "module" (the ELF module a region belongs to, its .bss \
+            included) and "symbol" (`module!symbol+0x10`, the symbol holding the region's first \
+            address) are present only where they apply, and not with --no-symbols; the symbols are \
+            read after the target is resumed.
 
             --core FILE writes an ELF core that `gdb EXE FILE` loads (registers of every thread, auxv, \
             file mappings; unreadable ranges as PT_LOADs without bytes) and FILE.json, the same index.
@@ -94,6 +98,8 @@ struct Dump: ParsableCommand {
 
     var json: Bool { jsonOption.json }
 
+    @OptionGroup var symbolsOption: SymbolsOption
+
     func validate() throws {
         guard (output == nil) != (core == nil) else { throw ValidationError("give exactly one of --output DIR or --core FILE") }
         if allMappings && (coredumpFilter || coredumpFilterBits != nil) {
@@ -126,6 +132,10 @@ struct Dump: ParsableCommand {
         var options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
                                   progress: { progress.advance(by: $0) }, cancellation: Interruption.cancellation)
         options.selection = selection
+        let names = SymbolNames(handle: handle, option: symbolsOption)
+        if names.namesOutput {
+            options.addressNames = { address in names.module(for: address).map { DumpIndex.AddressName(module: $0.module, symbol: $0.symbol) } }
+        }
         let index: DumpIndex
         do {
             if let core {

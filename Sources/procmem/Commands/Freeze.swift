@@ -18,7 +18,9 @@ struct Freeze: ParsableCommand {
             Several values, each with its own type, are frozen together with --entry \
             TYPE:ADDRESS=VALUE, repeated (`--entry u32:[heap]+0x10=100 --entry f32:"game+0x40 -> \
             +0x8"=2.5`), alone or after ADDRESS VALUE --as TYPE; every ADDRESS may be a pointer \
-            chain, resolved once at the start. Each round looks at the entries in order.
+            chain, resolved once at the start. Each round looks at the entries in order. An address \
+            inside a symbol of a mapped module is named, `0xADDR <module!symbol+0x10>: …` (not with \
+            --no-symbols).
             """
     )
 
@@ -47,6 +49,8 @@ struct Freeze: ParsableCommand {
     @OptionGroup var modeOption: ModeOption
 
     var mode: AccessModeOption { modeOption.mode }
+
+    @OptionGroup var symbolsOption: SymbolsOption
 
     func validate() throws {
         _ = try payloads()
@@ -77,18 +81,20 @@ struct Freeze: ParsableCommand {
         let payloads = try payloads()
         let handle = try TargetProcess.open(pid, rights: .readWrite)
         defer { handle.close() }
-        var freezers: [(freezer: Freezer, type: ValueType, shown: String)] = []
+        var freezers: [(freezer: Freezer, type: ValueType, shown: String, named: String)] = []
+        let names = SymbolNames(handle: handle, option: symbolsOption)
         for (entry, bytes) in payloads {
-            let start = try TargetProcess.resolve(entry.address, in: handle, mode: mode)
+            let start = try TargetProcess.resolve(entry.address, in: handle, mode: mode, names: names)
             let shown = entry.type.size == nil ? JSON.quoted(entry.value ?? "") : entry.type.format(bytes, hex: false)
-            freezers.append((Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode), entry.type, shown))
+            freezers.append((Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode), entry.type, shown,
+                             Format.hex(start) + names.suffix(for: start)))
         }
         Interruption.install()
-        func report(_ event: Freezer.Event, _ item: (freezer: Freezer, type: ValueType, shown: String)) {
+        func report(_ event: Freezer.Event, _ item: (freezer: Freezer, type: ValueType, shown: String, named: String)) {
             switch event {
             case .restored(let time, let found):
                 let old = found.map { item.type.size == nil ? "\($0.count) bytes" : item.type.format($0, hex: false) } ?? "<unreadable>"
-                Output.line("\(WatchInterval.timestamp(time)) \(Format.hex(item.freezer.address)): \(item.shown) (was \(old))")
+                Output.line("\(WatchInterval.timestamp(time)) \(item.named): \(item.shown) (was \(old))")
             case .writeFailed(let time, let error):
                 Output.error("\(WatchInterval.timestamp(time)) write failed: \(error.description)")
             }
@@ -99,7 +105,7 @@ struct Freeze: ParsableCommand {
                 if let event = try item.freezer.freezeOnce() {
                     report(event, item)
                 } else {
-                    Output.line("\(WatchInterval.timestamp(Watcher.now())) \(Format.hex(item.freezer.address)): \(item.shown) (already held)")
+                    Output.line("\(WatchInterval.timestamp(Watcher.now())) \(item.named): \(item.shown) (already held)")
                 }
             }
             while !Interruption.requested {

@@ -15,9 +15,12 @@ extension Pointer {
                 holding VALUE as TYPE (--value with --as), are printed, one per line, in the list's \
                 order. Chains whose base is not mapped or whose hop cannot be read are dropped and \
                 counted. --save writes the kept chains as a new list, so a restart-rescan cycle can \
-                repeat. A summary goes to stderr.
+                repeat. A summary goes to stderr. As in `pointer scan`, a chain whose base lies inside \
+                a symbol is followed by two spaces and `<module!symbol+0x10>` (not with --no-symbols).
 
-                --json prints {"pid":N,"checked":N,"kept":N,"broken":N,"chains":["…",…]}.
+                --json prints {"pid":N,"checked":N,"kept":N,"broken":N,"chains":["…",…]}, and \
+                "symbols":["module!symbol+0x10"|null,…] (one per chain, its base's symbol) when any \
+                base lies inside one.
                 """
         )
 
@@ -53,6 +56,8 @@ extension Pointer {
         @OptionGroup var jsonOption: JSONOption
 
         var json: Bool { jsonOption.json }
+
+        @OptionGroup var symbolsOption: SymbolsOption
 
         func validate() throws {
             guard (target == nil) != (value == nil) else { throw ValidationError("give either --target ADDRESS or --value VALUE --as TYPE") }
@@ -104,11 +109,15 @@ extension Pointer {
                 if case .address(let address) = expected { kept.target = address }
                 try Pointer.write(kept.text, to: save, pid: pid)
             }
+            let bases = Pointer.Scan.baseNames(result.kept, handle: handle, names: SymbolNames(handle: handle, option: symbolsOption))
             if json {
                 Output.line(JSONOutput.text(Report(pid: pid, checked: list.chains.count, kept: result.kept.count,
-                                                   broken: result.broken, chains: result.kept.map(\.description))))
+                                                   broken: result.broken, chains: result.kept.map(\.description),
+                                                   symbols: bases.contains { $0 != nil } ? bases : nil)))
             } else {
-                Output.lines(result.kept.map(\.description))
+                Output.lines(result.kept.indices.map { index in
+                    result.kept[index].description + (bases[index].map { "  <" + Format.printable($0) + ">" } ?? "")
+                })
             }
             Output.error("kept \(result.kept.count) of \(list.chains.count) chains; \(result.broken) could not be followed")
         }
@@ -120,6 +129,19 @@ extension Pointer {
             var kept: Int
             var broken: Int
             var chains: [String]
+            var symbols: [String?]?
+
+            enum CodingKeys: String, CodingKey { case pid, checked, kept, broken, chains, symbols }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(pid, forKey: .pid)
+                try container.encode(checked, forKey: .checked)
+                try container.encode(kept, forKey: .kept)
+                try container.encode(broken, forKey: .broken)
+                try container.encode(chains, forKey: .chains)
+                try container.encodeIfPresent(symbols, forKey: .symbols)
+            }
         }
     }
 }

@@ -12,11 +12,15 @@ extension Pointer {
                 Prints `base 0x…`, then one line per hop, `hop N: [0xADDR] = 0xPOINTER +OFF -> 0xNEXT`, \
                 then the final address alone, or with --as `0xADDR: value`. When a hop cannot be read, \
                 the hops before it are printed and the error names the hop, its address, the bytes that \
-                could be read and why the read stopped; the exit status is that of the error's code.
+                could be read and why the read stopped; the exit status is that of the error's code. \
+                The base, and the final address, are followed by `<module!symbol+0x10>` when they lie \
+                inside a symbol of a mapped module (not with --no-symbols).
 
                 --json prints {"pid":N,"chain":"…","base":"0x…","hops":[{"hop":N,"address":"0x…",\
                 "pointer":"0x…","offset":N,"next":"0x…"}],"address":"0x…"|null,"failure":null|\
-                {"hop":N,"address":"0x…","bytes":"hex","error":ERROR}} and, with --as, "type" and "value".
+                {"hop":N,"address":"0x…","bytes":"hex","error":ERROR}} and, with --as, "type" and "value"; \
+                "baseSymbol" and "addressSymbol" ("module!symbol+0x10") are added when those addresses \
+                lie inside a symbol.
                 """
         )
 
@@ -47,6 +51,8 @@ extension Pointer {
 
         var json: Bool { jsonOption.json }
 
+        @OptionGroup var symbolsOption: SymbolsOption
+
         func validate() throws {
             _ = try Pointer.format(size: pointerSize, endian: endian)
             _ = try parsed()
@@ -66,7 +72,8 @@ extension Pointer {
             let (baseArgument, offsets) = try parsed()
             let handle = try TargetProcess.open(pid, rights: .read)
             defer { handle.close() }
-            let base = try TargetProcess.resolve(baseArgument, in: handle, mode: mode)
+            let names = SymbolNames(handle: handle, option: symbolsOption)
+            let base = try TargetProcess.resolve(baseArgument, in: handle, mode: mode, names: names)
             let format = try Pointer.format(size: pointerSize, endian: endian)
             let trace: PointerChainTrace
             do {
@@ -80,24 +87,24 @@ extension Pointer {
                 (value, valueError) = readValue(handle, type: type, at: address)
             }
             if json {
-                printJSON(trace, value: value?.json, valueError: valueError)
+                printJSON(trace, value: value?.json, valueError: valueError, names: names)
             } else {
-                printText(trace, value: value?.text)
+                printText(trace, value: value?.text, names: names)
             }
             if let error = trace.error { throw ErrorReporting.fail(error, mode: mode) }
             if let valueError { throw ErrorReporting.fail(valueError, mode: mode) }
         }
 
-        private func printText(_ trace: PointerChainTrace, value: String?) {
-            var lines = ["base \(Format.hex(trace.base)) (\(PointerChain.hops(in: chain).first ?? ""))"]
+        private func printText(_ trace: PointerChainTrace, value: String?, names: SymbolNames) {
+            var lines = ["base \(Format.hex(trace.base))\(names.suffix(for: trace.base)) (\(Format.printable(String(PointerChain.hops(in: chain).first ?? ""))))"]
             for (index, hop) in trace.hops.enumerated() {
                 lines.append("hop \(index + 1): [\(Format.hex(hop.address))] = \(Format.hex(hop.pointer)) \(Self.signed(hop.offset)) -> \(Format.hex(hop.next))")
             }
-            if let address = trace.address { lines.append(Format.hex(address) + (value.map { ": " + $0 } ?? "")) }
+            if let address = trace.address { lines.append(Format.hex(address) + names.suffix(for: address) + (value.map { ": " + $0 } ?? "")) }
             Output.lines(lines)
         }
 
-        private func printJSON(_ trace: PointerChainTrace, value: JSON?, valueError: ProcessMemoryError?) {
+        private func printJSON(_ trace: PointerChainTrace, value: JSON?, valueError: ProcessMemoryError?, names: SymbolNames) {
             let failure = trace.failure.map { failure in
                 Report.Failure(hop: failure.hop, address: Format.hex(failure.address),
                                bytes: failure.bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(),
@@ -110,7 +117,8 @@ extension Pointer {
             Output.line(JSONOutput.text(Report(
                 pid: pid, chain: chain, base: Format.hex(trace.base), hops: hops, address: trace.address.map(Format.hex),
                 failure: failure, type: type?.rawValue, value: type == nil ? nil : (value ?? .null),
-                valueError: valueError.map(ErrorReport.init))))
+                valueError: valueError.map(ErrorReport.init), baseSymbol: names.label(for: trace.base),
+                addressSymbol: trace.address.flatMap { names.label(for: $0) })))
         }
 
         /// The value at the chain's end, as text and JSON, or the error that stopped its read.
@@ -155,9 +163,11 @@ extension Pointer {
             var type: String?
             var value: JSON?
             var valueError: ErrorReport?
+            var baseSymbol: String?
+            var addressSymbol: String?
 
             enum CodingKeys: String, CodingKey {
-                case pid, chain, base, hops, address, failure, type, value, valueError
+                case pid, chain, base, hops, address, failure, type, value, valueError, baseSymbol, addressSymbol
             }
 
             func encode(to encoder: any Encoder) throws {
@@ -173,6 +183,8 @@ extension Pointer {
                     try container.encode(value ?? .null, forKey: .value)
                     try container.encode(valueError, forKey: .valueError)
                 }
+                try container.encodeIfPresent(baseSymbol, forKey: .baseSymbol)
+                try container.encodeIfPresent(addressSymbol, forKey: .addressSymbol)
             }
         }
 

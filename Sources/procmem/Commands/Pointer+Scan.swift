@@ -26,8 +26,9 @@ extension Pointer {
                 name such as python3.11 or libc.so.6, a full path, or NAME! as in addresses). The \
                 dynamic loader's own data (ld-linux-*.so*: _r_debug, the link_map list, _rtld_global) \
                 reaches every module, so chains from it are noise and are left out unless \
-                --include-loader is given or --module names the loader. Each line is usable \
-                with `procmem pointer resolve`. --pointer-size 4 scans 4-byte pointers (a 32-bit \
+                --include-loader is given or --module names the loader. Each chain is usable \
+                with `procmem pointer resolve`; when its base lies inside a symbol of the module, two \
+                spaces and `<module!symbol+0x10>` follow it (not with --no-symbols). --pointer-size 4 scans 4-byte pointers (a 32-bit \
                 process), --endian big big-endian ones. --save FILE also writes the list with its \
                 format and target, for `procmem pointer rescan`. A summary goes to stderr; a progress \
                 line too when stderr is a terminal. Ctrl-C stops the indexing and prints what was \
@@ -35,9 +36,10 @@ extension Pointer {
 
                 --json prints {"pid":N,"target":"0x…","maxDepth":N,"maxOffset":"0x…","pointerSize":N,\
                 "byteOrder":"little"|"big","chains":[{"chain":"…","module":"…","offset":"0x…",\
-                "offsets":[N,…]}],"complete":BOOL,"truncated":BOOL,"incompleteReason":"…"|null,\
+                "offsets":[N,…],"symbol":"module!symbol+0x10"}],"complete":BOOL,"truncated":BOOL,"incompleteReason":"…"|null,\
                 "pointersIndexed":N,"nodesVisited":N,"bytesIndexed":N,"skipped":[{"start":"0x…",\
-                "end":"0x…","path":"…"|null,"error":ERROR}]}.
+                "end":"0x…","path":"…"|null,"error":ERROR}]}; a chain's "symbol" names its base and is present \
+                only when the base lies inside a symbol.
                 """
         )
 
@@ -80,6 +82,8 @@ extension Pointer {
 
         var json: Bool { jsonOption.json }
 
+        @OptionGroup var symbolsOption: SymbolsOption
+
         static func parseOffset(_ text: String) throws -> UInt64 {
             guard let value = Format.parseUnsigned(text), value <= 1 << 32 else {
                 throw ValidationError("--max-offset must be a number up to 0x100000000, not '\(text)'")
@@ -96,7 +100,8 @@ extension Pointer {
         func run() throws {
             let handle = try TargetProcess.open(pid, rights: .read)
             defer { handle.close() }
-            let address = try TargetProcess.resolve(target, in: handle)
+            let names = SymbolNames(handle: handle, option: symbolsOption)
+            let address = try TargetProcess.resolve(target, in: handle, names: names)
             var options = PointerScanOptions()
             options.maxDepth = depth
             options.maxOffset = maxOffset
@@ -120,10 +125,13 @@ extension Pointer {
                 let list = PointerChainList(format: options.format, target: address, chains: result.chains)
                 try Pointer.write(list.text, to: save, pid: pid)
             }
+            let bases = Self.baseNames(result.chains, handle: handle, names: names)
             if json {
-                Output.line(JSONOutput.text(Self.report(result, pid: pid, options: options)))
+                Output.line(JSONOutput.text(Self.report(result, pid: pid, options: options, baseNames: bases)))
             } else {
-                Output.lines(result.chains.map(\.description))
+                Output.lines(result.chains.indices.map { index in
+                    result.chains[index].description + (bases[index].map { "  <" + Format.printable($0) + ">" } ?? "")
+                })
             }
             var summary = "\(result.chains.count) chain\(result.chains.count == 1 ? "" : "s") to \(Format.hex(address))"
             summary += " (depth ≤ \(depth), offsets ≤ \(Format.hex(maxOffset))"
@@ -139,18 +147,26 @@ extension Pointer {
             if result.incompleteReason == "cancelled" { throw ExitCode(ExitCodes.partial) }
         }
 
-        static func report(_ result: PointerScanResult, pid: Int32, options: PointerScanOptions) -> Report {
+        /// The symbol holding each chain's base (`module!symbol+0x10`), or `nil`; the map is read
+        /// once, and not at all with --no-symbols or without chains.
+        static func baseNames(_ chains: [PointerChain], handle: ProcessHandle, names: SymbolNames) -> [String?] {
+            guard names.namesOutput, !chains.isEmpty, let map = try? handle.memoryMap() else { return chains.map { _ in nil } }
+            return chains.map { chain in (try? chain.baseAddress(in: map)).flatMap { names.label(for: $0) } }
+        }
+
+        static func report(_ result: PointerScanResult, pid: Int32, options: PointerScanOptions, baseNames: [String?]) -> Report {
             Report(
                 pid: pid, target: Format.hex(result.target), maxDepth: options.maxDepth, maxOffset: Format.hex(options.maxOffset),
                 pointerSize: options.format.size, byteOrder: options.format.byteOrder.rawValue,
-                chains: result.chains.map { chain in
+                chains: result.chains.enumerated().map { index, chain in
                     var module: String?
                     var offset: String?
                     if case .region(let name, let start) = chain.base {
                         module = name
                         offset = Format.hex(UInt64(start.magnitude))
                     }
-                    return Report.Chain(chain: chain.description, module: module, offset: offset, offsets: chain.offsets)
+                    return Report.Chain(chain: chain.description, module: module, offset: offset, offsets: chain.offsets,
+                                        symbol: baseNames.indices.contains(index) ? baseNames[index] : nil)
                 },
                 complete: result.isComplete, truncated: result.isTruncated, incompleteReason: result.incompleteReason,
                 pointersIndexed: result.pointersIndexed, nodesVisited: result.nodesVisited, bytesIndexed: result.bytesIndexed,
@@ -167,8 +183,9 @@ extension Pointer {
                 var module: String?
                 var offset: String?
                 var offsets: [Int64]
+                var symbol: String?
 
-                enum CodingKeys: String, CodingKey { case chain, module, offset, offsets }
+                enum CodingKeys: String, CodingKey { case chain, module, offset, offsets, symbol }
 
                 func encode(to encoder: any Encoder) throws {
                     var container = encoder.container(keyedBy: CodingKeys.self)
@@ -176,6 +193,7 @@ extension Pointer {
                     try container.encode(module, forKey: .module)
                     try container.encode(offset, forKey: .offset)
                     try container.encode(offsets, forKey: .offsets)
+                    try container.encodeIfPresent(symbol, forKey: .symbol)
                 }
             }
             struct Skip: Encodable {

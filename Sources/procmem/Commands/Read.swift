@@ -22,8 +22,13 @@ struct Read: ParsableCommand {
             --help). With --exact a read is all or nothing: a short read prints nothing on stdout and \
             exits with the status of the reason it stopped.
 
+            When ADDRESS lies inside a symbol of a mapped module, the hexdump starts with a header \
+            line, `0xADDR <module!symbol+0x10>:`, and each --as line names its value's address the \
+            same way (`0xADDR <game!g_score>: 42`); --no-symbols leaves the names out.
+
             --json prints one object (requested and read count bytes; hex holds the bytes \
-            read, "" with --exact when it stopped):
+            read, "" with --exact when it stopped; "symbol":"module!symbol+0x10" is added when \
+            ADDRESS lies inside a symbol):
               {"pid":N,"address":"0x…","requested":N,"read":N,"complete":BOOL,
                "hex":"…","stop":null|ERROR}
             With --as, "type":"u32" and "values":[…] follow (numbers, or "0x…" strings \
@@ -69,6 +74,8 @@ struct Read: ParsableCommand {
 
     var json: Bool { jsonOption.json }
 
+    @OptionGroup var symbolsOption: SymbolsOption
+
     static func parseLength(_ text: String) throws -> Int {
         // `read PID -1 16`: a negative number is moved to the end of the positionals, so it
         // arrives here; say what is wrong with it rather than that LENGTH is malformed.
@@ -106,8 +113,9 @@ struct Read: ParsableCommand {
     func run() throws {
         let handle = try TargetProcess.open(pid, rights: .read)
         defer { handle.close() }
-        let start = try TargetProcess.resolve(address, in: handle, mode: mode)
-        if type == .cstring { return try readString(handle, at: start) }
+        let names = SymbolNames(handle: handle, option: symbolsOption)
+        let start = try TargetProcess.resolve(address, in: handle, mode: mode, names: names)
+        if type == .cstring { return try readString(handle, at: start, names: names) }
 
         let requested = byteCount
         var (bytes, transfer) = try TargetProcess.read(handle, at: start, count: requested, mode: mode)
@@ -122,16 +130,18 @@ struct Read: ParsableCommand {
                 pid: pid, address: Format.hex(start), requested: requested, read: transfer.bytesTransferred,
                 complete: stop == nil, hex: bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(),
                 stop: stop.map(ErrorReport.init), type: type?.rawValue,
-                values: type.map { type in values.map { type.json($0, hex: hex) } })))
+                values: type.map { type in values.map { type.json($0, hex: hex) } }, symbol: names.label(for: start))))
         } else if raw {
             Output.bytes(bytes)
         } else if let type {
             let size = UInt64(type.size ?? 1)
             Output.lines(values.enumerated().map { index, value in
-                Format.hex(start &+ UInt64(index) &* size) + ": " + type.format(value, hex: hex)
+                let address = start &+ UInt64(index) &* size
+                return Format.hex(address) + names.suffix(for: address) + ": " + type.format(value, hex: hex)
             })
         } else {
-            Output.lines(HexDump.lines(bytes, address: start))
+            let header = names.suffix(for: start)
+            Output.lines((header.isEmpty ? [] : [Format.hex(start) + header + ":"]) + HexDump.lines(bytes, address: start))
         }
         guard let stop else { return }
         if exact || transfer.bytesTransferred == 0 { throw ErrorReporting.fail(stop, mode: mode) }
@@ -140,7 +150,7 @@ struct Read: ParsableCommand {
     }
 
     /// `--as cstring`: one quoted string.
-    private func readString(_ handle: ProcessHandle, at start: UInt64) throws {
+    private func readString(_ handle: ProcessHandle, at start: UInt64, names: SymbolNames) throws {
         let maxLength = byteCount
         var text: String?
         var failure: ProcessMemoryError?
@@ -151,9 +161,10 @@ struct Read: ParsableCommand {
         }
         if json {
             Output.line(JSONOutput.text(StringReport(pid: pid, address: Format.hex(start), maxLength: maxLength,
-                                                     value: text, stop: failure.map(ErrorReport.init))))
+                                                     value: text, stop: failure.map(ErrorReport.init),
+                                                     symbol: names.label(for: start))))
         } else if let text {
-            Output.line(Format.hex(start) + ": " + JSON.quoted(text))
+            Output.line(Format.hex(start) + names.suffix(for: start) + ": " + JSON.quoted(text))
         }
         if let failure { throw ErrorReporting.fail(failure, mode: mode) }
     }
@@ -175,9 +186,10 @@ struct Read: ParsableCommand {
         var stop: ErrorReport?
         var type: String?
         var values: [JSON]?
+        var symbol: String?
 
         enum CodingKeys: String, CodingKey {
-            case pid, address, requested, read, complete, hex, stop, type, values
+            case pid, address, requested, read, complete, hex, stop, type, values, symbol
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -191,6 +203,7 @@ struct Read: ParsableCommand {
             try container.encode(stop, forKey: .stop)
             try container.encodeIfPresent(type, forKey: .type)
             try container.encodeIfPresent(values, forKey: .values)
+            try container.encodeIfPresent(symbol, forKey: .symbol)
         }
     }
 
@@ -202,17 +215,19 @@ struct Read: ParsableCommand {
         var maxLength: Int
         var value: String?
         var stop: ErrorReport?
+        var symbol: String?
 
-        init(pid: Int32, address: String, maxLength: Int, value: String?, stop: ErrorReport?) {
+        init(pid: Int32, address: String, maxLength: Int, value: String?, stop: ErrorReport?, symbol: String?) {
             self.pid = pid
             self.address = address
             self.maxLength = maxLength
             self.value = value
             self.stop = stop
+            self.symbol = symbol
         }
 
         enum CodingKeys: String, CodingKey {
-            case pid, address, type, maxLength, value, stop
+            case pid, address, type, maxLength, value, stop, symbol
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -223,6 +238,7 @@ struct Read: ParsableCommand {
             try container.encode(maxLength, forKey: .maxLength)
             try container.encode(value, forKey: .value)
             try container.encode(stop, forKey: .stop)
+            try container.encodeIfPresent(symbol, forKey: .symbol)
         }
     }
 }

@@ -115,6 +115,8 @@ struct Rescan: ParsableCommand {
 
     var json: Bool { jsonOption.json }
 
+    @OptionGroup var symbolsOption: SymbolsOption
+
     @Flag(help: "Draw the progress line on stderr even when it is not a terminal.")
     var progress = false
 
@@ -265,7 +267,8 @@ struct Rescan: ParsableCommand {
         }
         let savedTo = result.interrupted && save == nil ? nil : target
         let kept = savedTo.flatMap { path in try? MatchFileGenerations(path: path, limit: keep).earlier().first }
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: savedTo, keptAs: kept, handle: handle, json: json)
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: savedTo, keptAs: kept, handle: handle, json: json,
+                         names: SymbolNames(handle: handle, option: symbolsOption))
         if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

@@ -24,7 +24,8 @@ struct Scan: ParsableCommand {
             the scan are skipped and listed. --resident-only skips memory with no resident page \
             (/proc/PID/pagemap), so untouched sparse mappings are not faulted in.
 
-            Each match prints `0xADDRESS: VALUE  [REGION]`; a string or pattern match prints its \
+            Each match prints `0xADDRESS: VALUE  [REGION]`, or `0xADDRESS <module!symbol+0x10>: VALUE  [REGION]` \
+            when it lies inside a symbol of a mapped module (not with --no-symbols); a string or pattern match prints its \
             bytes as text, escaped for the terminal, then its first bytes in hex: \
             `0xADDRESS: "text" (74 65 78 74)  [REGION]`; after at most --max-matches lines a summary \
             follows (matches, regions, bytes, skipped, time). --save FILE keeps every match for \
@@ -35,10 +36,11 @@ struct Scan: ParsableCommand {
             The progress line is drawn on stderr when it is a terminal, or always with --progress.
 
             --json prints one object: {"pid","query","content","matchCount","reported",\
-            "matches":[{"address","width","value","region":{"start","end","perms","path"}}],\
+            "matches":[{"address","width","value","region":{"start","end","perms","path"},"symbol"}],\
             (strings and patterns: "value" is the hex of the first bytes and "text" the bytes as text) \
             "regionsScanned","bytesScanned","bytesNotResident","skipped":[{"start","end","path","reason":ERROR}],\
-            "truncated","interrupted","partial","saved","elapsedSeconds"}.
+            "truncated","interrupted","partial","saved","elapsedSeconds"}; a match's "symbol" \
+            (`module!symbol+0x10`) is present only when it lies inside a symbol.
             """
     )
 
@@ -96,6 +98,8 @@ struct Scan: ParsableCommand {
     @OptionGroup var jsonOption: JSONOption
 
     var json: Bool { jsonOption.json }
+
+    @OptionGroup var symbolsOption: SymbolsOption
 
     func validate() throws {
         let modes = [value != nil || (type != nil && !snapshot), string != nil, pattern != nil, snapshot].filter { $0 }.count
@@ -158,7 +162,8 @@ struct Scan: ParsableCommand {
             throw ErrorReporting.fail(error)
         }
         reporter.finish()
-        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, handle: handle, json: json)
+        ScanReport.print(result, label: label, maxMatches: maxMatches, savedTo: save, handle: handle, json: json,
+                         names: SymbolNames(handle: handle, option: symbolsOption))
         if result.isPartial { throw ExitCode(ExitCodes.partial) }
     }
 }

@@ -12,10 +12,13 @@ struct Watch: ParsableCommand {
             per change: `TIME 0xADDR: OLD -> NEW`, TIME in UTC (2026-01-31T12:00:00.123Z). The first \
             line for each address is `TIME 0xADDR: VALUE (initial)`; a value that cannot be read shows \
             as <CODE>. Runs until Ctrl-C (or SIGTERM), then prints a summary on stderr and exits 0. If \
-            the process exits, the watch ends with its error (status 14, badState).
+            the process exits, the watch ends with its error (status 14, badState). An address inside \
+            a symbol of a mapped module is named: `TIME 0xADDR <module!symbol+0x10>: OLD -> NEW` (not \
+            with --no-symbols).
 
             --json prints one object per change: {"time":"…","address":"0x…","old":V|null,"new":V}, \
-            where V is a number, a "0x…" string with --hex, or {"error":"CODE"}.
+            where V is a number, a "0x…" string with --hex, or {"error":"CODE"}; "symbol":"module!symbol+0x10" \
+            is added when the address lies inside a symbol.
 
             Values of different types are watched together with --entry TYPE:ADDRESS, repeated \
             (`--entry u32:[heap]+0x10 --entry f64:"game+0x40 -> +0x8"`), alone or after ADDRESS… \
@@ -54,6 +57,8 @@ struct Watch: ParsableCommand {
 
     var json: Bool { jsonOption.json }
 
+    @OptionGroup var symbolsOption: SymbolsOption
+
     func validate() throws {
         guard !addresses.isEmpty || !entries.isEmpty else { throw ValidationError("give at least one ADDRESS (with --as) or --entry TYPE:ADDRESS") }
         if !addresses.isEmpty && type == nil { throw ValidationError("ADDRESS needs --as TYPE") }
@@ -68,14 +73,19 @@ struct Watch: ParsableCommand {
         defer { handle.close() }
         var targets: [Watcher.Target] = []
         let entries = allEntries
+        let names = SymbolNames(handle: handle, option: symbolsOption)
         for entry in entries {
-            targets.append(Watcher.Target(address: try TargetProcess.resolve(entry.address, in: handle), size: entry.type.size ?? 1))
+            targets.append(Watcher.Target(address: try TargetProcess.resolve(entry.address, in: handle, names: names),
+                                          size: entry.type.size ?? 1))
         }
+        // Named once, before the first read: the lines then cost no lookups.
+        let labels = targets.map { names.label(for: $0.address) }
         Interruption.install()
         let watcher = Watcher(handle: handle, targets: targets)
         do {
             try watcher.run(interval: interval, cancellation: Interruption.cancellation) { change in
-                Output.line(line(for: change, address: targets[change.target].address, type: entries[change.target].type))
+                Output.line(line(for: change, address: targets[change.target].address, symbol: labels[change.target],
+                                 type: entries[change.target].type))
             }
         } catch {
             Output.error(summary(watcher))
@@ -88,15 +98,16 @@ struct Watch: ParsableCommand {
         "watch stopped after \(watcher.rounds) read\(watcher.rounds == 1 ? "" : "s"): \(watcher.changes) change\(watcher.changes == 1 ? "" : "s")"
     }
 
-    private func line(for change: Watcher.Change, address: UInt64, type: ValueType) -> String {
+    private func line(for change: Watcher.Change, address: UInt64, symbol: String?, type: ValueType) -> String {
         let time = WatchInterval.timestamp(change.time)
         if json {
             return JSONOutput.text(ChangeReport(time: time, address: Format.hex(address),
                                                 old: change.old.map { jsonValue($0, type) } ?? .null,
-                                                new: jsonValue(change.new, type)))
+                                                new: jsonValue(change.new, type), symbol: symbol))
         }
-        guard let old = change.old else { return "\(time) \(Format.hex(address)): \(text(change.new, type)) (initial)" }
-        return "\(time) \(Format.hex(address)): \(text(old, type)) -> \(text(change.new, type))"
+        let named = Format.hex(address) + (symbol.map { " <" + Format.printable($0) + ">" } ?? "")
+        guard let old = change.old else { return "\(time) \(named): \(text(change.new, type)) (initial)" }
+        return "\(time) \(named): \(text(old, type)) -> \(text(change.new, type))"
     }
 
     private func text(_ value: Watcher.Value, _ type: ValueType) -> String {
@@ -121,6 +132,19 @@ struct ChangeReport: Encodable {
     /// null for an address's first line.
     var old: JSON
     var new: JSON
+    /// `module!symbol+0x10` when the address lies inside a symbol; left out otherwise.
+    var symbol: String?
+
+    enum CodingKeys: String, CodingKey { case time, address, old, new, symbol }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(time, forKey: .time)
+        try container.encode(address, forKey: .address)
+        try container.encode(old, forKey: .old)
+        try container.encode(new, forKey: .new)
+        try container.encodeIfPresent(symbol, forKey: .symbol)
+    }
 }
 
 /// A value `watch` could not read, in `--json`: `{"error":"CODE"}`.

@@ -72,15 +72,18 @@ enum ScanReport {
     /// `keptAs` names the earlier generation the save kept (text only).
     /// `handle` (when given) rereads the shown matches of strings and byte patterns, which the
     /// set keeps only 8 bytes of, to print them as text.
+    /// Matches inside a symbol are named by `names` (`0xADDR <module!symbol+0x10>: …`, or a
+    /// `"symbol"` key in JSON).
     static func print(_ result: ScanResult, label: String, maxMatches: Int, savedTo: String?, keptAs: String? = nil,
-                      handle: ProcessHandle? = nil, json: Bool) {
+                      handle: ProcessHandle? = nil, json: Bool, names: SymbolNames) {
         let set = result.matches
         let shown = min(set.count, maxMatches)
         let matched = handle.map { matchedBytes(set, shown: shown, handle: $0) } ?? []
         if json {
             Output.line(JSONOutput.text(JSONReport(
                 pid: set.pid, query: label, content: contentName(set.content), matchCount: result.matchCount, reported: shown,
-                matches: (0..<shown).map { match(set, $0, text: $0 < matched.count ? matched[$0].map(text(of:)) : nil) }, regionsScanned: result.regionsScanned,
+                matches: (0..<shown).map { match(set, $0, text: $0 < matched.count ? matched[$0].map(text(of:)) : nil, names: names) },
+                regionsScanned: result.regionsScanned,
                 bytesScanned: result.bytesScanned, bytesNotResident: result.bytesNotResident,
                 skipped: result.skipped.map { JSONReport.Skip(start: Format.hex($0.start), end: Format.hex($0.end), path: $0.path,
                                                                reason: ErrorReport($0.reason)) },
@@ -94,7 +97,7 @@ enum ScanReport {
             let match = set[index]
             var value = valueText(set, index)
             if index < matched.count, let bytes = matched[index] { value = "\"" + terminalText(of: bytes) + "\" (" + value + ")" }
-            lines.append("\(Format.hex(match.address)): \(value)  \(regionText(set.region(ofMatch: index)))")
+            lines.append("\(Format.hex(match.address))\(names.suffix(for: match.address)): \(value)  \(regionText(set.region(ofMatch: index)))")
         }
         if shown < result.matchCount { lines.append("… \(result.matchCount - shown) more matches not shown (--max-matches \(maxMatches))") }
         for skip in result.skipped {
@@ -195,8 +198,8 @@ enum ScanReport {
     }
 
     /// One match for `--json`: its value as a number when it has one, else as text; for strings
-    /// and byte patterns also `text`, the bytes read again as text.
-    static func match(_ set: MatchSet, _ index: Int, text: String? = nil) -> JSONReport.Match {
+    /// and byte patterns also `text`, the bytes read again as text; `symbol` when it lies inside one.
+    static func match(_ set: MatchSet, _ index: Int, text: String? = nil, names: SymbolNames) -> JSONReport.Match {
         let match = set[index]
         var value: JSON = .string(valueText(set, index))
         switch set.number(ofMatch: index) {
@@ -209,7 +212,8 @@ enum ScanReport {
             JSONReport.Region(start: Format.hex(region.start), end: Format.hex(region.end),
                               perms: region.permissions.description, path: region.path)
         }
-        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, text: text, region: region)
+        return JSONReport.Match(address: Format.hex(match.address), width: match.width, value: value, text: text, region: region,
+                                symbol: names.label(for: match.address))
     }
 
     /// `scan` and `rescan --json`: the shape in `procmem scan --help`; a missing value is null.
@@ -237,8 +241,9 @@ enum ScanReport {
             /// Strings and byte patterns only: the matched bytes as text (the value stays hex).
             var text: String?
             var region: Region?
+            var symbol: String?
 
-            enum CodingKeys: String, CodingKey { case address, width, value, text, region }
+            enum CodingKeys: String, CodingKey { case address, width, value, text, region, symbol }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
@@ -247,6 +252,7 @@ enum ScanReport {
                 try container.encode(value, forKey: .value)
                 try container.encodeIfPresent(text, forKey: .text)
                 try container.encode(region, forKey: .region)
+                try container.encodeIfPresent(symbol, forKey: .symbol)
             }
         }
         struct Skip: Encodable {

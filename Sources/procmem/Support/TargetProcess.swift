@@ -36,11 +36,21 @@ enum TargetProcess {
     /// The absolute address `argument` stands for in `handle`'s process, its pointer hops followed
     /// in `mode` (the map is read only for names). Names no region has go to `names` (where a
     /// symbol table plugs in). An unresolvable expression is reported with the hop that failed and why.
+    /// A name that is neither a region nor a symbol fails with `notFound` (its exit status), the
+    /// message listing the modules searched and those without symbols.
     static func resolve(_ argument: AddressArgument, in handle: ProcessHandle, mode: AccessModeOption = .debugger,
-                        names: (any AddressNameResolver)? = nil) throws(ExitCode) -> UInt64 {
+                        names: SymbolNames? = nil) throws(ExitCode) -> UInt64 {
+        let names = names ?? SymbolNames(handle: handle)
         do {
-            return try handle.resolve(argument.expression, names: names ?? SymbolNames(handle: handle), mode: mode.readMode)
+            return try handle.resolve(argument.expression, names: names, mode: mode.readMode)
         } catch {
+            var error = error
+            // The core says "no region named X is mapped, and no mapped module defines a symbol of
+            // that name"; the symbolizer knows which modules it searched.
+            let generic = "no mapped module defines a symbol of that name"
+            if error.code == .notFound, let why = names.lastFailureMessage, error.message.hasSuffix(generic) {
+                error.message = String(error.message.dropLast(generic.count)) + why
+            }
             throw ErrorReporting.fail(error, mode: mode)
         }
     }
