@@ -178,32 +178,17 @@ struct Dump: ParsableCommand {
         var output: String
         var index: String
         var complete: Bool
-        var partialReason: String?
+        @NullWhenAbsent var partialReason: String?
         var regions: Int
         var bytesDumped: UInt64
         var bytesFailed: UInt64
         var bytesExcluded: UInt64
-        var coredumpFilter: String?
+        @NullWhenAbsent var coredumpFilter: String?
         var failedRanges: Int
 
         enum CodingKeys: String, CodingKey {
             case pid, output, index, complete, partialReason, regions, bytesDumped, bytesFailed, bytesExcluded
             case coredumpFilter, failedRanges
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(pid, forKey: .pid)
-            try container.encode(output, forKey: .output)
-            try container.encode(index, forKey: .index)
-            try container.encode(complete, forKey: .complete)
-            try container.encode(partialReason, forKey: .partialReason)
-            try container.encode(regions, forKey: .regions)
-            try container.encode(bytesDumped, forKey: .bytesDumped)
-            try container.encode(bytesFailed, forKey: .bytesFailed)
-            try container.encode(bytesExcluded, forKey: .bytesExcluded)
-            try container.encode(coredumpFilter, forKey: .coredumpFilter)
-            try container.encode(failedRanges, forKey: .failedRanges)
         }
     }
 }

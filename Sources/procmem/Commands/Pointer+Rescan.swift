@@ -132,16 +132,6 @@ extension Pointer {
             var symbols: [String?]?
 
             enum CodingKeys: String, CodingKey { case pid, checked, kept, broken, chains, symbols }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(pid, forKey: .pid)
-                try container.encode(checked, forKey: .checked)
-                try container.encode(kept, forKey: .kept)
-                try container.encode(broken, forKey: .broken)
-                try container.encode(chains, forKey: .chains)
-                try container.encodeIfPresent(symbols, forKey: .symbols)
-            }
         }
     }
 }

@@ -180,37 +180,22 @@ extension Pointer {
         struct Report: Encodable {
             struct Chain: Encodable {
                 var chain: String
-                var module: String?
-                var offset: String?
+                @NullWhenAbsent var module: String?
+                @NullWhenAbsent var offset: String?
                 var offsets: [Int64]
                 var symbol: String?
 
                 enum CodingKeys: String, CodingKey { case chain, module, offset, offsets, symbol }
 
-                func encode(to encoder: any Encoder) throws {
-                    var container = encoder.container(keyedBy: CodingKeys.self)
-                    try container.encode(chain, forKey: .chain)
-                    try container.encode(module, forKey: .module)
-                    try container.encode(offset, forKey: .offset)
-                    try container.encode(offsets, forKey: .offsets)
-                    try container.encodeIfPresent(symbol, forKey: .symbol)
-                }
             }
             struct Skip: Encodable {
                 var start: String
                 var end: String
-                var path: String?
+                @NullWhenAbsent var path: String?
                 var error: ErrorReport
 
                 enum CodingKeys: String, CodingKey { case start, end, path, error }
 
-                func encode(to encoder: any Encoder) throws {
-                    var container = encoder.container(keyedBy: CodingKeys.self)
-                    try container.encode(start, forKey: .start)
-                    try container.encode(end, forKey: .end)
-                    try container.encode(path, forKey: .path)
-                    try container.encode(error, forKey: .error)
-                }
             }
             var pid: Int32
             var target: String
@@ -230,24 +215,6 @@ extension Pointer {
             enum CodingKeys: String, CodingKey {
                 case pid, target, maxDepth, maxOffset, pointerSize, byteOrder, chains, complete, truncated
                 case incompleteReason, pointersIndexed, nodesVisited, bytesIndexed, skipped
-            }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(pid, forKey: .pid)
-                try container.encode(target, forKey: .target)
-                try container.encode(maxDepth, forKey: .maxDepth)
-                try container.encode(maxOffset, forKey: .maxOffset)
-                try container.encode(pointerSize, forKey: .pointerSize)
-                try container.encode(byteOrder, forKey: .byteOrder)
-                try container.encode(chains, forKey: .chains)
-                try container.encode(complete, forKey: .complete)
-                try container.encode(truncated, forKey: .truncated)
-                try container.encode(incompleteReason, forKey: .incompleteReason)
-                try container.encode(pointersIndexed, forKey: .pointersIndexed)
-                try container.encode(nodesVisited, forKey: .nodesVisited)
-                try container.encode(bytesIndexed, forKey: .bytesIndexed)
-                try container.encode(skipped, forKey: .skipped)
             }
         }
     }

@@ -183,27 +183,13 @@ struct Read: ParsableCommand {
         var read: Int
         var complete: Bool
         var hex: String
-        var stop: ErrorReport?
+        @NullWhenAbsent var stop: ErrorReport?
         var type: String?
         var values: [JSON]?
         var symbol: String?
 
         enum CodingKeys: String, CodingKey {
             case pid, address, requested, read, complete, hex, stop, type, values, symbol
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(pid, forKey: .pid)
-            try container.encode(address, forKey: .address)
-            try container.encode(requested, forKey: .requested)
-            try container.encode(read, forKey: .read)
-            try container.encode(complete, forKey: .complete)
-            try container.encode(hex, forKey: .hex)
-            try container.encode(stop, forKey: .stop)
-            try container.encodeIfPresent(type, forKey: .type)
-            try container.encodeIfPresent(values, forKey: .values)
-            try container.encodeIfPresent(symbol, forKey: .symbol)
         }
     }
 
@@ -213,8 +199,8 @@ struct Read: ParsableCommand {
         var address: String
         var type = "cstring"
         var maxLength: Int
-        var value: String?
-        var stop: ErrorReport?
+        @NullWhenAbsent var value: String?
+        @NullWhenAbsent var stop: ErrorReport?
         var symbol: String?
 
         init(pid: Int32, address: String, maxLength: Int, value: String?, stop: ErrorReport?, symbol: String?) {
@@ -228,17 +214,6 @@ struct Read: ParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case pid, address, type, maxLength, value, stop, symbol
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(pid, forKey: .pid)
-            try container.encode(address, forKey: .address)
-            try container.encode(type, forKey: .type)
-            try container.encode(maxLength, forKey: .maxLength)
-            try container.encode(value, forKey: .value)
-            try container.encode(stop, forKey: .stop)
-            try container.encodeIfPresent(symbol, forKey: .symbol)
         }
     }
 }

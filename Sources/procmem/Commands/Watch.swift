@@ -136,15 +136,6 @@ struct ChangeReport: Encodable {
     var symbol: String?
 
     enum CodingKeys: String, CodingKey { case time, address, old, new, symbol }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(time, forKey: .time)
-        try container.encode(address, forKey: .address)
-        try container.encode(old, forKey: .old)
-        try container.encode(new, forKey: .new)
-        try container.encodeIfPresent(symbol, forKey: .symbol)
-    }
 }
 
 /// A value `watch` could not read, in `--json`: `{"error":"CODE"}`.

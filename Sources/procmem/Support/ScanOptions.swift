@@ -222,17 +222,9 @@ enum ScanReport {
             var start: String
             var end: String
             var perms: String
-            var path: String?
+            @NullWhenAbsent var path: String?
 
             enum CodingKeys: String, CodingKey { case start, end, perms, path }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(start, forKey: .start)
-                try container.encode(end, forKey: .end)
-                try container.encode(perms, forKey: .perms)
-                try container.encode(path, forKey: .path)
-            }
         }
         struct Match: Encodable {
             var address: String
@@ -240,36 +232,18 @@ enum ScanReport {
             var value: JSON
             /// Strings and byte patterns only: the matched bytes as text (the value stays hex).
             var text: String?
-            var region: Region?
+            @NullWhenAbsent var region: Region?
             var symbol: String?
 
             enum CodingKeys: String, CodingKey { case address, width, value, text, region, symbol }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(address, forKey: .address)
-                try container.encode(width, forKey: .width)
-                try container.encode(value, forKey: .value)
-                try container.encodeIfPresent(text, forKey: .text)
-                try container.encode(region, forKey: .region)
-                try container.encodeIfPresent(symbol, forKey: .symbol)
-            }
         }
         struct Skip: Encodable {
             var start: String
             var end: String
-            var path: String?
+            @NullWhenAbsent var path: String?
             var reason: ErrorReport
 
             enum CodingKeys: String, CodingKey { case start, end, path, reason }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(start, forKey: .start)
-                try container.encode(end, forKey: .end)
-                try container.encode(path, forKey: .path)
-                try container.encode(reason, forKey: .reason)
-            }
         }
         var pid: Int32
         var query: String
