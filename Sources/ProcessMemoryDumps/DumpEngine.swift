@@ -14,6 +14,19 @@ import ProcessMemoryCore
 struct DumpEngine {
     let handle: ProcessHandle
     let options: DumpOptions
+    /// Bytes processed so far and in all, for ``DumpOptions/progress``.
+    let counter = ProgressCounter()
+
+    /// Turns the engine's increments into the cumulative ``WorkProgress`` callers get.
+    final class ProgressCounter {
+        var done: UInt64 = 0
+        var total: UInt64 = 0
+    }
+
+    private func advance(_ bytes: UInt64) {
+        counter.done += bytes
+        options.progress?(WorkProgress(bytesDone: counter.done, bytesTotal: counter.total))
+    }
 
     struct Outcome {
         var regions: [DumpIndex.Region]
@@ -46,6 +59,7 @@ struct DumpEngine {
                              offset: region.offset, processedUpTo: region.start)
         }
         var outcome = Outcome(regions: [])
+        counter.total = map.regions.reduce(0) { $0 + $1.size }
         let pagemap = options.sparse ? Pagemap(handle: handle) : nil
         let userfaultfd = details.map(ProcessHandle.userfaultfdRegions(in:)) ?? handle.userfaultfdRegions()
         for (index, region) in map.regions.enumerated() where outcome.partialReason == nil {
@@ -53,13 +67,13 @@ struct DumpEngine {
                 // Never read: the read could block forever (UserfaultfdRanges.swift).
                 entries[index].failed = [.init(start: region.start, end: region.end, code: .notSupported, reason: registered.reason)]
                 entries[index].processedUpTo = region.end
-                options.progress?(region.size)
+                advance(region.size)
                 continue
             }
             if let reason = excluded[region.start] {
                 entries[index].excluded = reason
                 entries[index].processedUpTo = region.end
-                options.progress?(region.size)
+                advance(region.size)
                 continue
             }
             let holes = pagemap.flatMap { Self.neverPopulated(region, pagemap: $0) } ?? []
@@ -77,7 +91,7 @@ struct DumpEngine {
             entry.failed.append(.init(start: region.start, end: region.end, code: .protectionFailure,
                                       reason: "\(region.path ?? "the region") lies outside the user address space and cannot be read"))
             entry.processedUpTo = region.end
-            options.progress?(region.size)
+            advance(region.size)
             return
         }
         var cursor = region.start
@@ -119,7 +133,7 @@ struct DumpEngine {
                 pending = nil
                 entry.neverPopulated = entry.neverPopulated ?? []
                 entry.neverPopulated?.append(.init(start: cursor, end: hole.upperBound))
-                options.progress?(hole.upperBound - cursor)
+                advance(hole.upperBound - cursor)
                 cursor = hole.upperBound
                 continue
             }
@@ -155,7 +169,7 @@ struct DumpEngine {
                     try write(UnsafeRawBufferPointer(buffer), at: segment.offset + (cursor - segment.start), to: &sink)
                 }
                 cursor += UInt64(done)
-                options.progress?(UInt64(done))
+                advance(UInt64(done))
             }
             guard let stop else { continue }
             try close(&sink)
@@ -174,7 +188,7 @@ struct DumpEngine {
             } else {
                 entry.failed.append(.init(start: failedAt, end: next, code: error.code, reason: error.message))
             }
-            options.progress?(next - failedAt)
+            advance(next - failedAt)
             cursor = next
         }
         try close(&sink)

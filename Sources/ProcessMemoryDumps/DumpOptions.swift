@@ -14,8 +14,9 @@ public struct DumpOptions {
     /// the dump's read/write loop written in C took 0.6–1.0 s per dense GiB with 1 MiB chunks and
     /// 0.7–4.5 s with 8 MiB chunks.
     public var chunkSize: Int
-    /// Called after every chunk with the number of bytes just processed (read or found unreadable).
-    public var progress: ((UInt64) -> Void)?
+    /// Called on this thread after every chunk with the bytes processed so far (read, found
+    /// unreadable, or skipped) and in all: the total of the mapped regions.
+    public var progress: ((WorkProgress) -> Void)?
     /// Polled before every chunk; once cancelled, the dump ends early, marked partial
     /// (`partialReason` `"interrupted"`), with the target resumed.
     public var cancellation: Cancellation
@@ -37,7 +38,7 @@ public struct DumpOptions {
 
     /// Creates options; `chunkSize` is raised to at least one page.
     public init(stopMethod: StopMethod = .ptrace, readMode: ReadMode = .debugger, chunkSize: Int = 1 << 20,
-                progress: ((UInt64) -> Void)? = nil, cancellation: Cancellation = .never) {
+                progress: ((WorkProgress) -> Void)? = nil, cancellation: Cancellation = .never) {
         self.stopMethod = stopMethod
         self.readMode = readMode
         self.chunkSize = max(Int(AddressSpace.pageSize), chunkSize)

@@ -170,7 +170,7 @@ extension ProcessHandle {
     /// - Throws: `.invalidArguments` for bad options; `.badHandle`, `.execed`, `.badState` when the
     ///   process goes away.
     public func scanPointers(to target: UInt64, options: PointerScanOptions = PointerScanOptions(),
-                             progress: ((UInt64, UInt64) -> Void)? = nil,
+                             progress: ((WorkProgress) -> Void)? = nil,
                              cancellation: Cancellation = .never) throws(ProcessMemoryError) -> PointerScanResult {
         guard (1...32).contains(options.maxDepth), options.maxResults >= 1, options.chunkSize >= 4096, options.maxNodes >= 1,
               options.maxOffset <= UInt64(Int64.max) else {
@@ -209,7 +209,7 @@ extension ProcessHandle {
     }
 
     private func buildIndex(_ index: inout PointerIndex, regions: [MemoryRegion], total: UInt64, options: PointerScanOptions,
-                            result: inout PointerScanResult, progress: ((UInt64, UInt64) -> Void)?, cancellation: Cancellation) throws(ProcessMemoryError) {
+                            result: inout PointerScanResult, progress: ((WorkProgress) -> Void)?, cancellation: Cancellation) throws(ProcessMemoryError) {
         let chunkSize = options.chunkSize & ~7
         let size = options.format.size
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 8)
@@ -239,7 +239,7 @@ extension ProcessHandle {
                 } else {
                     cursor += UInt64(want)
                 }
-                progress?(result.bytesIndexed, total)
+                progress?(WorkProgress(bytesDone: result.bytesIndexed, bytesTotal: total))
                 if cancellation.isCancelled {
                     result.isComplete = false
                     result.incompleteReason = "cancelled"

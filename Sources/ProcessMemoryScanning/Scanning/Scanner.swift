@@ -40,7 +40,8 @@ public struct ScanOptions: Sendable, Hashable {
     }
 }
 
-/// How far a scan has come, passed to the progress callback after each chunk.
+/// How far a scan has come, passed to the progress callback after each chunk: the package's
+/// ``WorkProgress`` convention (cumulative bytes against a total), plus the matches so far.
 public struct ScanProgress: Sendable, Hashable {
     /// Bytes of the selected regions scanned so far.
     public var bytesDone: UInt64

@@ -130,7 +130,7 @@ struct Dump: ParsableCommand {
         Interruption.install()
         let progress = ProgressReporter(label: "dump", total: total, forced: self.progress)
         var options = DumpOptions(stopMethod: stop.method, readMode: mode.readMode,
-                                  progress: { progress.advance(by: $0) }, cancellation: Interruption.cancellation)
+                                  progress: { progress.update(done: $0.bytesDone, total: $0.bytesTotal) }, cancellation: Interruption.cancellation)
         options.selection = selection
         let names = SymbolNames(handle: handle, option: symbolsOption)
         if names.namesOutput {

@@ -113,8 +113,8 @@ extension Pointer {
             let reporter = ProgressReporter(label: "pointer scan", forced: progress)
             let result: PointerScanResult
             do {
-                result = try handle.scanPointers(to: address, options: options, progress: { done, total in
-                    reporter.update(done: done, total: total)
+                result = try handle.scanPointers(to: address, options: options, progress: { progress in
+                    reporter.update(done: progress.bytesDone, total: progress.bytesTotal)
                 }, cancellation: Interruption.cancellation)
             } catch {
                 reporter.finish()

@@ -33,9 +33,9 @@ import Testing
         options.maxOffset = 0x100
         options.maxResults = 1000
         var calls = 0
-        let result = try handle.scanPointers(to: target, options: options) { done, total in
+        let result = try handle.scanPointers(to: target, options: options) { progress in
             calls += 1
-            #expect(done <= total)
+            #expect(progress.bytesDone <= progress.bytesTotal)
         }
         #expect(calls > 0)
         #expect(result.bytesIndexed > 0)
