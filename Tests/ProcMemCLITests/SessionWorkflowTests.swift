@@ -254,6 +254,12 @@ struct SessionWorkflowTests {
         let shown = try procmem(["table", "show", String(next.pid), table])
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.text.contains(moved) && shown.text.contains(" 100 "), "\(shown.text)")
+        let json = try procmem(["table", "show", String(next.pid), table, "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.text.utf8)) as? [[String: Any]], "\(json.text)")
+        #expect(entries.count == 1 && entries[0]["name"] as? String == "health" && entries[0]["address"] as? String == moved
+                && (entries[0]["value"] as? NSNumber)?.intValue == 100 && entries[0]["error"] is NSNull
+                && entries[0]["freeze"] as? String == "999", "\(json.text)")
         let freeze = try RunningProcmem(["table", "freeze", String(next.pid), table, "--interval", "20ms"])
         try freeze.lines.wait(for: "(was 100)")
         #expect(try next.health() == 999)

@@ -81,16 +81,62 @@ struct TableShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Resolve each entry and print its address and value.",
-        discussion: "One line per entry: NAME  0xADDRESS  TYPE  VALUE  (ADDRESS as written)[  freeze VALUE]. An entry that cannot be resolved or read prints its error instead; the exit status is then the first such error's."
+        discussion: """
+            One line per entry: NAME  0xADDRESS  TYPE  VALUE  (ADDRESS as written)[  freeze VALUE]. An \
+            entry that cannot be resolved or read prints its error instead; the exit status is then \
+            the first such error's.
+
+            --json prints one array, an object per entry: {"name","expression","type","description",\
+            "freeze","address","addressValue","value","error"}. address, addressValue and value are \
+            null when the entry cannot be resolved or read, error (as `procmem read --help` \
+            describes it) is null when it can; description and freeze are null when the table has none.
+            """
     )
 
     @OptionGroup var arguments: TableArguments
+    @OptionGroup var jsonOption: JSONOption
+
+    /// One entry for `--json`.
+    struct Report: Encodable {
+        var name: String
+        var expression: String
+        var type: String
+        @NullWhenAbsent var description: String?
+        @NullWhenAbsent var freeze: String?
+        @NullWhenAbsent var address: String?
+        @NullWhenAbsent var addressValue: UInt64?
+        @NullWhenAbsent var value: JSON?
+        @NullWhenAbsent var error: ErrorReport?
+    }
 
     func run() throws {
         let entries = try arguments.entries()
         let handle = try TargetProcess.open(arguments.processOption.pid, rights: .read)
         defer { handle.close() }
         let names = SymbolNames(handle: handle)
+        if jsonOption.json {
+            var failure: Int32?
+            let reports = entries.map { entry -> Report in
+                var report = Report(name: entry.name, expression: entry.address, type: entry.type.rawValue,
+                                    description: entry.description, freeze: entry.freeze)
+                do throws(ProcessMemoryError) {
+                    let address = try handle.resolve(entry.expression, names: names)
+                    report.address = Format.hex(address)
+                    report.addressValue = address
+                    let bytes = try handle.read(from: address, count: TableArguments.size(entry))
+                    report.value = entry.type == .cstring
+                        ? .string(String(decoding: bytes.firstIndex(of: 0).map { Array(bytes[..<$0]) } ?? bytes, as: UTF8.self))
+                        : entry.type.json(bytes, hex: false)
+                } catch {
+                    report.error = ErrorReport(error)
+                    if failure == nil { failure = ExitCodes.status(for: error.code) }
+                }
+                return report
+            }
+            Output.line(JSONOutput.text(reports))
+            if let failure { throw ExitCode(failure) }
+            return
+        }
         var failure: Int32?
         var lines: [String] = []
         let width = entries.map(\.name.count).max() ?? 0
