@@ -109,7 +109,9 @@ extension CheatTable {
     /// A value: a basic string `"…"` with TOML's escapes, or (for freeze and version) a bare
     /// number; a `# comment` may follow.
     private static func value(_ text: Substring, line: Int, bareNumber: Bool) throws(Failure) -> String {
-        guard text.first == "\"" else {
+        // By scalar, not Character: a value that starts with a combining mark (U+20E9) would
+        // otherwise join the opening quote into one grapheme, and a written table would not read back.
+        guard text.unicodeScalars.first == "\"" else {
             let bare = trimmed(withoutComment(text))
             if bareNumber, !bare.isEmpty, bare.allSatisfy({ $0.isHexDigit || "+-._xXoObBeEinfa".contains($0) }) {
                 return String(bare)

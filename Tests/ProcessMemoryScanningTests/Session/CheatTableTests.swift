@@ -55,6 +55,13 @@ import Testing
         #expect(try parse(text) == table)
     }
 
+    @Test("A value that starts with a combining mark reads back (the fuzzer's find: it joined the opening quote)")
+    func combiningMarkAfterQuote() throws {
+        var table = try parse(good)
+        table.entries.append(try CheatTable.Entry(name: "\u{20E9}mark", address: "0x1000", type: .i32, description: "\u{301}e"))
+        #expect(try parse(table.text) == table)
+    }
+
     @Test("Bad tables are refused with the line and what is wrong", arguments: [
         ("[[entry]]\nname = \"a\"\ntype = \"i32\"\n", 1, "has no address"),
         ("[[entry]]\nname = \"a\"\naddress = \"0x10\"\ntype = \"int\"\n", 4, "unknown type 'int'"),
