@@ -186,7 +186,6 @@ extension Pointer {
                 var symbol: String?
 
                 enum CodingKeys: String, CodingKey { case chain, module, offset, offsets, symbol }
-
             }
             struct Skip: Encodable {
                 var start: String
@@ -195,7 +194,6 @@ extension Pointer {
                 var error: ErrorReport
 
                 enum CodingKeys: String, CodingKey { case start, end, path, error }
-
             }
             var pid: Int32
             var target: String
