@@ -60,6 +60,16 @@ struct TableArguments: ParsableArguments {
         return chosen
     }
 
+    /// The chosen entries that have a freeze value, or a usage error when none has.
+    func freezeEntries() throws -> [CheatTable.Entry] {
+        let entries = try entries().filter { $0.freeze != nil }
+        guard !entries.isEmpty else {
+            Output.error("invalidArguments: no chosen entry of \(Format.printable(file)) has a freeze value")
+            throw ExitCode(ExitCodes.usage)
+        }
+        return entries
+    }
+
     /// The bytes an entry's value spans when read: its type's size, or for a cstring its freeze
     /// value's length (else 64 bytes, shown up to the NUL).
     static func size(_ entry: CheatTable.Entry) -> Int {
@@ -68,11 +78,18 @@ struct TableArguments: ParsableArguments {
 
     /// `bytes` as the entry's type.
     static func format(_ bytes: [UInt8], _ entry: CheatTable.Entry) -> String {
-        if entry.type == .cstring {
-            let text = bytes.firstIndex(of: 0).map { Array(bytes[..<$0]) } ?? bytes
-            return JSON.quoted(String(decoding: text, as: UTF8.self))
-        }
+        if entry.type == .cstring { return JSON.quoted(cstring(bytes)) }
         return entry.type.format(bytes, hex: false)
+    }
+
+    /// `bytes` as the entry's type, for `--json`.
+    static func json(_ bytes: [UInt8], _ entry: CheatTable.Entry) -> JSON {
+        entry.type == .cstring ? .string(cstring(bytes)) : entry.type.json(bytes, hex: false)
+    }
+
+    /// A cstring entry's text: the bytes up to the first NUL.
+    static func cstring(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes.firstIndex(of: 0).map { Array(bytes[..<$0]) } ?? bytes, as: UTF8.self)
     }
 }
 
@@ -124,9 +141,7 @@ struct TableShow: ParsableCommand {
                     report.address = Format.hex(address)
                     report.addressValue = address
                     let bytes = try handle.read(from: address, count: TableArguments.size(entry))
-                    report.value = entry.type == .cstring
-                        ? .string(String(decoding: bytes.firstIndex(of: 0).map { Array(bytes[..<$0]) } ?? bytes, as: UTF8.self))
-                        : entry.type.json(bytes, hex: false)
+                    report.value = TableArguments.json(bytes, entry)
                 } catch {
                     report.error = ErrorReport(error)
                     if failure == nil { failure = ExitCodes.status(for: error.code) }
@@ -235,11 +250,7 @@ struct TableFreeze: ParsableCommand {
     @OptionGroup var arguments: TableArguments
 
     func run() throws {
-        let entries = try arguments.entries().filter { $0.freeze != nil }
-        guard !entries.isEmpty else {
-            Output.error("invalidArguments: no chosen entry of \(Format.printable(arguments.file)) has a freeze value")
-            throw ExitCode(ExitCodes.usage)
-        }
+        let entries = try arguments.freezeEntries()
         let handle = try TargetProcess.open(arguments.processOption.pid, rights: .readWrite)
         defer { handle.close() }
         try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: true)
@@ -257,11 +268,7 @@ struct TableApply: ParsableCommand {
     @OptionGroup var arguments: TableArguments
 
     func run() throws {
-        let entries = try arguments.entries().filter { $0.freeze != nil }
-        guard !entries.isEmpty else {
-            Output.error("invalidArguments: no chosen entry of \(Format.printable(arguments.file)) has a freeze value")
-            throw ExitCode(ExitCodes.usage)
-        }
+        let entries = try arguments.freezeEntries()
         let handle = try TargetProcess.open(arguments.processOption.pid, rights: .readWrite)
         defer { handle.close() }
         let names = SymbolNames(handle: handle)
