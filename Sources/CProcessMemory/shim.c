@@ -36,6 +36,10 @@
 // _IOWR('f', 17, struct procmap_query): written out because Debian 12's linux/fs.h predates it.
 _Static_assert(sizeof(CProcessMemory_procmap_query) == 104, "struct procmap_query is 104 bytes");
 static const unsigned long CProcessMemory_PROCMAP_QUERY = _IOWR('f', 17, CProcessMemory_procmap_query);
+// _IOWR('f', 16, struct pm_scan_arg): written out for the same reason (Linux 6.7+).
+_Static_assert(sizeof(CProcessMemory_pm_scan_arg) == 96, "struct pm_scan_arg is 96 bytes");
+_Static_assert(sizeof(CProcessMemory_page_region) == 24, "struct page_region is 24 bytes");
+static const unsigned long CProcessMemory_PAGEMAP_SCAN = _IOWR('f', 16, CProcessMemory_pm_scan_arg);
 const unsigned int CProcessMemory_MFD_CLOEXEC = MFD_CLOEXEC;
 const unsigned int CProcessMemory_MFD_ALLOW_SEALING = MFD_ALLOW_SEALING;
 const int CProcessMemory_F_ADD_SEALS = F_ADD_SEALS;
@@ -88,6 +92,10 @@ long CProcessMemory_ptrace(int request, pid_t pid, void *addr, void *data) {
 
 int CProcessMemory_ioctl_procmap_query(int maps_fd, CProcessMemory_procmap_query *query) {
     return ioctl(maps_fd, CProcessMemory_PROCMAP_QUERY, query);
+}
+
+long CProcessMemory_ioctl_pagemap_scan(int pagemap_fd, CProcessMemory_pm_scan_arg *arg) {
+    return ioctl(pagemap_fd, CProcessMemory_PAGEMAP_SCAN, arg);
 }
 
 // Memory objects: O_PATH (for refusing O_PATH descriptors) and the SCM_RIGHTS macros.

@@ -23,6 +23,12 @@ struct DumpEngine {
         var total: UInt64 = 0
     }
 
+    /// Whether the userfaultfd-registered regions left out at the start are all there are: the
+    /// target is stopped (it cannot register more), so chunks skip the per-read check, which reads
+    /// `/proc/PID/smaps` whenever a chunk holds an unpopulated page. With ``StopMethod/none`` the
+    /// target runs and every protect-mode chunk is checked.
+    var userfaultfdChecked: Bool { options.stopMethod != .none }
+
     private func advance(_ bytes: UInt64) {
         counter.done += bytes
         options.progress?(WorkProgress(bytesDone: counter.done, bytesTotal: counter.total))
@@ -42,10 +48,10 @@ struct DumpEngine {
     func run<Sink: DumpSink>(map: MemoryMap, excluded: [UInt64: String] = [:], details: [RegionDetails]? = nil,
                              into sink: inout Sink) throws(ProcessMemoryError) -> Outcome {
         let buffers = Buffers(chunkSize: options.chunkSize)
-        let handle = handle, mode = options.readMode
+        let handle = handle, mode = options.readMode, checked = userfaultfdChecked
         let ahead = ReadAhead { address, base, count in
             Result { () throws(ProcessMemoryError) in
-                try DumpEngine.readChunk(handle, address: address, into: base, count: count, mode: mode)
+                try DumpEngine.readChunk(handle, address: address, into: base, count: count, mode: mode, userfaultfdChecked: checked)
             }
         }
         defer {
@@ -149,7 +155,8 @@ struct DumpEngine {
                 if pending != nil { _ = ahead?.finish() }
                 pending = nil
                 let base = buffers[slot]
-                (done, stop) = try DumpEngine.readChunk(handle, address: cursor, into: base, count: want, mode: options.readMode)
+                (done, stop) = try DumpEngine.readChunk(handle, address: cursor, into: base, count: want, mode: options.readMode,
+                                                        userfaultfdChecked: userfaultfdChecked)
             }
             let buffer = UnsafeMutableRawBufferPointer(start: buffers[slot], count: done)
             // Read the next chunk of this region while this one is written.
@@ -281,11 +288,12 @@ extension DumpEngine {
     /// stops short, `pread(2)` on `/proc/PID/mem` continues from the first byte it did not
     /// transfer, so the result is what `/proc/PID/mem` alone would have given.
     static func readChunk(_ handle: ProcessHandle, address: UInt64, into base: UnsafeMutableRawPointer, count: Int,
-                          mode: ReadMode) throws(ProcessMemoryError) -> (Int, RawStop?) {
+                          mode: ReadMode, userfaultfdChecked: Bool) throws(ProcessMemoryError) -> (Int, RawStop?) {
         guard mode == .debugger, handle.canUseProcessVMReadv else {
-            return try handle.transfer(at: address, into: base, count: count, mode: mode)
+            return try handle.transfer(at: address, into: base, count: count, mode: mode, userfaultfdChecked: userfaultfdChecked)
         }
-        let (fast, stop) = try handle.transfer(at: address, into: base, count: count, mode: .respectingProtections)
+        let (fast, stop) = try handle.transfer(at: address, into: base, count: count, mode: .respectingProtections,
+                                               userfaultfdChecked: userfaultfdChecked)
         guard let stop, !stop.addressSpaceGone, fast < count else { return (fast, stop) }
         let (rest, restStop) = try handle.transfer(at: address + UInt64(fast), into: base + fast,
                                                    count: count - fast, mode: .debugger)

@@ -14,6 +14,11 @@ extension Trait where Self == ConditionTrait {
         .enabled(if: SecretMemory.available, "memfd_secret is not available")
     }
 
+    /// The test uses the PAGEMAP_SCAN ioctl of /proc/PID/pagemap (Linux 6.7+).
+    public static var requiresPagemapScan: Self {
+        .enabled(if: KernelVersion.atLeast(6, 7), "the kernel predates PAGEMAP_SCAN (Linux 6.7)")
+    }
+
     /// The test needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE, dropping to another user, mounting).
     public static var requiresRoot: Self {
         .enabled(if: geteuid() == 0, "needs root")
@@ -133,4 +138,17 @@ public func waitUntil(_ condition: () throws -> Bool) throws {
         usleep(1000)
     }
     Issue.record("condition not met within 5 s")
+}
+
+/// The running kernel's version, from uname(2).
+public enum KernelVersion {
+    /// Whether the kernel is at least `major.minor`.
+    public static func atLeast(_ major: Int, _ minor: Int) -> Bool {
+        var name = utsname()
+        guard uname(&name) == 0 else { return false }
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard parts.count == 2 else { return false }
+        return (parts[0], parts[1]) >= (major, minor)
+    }
 }

@@ -66,6 +66,34 @@ typedef struct {
 /// PROCMAP_QUERY ioctl(2) on an open /proc/PID/maps descriptor (Linux 6.11+; ENOTTY before).
 int CProcessMemory_ioctl_procmap_query(int maps_fd, CProcessMemory_procmap_query *_Nonnull query);
 
+/// Mirror of the kernel's struct pm_scan_arg (linux/fs.h, Linux 6.7+), checked by _Static_assert.
+typedef struct {
+    uint64_t size;
+    uint64_t flags;
+    uint64_t start;
+    uint64_t end;
+    uint64_t walk_end;
+    uint64_t vec;
+    uint64_t vec_len;
+    uint64_t max_pages;
+    uint64_t category_inverted;
+    uint64_t category_mask;
+    uint64_t category_anyof_mask;
+    uint64_t return_mask;
+} CProcessMemory_pm_scan_arg;
+
+/// Mirror of the kernel's struct page_region (linux/fs.h, Linux 6.7+): one run of pages whose
+/// categories (PAGE_IS_PRESENT 1 << 3, PAGE_IS_SWAPPED 1 << 4, ...) are the same.
+typedef struct {
+    uint64_t start;
+    uint64_t end;
+    uint64_t categories;
+} CProcessMemory_page_region;
+
+/// PAGEMAP_SCAN ioctl(2) on an open /proc/PID/pagemap descriptor (Linux 6.7+; ENOTTY before).
+/// Returns the number of page_region entries filled, or -1 with errno set.
+long CProcessMemory_ioctl_pagemap_scan(int pagemap_fd, CProcessMemory_pm_scan_arg *_Nonnull arg);
+
 // Constants that are macros with casts or live in headers Swift does not import.
 extern const unsigned int CProcessMemory_MFD_CLOEXEC;
 extern const unsigned int CProcessMemory_MFD_ALLOW_SEALING;

@@ -95,10 +95,16 @@ extension ProcessHandle {
     /// classifying the stop: the loop under ``read(from:into:mode:)``, for callers that resume past
     /// failures (dumps, diffs). One `pread(2)` on `/proc/PID/mem` or `process_vm_readv(2)` per
     /// chunk of at most 1 GiB.
+    ///
+    /// `userfaultfdChecked`: the caller has already left out every range registered with
+    /// userfaultfd and the target cannot register more meanwhile (it is stopped), so a protect-mode
+    /// read skips the per-call check of `UserfaultfdGuard` (a pagemap query, and `/proc/PID/smaps`
+    /// whenever a page is unpopulated).
     package func transfer(at address: UInt64, into base: UnsafeMutableRawPointer, count: Int,
-                          mode: ReadMode) throws(ProcessMemoryError) -> (count: Int, stop: RawStop?) {
+                          mode: ReadMode, userfaultfdChecked: Bool = false) throws(ProcessMemoryError) -> (count: Int, stop: RawStop?) {
         try box.use(pid: pid) { (fds) throws(ProcessMemoryError) -> (count: Int, stop: RawStop?) in
-            let (done, stop) = rawRead(fds, address: address, into: base, count: count, mode: mode)
+            let (done, stop) = rawRead(fds, address: address, into: base, count: count, mode: mode,
+                                       userfaultfdChecked: userfaultfdChecked)
             return (done, stop)
         }
     }

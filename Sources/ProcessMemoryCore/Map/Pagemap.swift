@@ -37,8 +37,23 @@ package final class Pagemap {
     /// The runs of pages in `range` (page-aligned) that are present or swapped, in address order;
     /// nil when the pagemap cannot be read, in which case every page must be taken as populated.
     ///
-    /// One `pread(2)` per 65,536 pages.
+    /// One `PAGEMAP_SCAN` ioctl per 512 runs (Linux 6.7+), else one `pread(2)` per 65,536 pages.
     package func populatedRuns(in range: Range<UInt64>) -> [Range<UInt64>]? {
+        scannedRuns(in: range) ?? runsFromEntries(in: range)
+    }
+
+    /// ``populatedRuns(in:)`` by the `PAGEMAP_SCAN` ioctl only; nil when the kernel lacks it.
+    package func scannedRuns(in range: Range<UInt64>) -> [Range<UInt64>]? {
+        let page = AddressSpace.pageSize
+        let aligned = (range.lowerBound / page * page)..<((range.upperBound + page - 1) / page * page)
+        return PagemapScan.populatedRuns(fd.rawValue, in: aligned)?.compactMap { run in
+            let start = max(run.lowerBound, range.lowerBound), end = min(run.upperBound, range.upperBound)
+            return start < end ? start..<end : nil
+        }
+    }
+
+    /// ``populatedRuns(in:)`` from the 8-byte entries, one `pread(2)` per 65,536 pages.
+    package func runsFromEntries(in range: Range<UInt64>) -> [Range<UInt64>]? {
         let page = AddressSpace.pageSize
         var runs: [Range<UInt64>] = []
         var runStart: UInt64?
@@ -50,7 +65,7 @@ package final class Pagemap {
             for index in 0..<want {
                 let address = (pageIndex + UInt64(index)) * page
                 if entries[index] & (3 << 62) != 0 {
-                    if runStart == nil { runStart = address }
+                    if runStart == nil { runStart = max(address, range.lowerBound) }
                 } else if let start = runStart {
                     runs.append(start..<address)
                     runStart = nil

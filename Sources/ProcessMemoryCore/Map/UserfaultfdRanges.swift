@@ -77,12 +77,22 @@ enum UserfaultfdGuard {
         guard end > address else { return nil }
         let firstPage = address / page
         let pageCount = Int((end - 1) / page - firstPage + 1)
-        var unpopulated: [UInt64] = []
-        if fds.pagemap >= 0, let found = unpopulatedPages(fds.pagemap, firstPage: firstPage, count: pageCount) {
+        var unpopulated: [Range<UInt64>] = []
+        let pages = (firstPage * page)..<((firstPage + UInt64(pageCount)) * page)
+        if fds.pagemap >= 0, let runs = PagemapScan.populatedRuns(fds.pagemap, in: pages) {
+            // One ioctl: the pages between the populated runs.
+            var position = pages.lowerBound
+            for run in runs {
+                if run.lowerBound > position { unpopulated.append(position..<run.lowerBound) }
+                position = max(position, run.upperBound)
+            }
+            if position < pages.upperBound { unpopulated.append(position..<pages.upperBound) }
+            guard !unpopulated.isEmpty else { return nil }
+        } else if fds.pagemap >= 0, let found = unpopulatedPages(fds.pagemap, firstPage: firstPage, count: pageCount) {
             guard !found.isEmpty else { return nil }
-            unpopulated = found
+            unpopulated = found.map { ($0 * page)..<(($0 + 1) * page) }
         } else {
-            unpopulated = (0..<pageCount).map { firstPage + UInt64($0) }
+            unpopulated = [pages]
         }
         guard case .success(let bytes) = Sys.readFile(fds.procDir, "smaps", limit: 1 << 30) else { return nil }
         let registered = SmapsParser.parse(bytes).compactMap { detail -> (Range<UInt64>, [String])? in
@@ -91,10 +101,9 @@ enum UserfaultfdGuard {
             return flags.isEmpty ? nil : (detail.region.start..<detail.region.end, detail.vmFlags.filter { ProcessHandle.userfaultfdFlags.contains($0) })
         }
         guard !registered.isEmpty else { return nil }
-        for pageNumber in unpopulated {
-            let start = pageNumber * page
-            if let entry = registered.first(where: { $0.0.contains(start) }) {
-                return (max(start, address), ProcessHandle.userfaultfdReason(entry.1))
+        for gap in unpopulated {
+            if let entry = registered.first(where: { $0.0.overlaps(gap) }) {
+                return (max(gap.lowerBound, entry.0.lowerBound, address), ProcessHandle.userfaultfdReason(entry.1))
             }
         }
         return nil

@@ -224,7 +224,7 @@ extension ProcessHandle {
 
     /// The transfer loop: chunks of at most 1 GiB, stopping at the first short count or error.
     func rawRead(_ fds: HandleDescriptors, address: UInt64, into base: UnsafeMutableRawPointer, count: Int,
-                 mode: ReadMode) -> (Int, RawStop?) {
+                 mode: ReadMode, userfaultfdChecked: Bool = false) -> (Int, RawStop?) {
         var done = 0
         var stop: RawStop?
         switch mode {
@@ -235,7 +235,7 @@ extension ProcessHandle {
                 return (0, RawStop(systemCall: SystemCall(.processVMReadv), errno: .notPermitted))
             }
             // Never wait forever for a userfaultfd handler: stop before its unpopulated pages.
-            let hazard = UserfaultfdGuard.hazard(fds, address: address, count: count)
+            let hazard = userfaultfdChecked ? nil : UserfaultfdGuard.hazard(fds, address: address, count: count)
             let limit = hazard.map { Int($0.address - address) } ?? count
             while done < limit {
                 let want = min(limit - done, AddressSpace.maxChunk)

@@ -76,6 +76,11 @@ enum Sys {
         valueOrErrno { CProcessMemory_ioctl_procmap_query(fd, &query) }
     }
 
+    /// ioctl(2) PAGEMAP_SCAN on a /proc/PID/pagemap descriptor (Linux 6.7+): the number of runs filled.
+    static func pagemapScan(_ fd: CInt, _ argument: inout CProcessMemory_pm_scan_arg) -> Result<Int, Errno> {
+        valueOrErrno { CProcessMemory_ioctl_pagemap_scan(fd, &argument) }
+    }
+
     /// close(2); never retried, as retrying close on Linux can close a descriptor another thread opened.
     static func close(_ fd: CInt) {
         _ = Glibc.close(fd)
