@@ -81,6 +81,26 @@ import Testing
         #expect(sorted == [exe2small, exe2tie, exe2big, exe3, lib1])
         #expect(rank.sorted([exe2small, exe3], hopsLeavingBlock: [1, 0]) == [exe3, exe2small])
     }
+
+    @Test("A base inside a named data symbol ranks before an anonymous offset of the same module, not before the executable class")
+    func namedBases() {
+        let exe = StaticRegion(region: MemoryRegion(start: 0x1000, end: 0x2000, permissions: [.read, .write], isShared: false, path: "/bin/game"),
+                               modulePath: "/bin/game", moduleName: "game", moduleStart: 0)
+        let rank = PointerChainRank(statics: [exe], executablePath: "/bin/game")
+        let anonymous = PointerChain(base: .region("game", offset: 0x40), offsets: [0x18, 0])
+        let named = PointerChain(base: .region("game", offset: 0x48), offsets: [0x18, 0])
+        let longerNamed = PointerChain(base: .region("game", offset: 0x48), offsets: [0x18, 0x8, 0])
+        let library = PointerChain(base: .region("libc.so.6", offset: 8), offsets: [0])
+        let chains = [anonymous, named, longerNamed, library]
+        // Without names the tie keeps the search's order.
+        #expect(rank.sorted(chains) == [anonymous, named, longerNamed, library])
+        let names: [String?] = [nil, "game!g_world", "game!g_world", "libc.so.6!environ"]
+        #expect(rank.sorted(chains, baseNames: names) == [named, longerNamed, anonymous, library])
+        #expect(rank.order(chains, baseNames: names) == [1, 2, 0, 3])
+        // A name reserved for the toolchain counts as anonymous.
+        #expect(rank.sorted([anonymous, named], baseNames: [nil, "game!__dso_handle"]) == [anonymous, named])
+        #expect(PointerChainRank.isProgramName("game!g_world+0x8") && !PointerChainRank.isProgramName("game!__dso_handle"))
+    }
 }
 
 extension Fixture {

@@ -61,7 +61,7 @@ import Testing
         #expect(try files(directory) == ["m.scan": 7, "m.scan.1": 3, "m.scan.2": 2, "m.scan.3": 1])
     }
 
-    @Test("A crash after any step of undo or redo loses no set, and running the command again finishes it")
+    @Test("A crash after any step of undo or redo loses no set, and the next undo or redo leaves every set reachable")
     func crashBetweenSteps() throws {
         for forward in [false, true] {
             var step = 0
