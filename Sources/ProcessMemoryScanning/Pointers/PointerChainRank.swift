@@ -9,7 +9,9 @@ import ProcessMemoryCore
 /// happens to land within `maxOffset`). A hop whose offset leaves the heap block its pointer
 /// points to (glibc malloc's chunk header just below the pointer gives the block's size) reaches a
 /// neighbouring allocation by accident of layout, and counts against the chain before anything but
-/// its base. A base that lies inside a named data symbol (`game!g_world`, at its start or inside
+/// its base. That rule holds only where glibc's malloc is the allocator (``HeapAllocator``): with
+/// jemalloc, mimalloc, tcmalloc or musl mapped, or no C library at all, no hop is judged by it and
+/// the other rules decide. A base that lies inside a named data symbol (`game!g_world`, at its start or inside
 /// a sized object), when the caller can name addresses, ranks before an anonymous offset in the
 /// same class of module: the program keeps that variable where its name says, while an unnamed
 /// `.bss` word may be an allocator's or a library's scratch. Names reserved for the toolchain and
@@ -71,7 +73,9 @@ extension ProcessHandle {
     /// 16, at least 32, inside the region); the block then holds `size - 8` usable bytes. A pointer
     /// without such a header (not malloc's, or the middle of an object) counts as staying inside.
     /// One `pread(2)` on `/proc/PID/mem` per hop and per header; a chain that cannot be followed counts 0.
+    /// Every chain counts 0 when `map` shows another allocator than glibc's (``HeapAllocator``).
     func hopsLeavingBlock(_ chains: [PointerChain], map: MemoryMap) -> [Int] {
+        guard HeapAllocator(map: map).hasGlibcChunkHeaders else { return chains.map { _ in 0 } }
         var sizes: [UInt64: UInt64?] = [:]
         func blockSize(_ pointer: UInt64) -> UInt64? {
             if let known = sizes[pointer] { return known }

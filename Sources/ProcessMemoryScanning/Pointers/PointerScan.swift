@@ -144,6 +144,8 @@ public struct PointerScanResult: Sendable, Hashable {
     /// The symbol holding each chain's base (`game!g_world`), in the order of ``chains``, when the
     /// scan was given `baseNames`; empty otherwise.
     public var baseNames: [String?] = []
+    /// The allocator the map shows (``HeapAllocator``): the heap-block rank rule applies only to glibc's.
+    public var heapAllocator: HeapAllocator = .unknown
 }
 
 extension ProcessHandle {
@@ -205,6 +207,7 @@ extension ProcessHandle {
         var search = ChainSearch(index: index, statics: statics, options: options)
         search.run(from: target)
         let rank = PointerChainRank(statics: statics, executablePath: executablePath())
+        result.heapAllocator = HeapAllocator(map: map)
         let names = baseNames.map { name in search.chains.map { chain in (try? chain.baseAddress(in: map)).flatMap(name) } } ?? []
         let order = rank.order(search.chains, hopsLeavingBlock: options.format == .native ? hopsLeavingBlock(search.chains, map: map) : [],
                                baseNames: names)

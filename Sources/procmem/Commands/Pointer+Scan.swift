@@ -20,7 +20,9 @@ extension Pointer {
                 likely-stable chains come first: bases in the main executable before those in \
                 libraries, then bases inside a named data symbol (game!g_world) before anonymous \
                 offsets (not with --no-symbols), then chains whose hops stay inside the heap block \
-                they point into, then fewer hops, then smaller offsets (their sum); ties keep the search's \
+                they point into (judged by glibc malloc's chunk headers, so only when glibc's malloc \
+                is in use: with jemalloc, mimalloc, tcmalloc or musl mapped the summary says the rule \
+                was left out), then fewer hops, then smaller offsets (their sum); ties keep the search's \
                 order (offsets compared from the last hop back, then the base). The same process state \
                 gives the same list.
 
@@ -141,6 +143,9 @@ extension Pointer {
             if options.format != .native { summary += ", \(options.format) pointers" }
             summary += "); \(result.pointersIndexed) pointers indexed in \(ProgressReporter.bytes(Double(result.bytesIndexed)))"
             if !result.skipped.isEmpty { summary += "; \(result.skipped.count) unreadable range(s) skipped" }
+            if options.format == .native && !result.heapAllocator.hasGlibcChunkHeaders {
+                summary += "; heap blocks not judged (\(result.heapAllocator == .unknown ? "no C library's malloc found" : result.heapAllocator.rawValue + "'s malloc"))"
+            }
             if result.isTruncated {
                 summary += "; truncated at --max-results \(maxResults)"
             } else if let reason = result.incompleteReason {
