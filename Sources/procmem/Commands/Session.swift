@@ -47,7 +47,7 @@ struct Session: ParsableCommand {
 
     @OptionGroup var jsonOption: JSONOption
 
-    @Option(name: .customLong("temp-dir"), help: ArgumentHelp("Where the session's private directory is made.", valueName: "dir"))
+    @Option(name: .customLong("temp-dir"), help: ArgumentHelp("Where the session's private directory is made.", valueName: "dir"), completion: .directory)
     var temporaryDirectory: String = "/tmp"
 
     func run() throws {

@@ -31,7 +31,7 @@ struct Table: ParsableCommand {
 struct TableArguments: ParsableArguments {
     @OptionGroup var processOption: ProcessOption
 
-    @Argument(help: ArgumentHelp("The cheat-table file.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The cheat-table file.", valueName: "file"), completion: .file())
     var file: String
 
     @Option(name: .customLong("entry"), help: ArgumentHelp("Use only the entry with this name (repeatable).", valueName: "name"))
