@@ -120,7 +120,7 @@ struct JSONShapeGoldenTests {
         "maps --details": "[{deleted:bool,dev:string,dirty:int,end:hex,endValue:int,inode:int,kind:string,offset:int,path:null|string,perms:string,pss:int,rss:int,shared:bool,size:int,start:hex,startValue:int,swap:int,vmFlags:[string]}]",
         "info": "{commandLine:[string],effectiveUid:int,executable:string,name:string,pid:int,readableBytes:int,regions:int,residentBytes:int,state:string,threads:int,uid:int}",
         "read bytes": "{address:hex,complete:bool,hex:string,pid:int,read:int,requested:int,stop:null}",
-        "read --as": "{address:hex,complete:bool,hex:string,pid:int,read:int,requested:int,stop:null,type:string,values:[int]}",
+        "read --as": "{address:hex,complete:bool,hex:string,pid:int,read:int,requested:int,stop:null,symbols:[null],type:string,values:[int]}",
         "write": "{address:hex,complete:bool,pid:int,requested:int,stop:null,written:int}",
         "pointer resolve": "{address:hex,base:hex,chain:string,failure:null,hops:[{address:hex,hop:int,next:hex,offset:int,pointer:hex}],pid:int,type:string,value:int,valueError:null}",
         "scan": "{bytesNotResident:int,bytesScanned:int,content:string,elapsedSeconds:number,interrupted:bool,matchCount:int,matches:[{address:hex,region:{end:hex,path:null,perms:string,start:hex},value:int,width:int}],partial:bool,pid:int,query:string,regionsScanned:int,reported:int,saved:string,skipped:[{end:hex,path:null,reason:{accessDenial:null,address:hex,bytesTransferred:int,code:string,description:string,errno:null,exitCode:int,message:string,pid:int,systemCall:string},start:hex}],truncated:bool}",
