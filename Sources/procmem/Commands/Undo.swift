@@ -9,7 +9,8 @@ struct Undo: ParsableCommand {
             FILE.1 becomes FILE again, FILE.2 becomes FILE.1, and so on. The set that was FILE is \
             kept as FILE.redo.1, so `procmem redo FILE` brings it back; a new rescan or snapshot \
             saved to FILE drops what could be redone. Every step is a rename in FILE's directory: \
-            an interrupted undo leaves every set on disk, and running it again finishes it.
+            an interrupted undo leaves every set on disk, and the next undo or redo makes each \
+            reachable again.
 
             --json prints {"file": FILE, "earlierGenerations": N, "redoable": M}: how many \
             generations are left to undo and to redo.
