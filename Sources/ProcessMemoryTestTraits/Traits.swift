@@ -34,6 +34,11 @@ extension Trait where Self == ConditionTrait {
         .enabled(if: ToolLookup.path(of: tool) != nil, "\(tool) is not installed")
     }
 
+    /// The test runs a target with jemalloc preloaded (apt-get install libjemalloc2).
+    public static var requiresJemalloc: Self {
+        .enabled(if: Jemalloc.path != nil, "libjemalloc.so.2 is not installed (apt-get install libjemalloc2)")
+    }
+
     /// The test reads an arm64 core with gdb-multiarch (apt-get install gdb-multiarch).
     public static var requiresGdbMultiarch: Self {
         .enabled(if: ToolLookup.path(of: "gdb-multiarch") != nil,
@@ -50,6 +55,21 @@ extension Trait where Self == ConditionTrait {
     public static var requiresCgroupV2: Self {
         .enabled(if: CgroupV2.writableMount != nil, "no writable cgroup v2 mount")
     }
+}
+
+/// Where jemalloc's shared library is, to `LD_PRELOAD` into a target.
+public enum Jemalloc {
+    /// The first `libjemalloc.so.2` in the usual library directories, nil when none.
+    public static let path: String? = {
+        #if arch(arm64)
+        let triplet = "aarch64-linux-gnu"
+        #else
+        let triplet = "x86_64-linux-gnu"
+        #endif
+        return ["/usr/lib/\(triplet)", "/lib/\(triplet)", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
+            .map { $0 + "/libjemalloc.so.2" }
+            .first { access($0, R_OK) == 0 }
+    }()
 }
 
 /// Finds executables the way the tests run them.

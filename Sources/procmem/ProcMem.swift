@@ -24,7 +24,7 @@ struct ProcMem: ParsableCommand {
             \(ExitCodes.helpText)
             """,
         version: ProcMem.version,
-        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self, Symbols.self, Symbolize.self, Session.self, Table.self]
+        subcommands: [Maps.self, Read.self, Write.self, Info.self, Object.self, Pointer.self, Watch.self, Freeze.self, Dump.self, Diff.self, Scan.self, Rescan.self, Undo.self, Redo.self, Symbols.self, Symbolize.self, Session.self, Table.self]
     )
 
     /// The version `procmem --version` prints: the one place it is written.

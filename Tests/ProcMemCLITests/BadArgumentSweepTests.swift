@@ -75,7 +75,7 @@ struct BadArgumentSweepTests {
             "pointer rescan": [pid, "none.chains", "--target", pattern],
             "watch": [pid, values, "--as", "u32"], "freeze": [pid, values, "7", "--as", "u32"],
             "dump": [pid, "--output", "out"], "diff": ["a", "b"], "scan": [pid, "1", "--as", "u32"],
-            "rescan": ["none.matches"],
+            "rescan": ["none.matches"], "undo": ["none.matches"], "redo": ["none.matches"],
             "symbols": [pid, "main"], "symbolize": [pid, pattern],
             "session": [pid, "-c", "list"],
             "table show": [pid, "none.table"], "table watch": [pid, "none.table"],

@@ -75,8 +75,12 @@ struct JSONShapeGoldenTests {
             let matches = Self.scratch("matches")
             let first = Self.scratch("dump-a")
             let second = Self.scratch("dump-b")
+            let table = Self.scratch("table")
+            try "[[entry]]\nname = \"value\"\naddress = \"\(hex(u32))\"\ntype = \"u32\"\nfreeze = \"3735928559\"\n"
+                .write(toFile: table, atomically: false, encoding: .utf8)
             defer {
-                unlink(matches)
+                unlink(table)
+                for suffix in ["", ".1", ".redo.1"] { unlink(matches + suffix) }
                 try? FileManager.default.removeItem(atPath: first)
                 try? FileManager.default.removeItem(atPath: second)
             }
@@ -91,6 +95,11 @@ struct JSONShapeGoldenTests {
                 ("pointer resolve", ["pointer", "resolve", fixture.pidArgument, "\(hex(a))+0x10 -> +0x8 -> +4", "--as", "u32", "--json"]),
                 ("scan", ["scan", fixture.pidArgument, "0x5EED1234", "--as", "u32", "--save", matches, "--json"]),
                 ("rescan", ["rescan", matches, "--unchanged", "--no-save", "--json"]),
+                ("rescan saved", ["rescan", matches, "--unchanged", "--json"]),
+                ("undo", ["undo", matches, "--json"]),
+                ("redo", ["redo", matches, "--json"]),
+                ("session", ["session", fixture.pidArgument, "--as", "u32", "--json", "-c", "0x5EED1234"]),
+                ("table apply", ["table", "apply", fixture.pidArgument, table, "--json"]),
                 ("object info", ["object", "info", fixture.pidArgument, hex(memfd.address), "--json"]),
                 ("object create", ["object", "create", "procmem-golden", "16", "--json"]),
                 ("dump", ["dump", fixture.pidArgument, "--output", first, "--json"]),
@@ -120,11 +129,17 @@ struct JSONShapeGoldenTests {
         "maps --details": "[{deleted:bool,dev:string,dirty:int,end:hex,endValue:int,inode:int,kind:string,offset:int,path:null|string,perms:string,pss:int,rss:int,shared:bool,size:int,start:hex,startValue:int,swap:int,vmFlags:[string]}]",
         "info": "{commandLine:[string],effectiveUid:int,executable:string,name:string,pid:int,readableBytes:int,regions:int,residentBytes:int,state:string,threads:int,uid:int}",
         "read bytes": "{address:hex,complete:bool,hex:string,pid:int,read:int,requested:int,stop:null}",
-        "read --as": "{address:hex,complete:bool,hex:string,pid:int,read:int,requested:int,stop:null,type:string,values:[int]}",
+        "read --as": "{address:hex,complete:bool,hex:string,pid:int,read:int,requested:int,stop:null,symbols:[null],type:string,values:[int]}",
         "write": "{address:hex,complete:bool,pid:int,requested:int,stop:null,written:int}",
         "pointer resolve": "{address:hex,base:hex,chain:string,failure:null,hops:[{address:hex,hop:int,next:hex,offset:int,pointer:hex}],pid:int,type:string,value:int,valueError:null}",
         "scan": "{bytesNotResident:int,bytesScanned:int,content:string,elapsedSeconds:number,interrupted:bool,matchCount:int,matches:[{address:hex,region:{end:hex,path:null,perms:string,start:hex},value:int,width:int}],partial:bool,pid:int,query:string,regionsScanned:int,reported:int,saved:string,skipped:[{end:hex,path:null,reason:{accessDenial:null,address:hex,bytesTransferred:int,code:string,description:string,errno:null,exitCode:int,message:string,pid:int,systemCall:string},start:hex}],truncated:bool}",
         "rescan": "{bytesNotResident:int,bytesScanned:int,content:string,elapsedSeconds:number,interrupted:bool,matchCount:int,matches:[{address:hex,region:{end:hex,path:null,perms:string,start:hex},value:int,width:int}],partial:bool,pid:int,query:string,regionsScanned:int,reported:int,saved:null,skipped:[],truncated:bool}",
+"rescan saved": "{bytesNotResident:int,bytesScanned:int,content:string,elapsedSeconds:number,interrupted:bool,matchCount:int,matches:[{address:hex,region:{end:hex,path:null,perms:string,start:hex},value:int,width:int}],partial:bool,pid:int,query:string,regionsScanned:int,reported:int,saved:string,skipped:[],truncated:bool}",
+        // Added with the commands (undo, redo, session --json, table apply --json), as their help describes.
+        "undo": "{earlierGenerations:int,file:string,redoable:int}",
+        "redo": "{earlierGenerations:int,file:string,redoable:int}",
+        "session": "{command:string,errors:[],jobs:int,matchCount:int,matches:[{address:hex,index:int,type:string,value:int}],ok:bool,output:[string],partial:bool,state:string,type:string}",
+        "table apply": "{entries:[{address:hex,error:null,name:string,old:int,value:int}]}",
         "object info": "{address:hex,device:string,inode:int,kind:string,name:string,objectOffset:int,path:string,pid:int,region:{end:hex,offset:int,perms:string,shared:bool,start:hex},rights:string,seals:[string],size:int,source:string}",
         "object create": "{fd:int,inode:int,name:string,path:string,pid:int,seals:[],size:int}",
         "dump": "{bytesDumped:int,bytesExcluded:int,bytesFailed:int,complete:bool,coredumpFilter:null,failedRanges:int,index:string,output:string,partialReason:null,pid:int,regions:int}",

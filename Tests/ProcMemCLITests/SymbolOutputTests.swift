@@ -202,6 +202,12 @@ struct SymbolOutputTests {
                     "\(typed.text)")
             let json = try object(try procmem("read", game.pid, "g_score+1", "2", "--json"))
             #expect(json["symbol"] as? String == "game!g_score+0x1" && json["address"] as? String == hex(scoreAddress + 1))
+            // --as --json: each value names its own symbol.
+            let values = try object(try procmem("read", game.pid, "g_score", "2", "--as", "u16", "--json"))
+            #expect(values["symbols"] as? [String] == ["game!g_score", "game!g_score+0x2"], "\(values)")
+            #expect(values["symbol"] as? String == "game!g_score")
+            let heapValues = try object(try procmem("read", game.pid, "game!g_world -> +0x18 -> +0", "1", "--as", "i32", "--json"))
+            #expect((heapValues["symbols"] as? [Any])?.first is NSNull, "\(heapValues)")
             let off = try procmem("read", game.pid, "g_score", "8", "--no-symbols")
             #expect(off.status == 0 && off.lines.count == 1 && !off.text.contains("<"), "\(off.text)")
             let offJSON = try object(try procmem("read", game.pid, "g_score", "8", "--json", "--no-symbols"))

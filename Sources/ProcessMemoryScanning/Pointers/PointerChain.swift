@@ -53,7 +53,7 @@ public struct PointerFormat: Sendable, Hashable, Codable, CustomStringConvertibl
 /// `libfoo.so+0x1234 -> +0x10 -> +0x8` reads the pointer `p1` at `libfoo.so+0x1234`, then the pointer
 /// `p2` at `p1 + 0x10`, and ends at `p2 + 0x8`. The number of offsets is the number of dereferences.
 /// A region-named base stays valid across runs of the target (ASLR moves modules, not the offsets
-/// inside them), which is what makes chains found by ``ProcessHandle/scanPointers(to:options:progress:cancellation:)`` useful.
+/// inside them), which is what makes chains found by ``ProcessHandle/scanPointers(to:options:progress:cancellation:baseNames:)`` useful.
 ///
 /// The text form (``description``, ``init(parsing:format:)``) does not carry ``format``; a
 /// ``PointerChainList`` records it once for all its chains.
@@ -284,7 +284,7 @@ public struct PointerRecheckResult: Sendable, Hashable {
 
 extension ProcessHandle {
     /// Follows each of `chains` in the process as it is now and keeps those that still lead to
-    /// `expected`: how candidates from ``scanPointers(to:options:progress:cancellation:)`` are narrowed down, by
+    /// `expected`: how candidates from ``scanPointers(to:options:progress:cancellation:baseNames:)`` are narrowed down, by
     /// restarting the target, finding the value again, and re-checking the saved list.
     ///
     /// The map is read once (`/proc/PID/maps`); each hop is one `pread(2)` on `/proc/PID/mem` in

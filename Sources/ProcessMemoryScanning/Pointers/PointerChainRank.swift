@@ -9,8 +9,14 @@ import ProcessMemoryCore
 /// happens to land within `maxOffset`). A hop whose offset leaves the heap block its pointer
 /// points to (glibc malloc's chunk header just below the pointer gives the block's size) reaches a
 /// neighbouring allocation by accident of layout, and counts against the chain before anything but
-/// its base. The key is (base class, hops leaving their block, hops, sum of offset magnitudes);
-/// ties keep the order the search produced.
+/// its base. That rule holds only where glibc's malloc is the allocator (``HeapAllocator``): with
+/// jemalloc, mimalloc, tcmalloc or musl mapped, or no C library at all, no hop is judged by it and
+/// the other rules decide. A base that lies inside a named data symbol (`game!g_world`, at its start or inside
+/// a sized object), when the caller can name addresses, ranks before an anonymous offset in the
+/// same class of module: the program keeps that variable where its name says, while an unnamed
+/// `.bss` word may be an allocator's or a library's scratch. Names reserved for the toolchain and
+/// the C library (`__dso_handle`, `__environ`: a leading `__`) do not count. The key is (base class, unnamed base,
+/// hops leaving their block, hops, sum of offset magnitudes); ties keep the order the search produced.
 public struct PointerChainRank: Sendable {
     /// The names chains use for the main executable's module.
     public var executableNames: Set<String>
@@ -27,19 +33,36 @@ public struct PointerChainRank: Sendable {
         return 1
     }
 
-    /// The sort key: (base class, hops leaving their heap block, hops, sum of the offsets' magnitudes).
-    public func key(_ chain: PointerChain, hopsLeavingBlock: Int = 0) -> (Int, Int, Int, UInt64) {
+    /// The sort key: (base class, 1 when the base has no symbol name else 0, hops leaving their
+    /// heap block, hops, sum of the offsets' magnitudes).
+    public func key(_ chain: PointerChain, hopsLeavingBlock: Int = 0, baseNamed: Bool = false) -> (Int, Int, Int, Int, UInt64) {
         let spread = chain.offsets.reduce(UInt64(0)) { $0 &+ $1.magnitude }
-        return (baseClass(chain), hopsLeavingBlock, chain.offsets.count, spread)
+        return (baseClass(chain), baseNamed ? 0 : 1, hopsLeavingBlock, chain.offsets.count, spread)
     }
 
     /// `chains` in rank order, stable for equal keys; `hopsLeavingBlock[i]` (when given) counts the
-    /// hops of chain `i` whose offset leaves the heap block its pointer points to.
-    public func sorted(_ chains: [PointerChain], hopsLeavingBlock: [Int] = []) -> [PointerChain] {
-        let keys = chains.indices.map { key(chains[$0], hopsLeavingBlock: $0 < hopsLeavingBlock.count ? hopsLeavingBlock[$0] : 0) }
+    /// hops of chain `i` whose offset leaves the heap block its pointer points to, and
+    /// `baseNames[i]` (when given) is the symbol holding chain `i`'s base, nil for none.
+    public func sorted(_ chains: [PointerChain], hopsLeavingBlock: [Int] = [], baseNames: [String?] = []) -> [PointerChain] {
+        order(chains, hopsLeavingBlock: hopsLeavingBlock, baseNames: baseNames).map { chains[$0] }
+    }
+
+    /// Whether `name` (`module!symbol+0x10` or `symbol`) names the program's own data: not a name
+    /// reserved for the implementation (a leading `__`, as `__dso_handle`).
+    public static func isProgramName(_ name: String) -> Bool {
+        let symbol = name.split(separator: "!", maxSplits: 1).last ?? Substring(name)
+        return !symbol.isEmpty && !symbol.hasPrefix("__")
+    }
+
+    /// The indices of `chains` in rank order (see ``sorted(_:hopsLeavingBlock:baseNames:)``).
+    public func order(_ chains: [PointerChain], hopsLeavingBlock: [Int] = [], baseNames: [String?] = []) -> [Int] {
+        let keys = chains.indices.map { index in
+            key(chains[index], hopsLeavingBlock: index < hopsLeavingBlock.count ? hopsLeavingBlock[index] : 0,
+                baseNamed: index < baseNames.count && baseNames[index].map(Self.isProgramName) == true)
+        }
         return chains.indices.sorted { a, b in
             keys[a] != keys[b] ? keys[a] < keys[b] : a < b
-        }.map { chains[$0] }
+        }
     }
 }
 
@@ -50,7 +73,9 @@ extension ProcessHandle {
     /// 16, at least 32, inside the region); the block then holds `size - 8` usable bytes. A pointer
     /// without such a header (not malloc's, or the middle of an object) counts as staying inside.
     /// One `pread(2)` on `/proc/PID/mem` per hop and per header; a chain that cannot be followed counts 0.
+    /// Every chain counts 0 when `map` shows another allocator than glibc's (``HeapAllocator``).
     func hopsLeavingBlock(_ chains: [PointerChain], map: MemoryMap) -> [Int] {
+        guard HeapAllocator(map: map).hasGlibcChunkHeaders else { return chains.map { _ in 0 } }
         var sizes: [UInt64: UInt64?] = [:]
         func blockSize(_ pointer: UInt64) -> UInt64? {
             if let known = sizes[pointer] { return known }

@@ -1,5 +1,5 @@
 import ProcessMemoryCore
-/// Bounds for ``ProcessHandle/scanPointers(to:options:progress:cancellation:)``.
+/// Bounds for ``ProcessHandle/scanPointers(to:options:progress:cancellation:baseNames:)``.
 public struct PointerScanOptions: Sendable, Hashable {
     /// The most dereferences in a chain (1 finds static pointers to the target itself), 1...32.
     public var maxDepth: Int = 3
@@ -141,6 +141,11 @@ public struct PointerScanResult: Sendable, Hashable {
     public var isTruncated: Bool = false
     /// Intermediate nodes the search stepped through.
     public var nodesVisited: Int = 0
+    /// The symbol holding each chain's base (`game!g_world`), in the order of ``chains``, when the
+    /// scan was given `baseNames`; empty otherwise.
+    public var baseNames: [String?] = []
+    /// The allocator the map shows (``HeapAllocator``): the heap-block rank rule applies only to glibc's.
+    public var heapAllocator: HeapAllocator = .unknown
 }
 
 extension ProcessHandle {
@@ -164,6 +169,10 @@ extension ProcessHandle {
     ///
     /// The target keeps running: a chain is a candidate, to be checked with ``resolve(_:mode:)`` or
     /// narrowed down with ``recheck(_:expecting:mode:)`` after a restart.
+    /// - Parameter baseNames: names the symbol that holds an address (`game!g_world`, nil outside
+    ///   every named data object), for ranking and ``PointerScanResult/baseNames``; supplied by the
+    ///   caller, since this module reads no symbols (the CLI passes one backed by
+    ///   `ProcessMemorySymbols`). Called once per chain found, after the search.
     /// - Parameter progress: called after each chunk with bytes indexed so far and the total.
     /// - Parameter cancellation: polled after each chunk; once cancelled, the result is marked
     ///   incomplete.
@@ -171,7 +180,8 @@ extension ProcessHandle {
     ///   process goes away.
     public func scanPointers(to target: UInt64, options: PointerScanOptions = PointerScanOptions(),
                              progress: ((WorkProgress) -> Void)? = nil,
-                             cancellation: Cancellation = .never) throws(ProcessMemoryError) -> PointerScanResult {
+                             cancellation: Cancellation = .never,
+                             baseNames: ((UInt64) -> String?)? = nil) throws(ProcessMemoryError) -> PointerScanResult {
         guard (1...32).contains(options.maxDepth), options.maxResults >= 1, options.chunkSize >= 4096, options.maxNodes >= 1,
               options.maxOffset <= UInt64(Int64.max) else {
             throw .invalid("a pointer scan needs depth 1...32, results and nodes ≥ 1, an offset below 2^63 and a chunk of at least 4096 bytes",
@@ -197,8 +207,12 @@ extension ProcessHandle {
         var search = ChainSearch(index: index, statics: statics, options: options)
         search.run(from: target)
         let rank = PointerChainRank(statics: statics, executablePath: executablePath())
-        result.chains = rank.sorted(search.chains, 
-                                    hopsLeavingBlock: options.format == .native ? hopsLeavingBlock(search.chains, map: map) : [])
+        result.heapAllocator = HeapAllocator(map: map)
+        let names = baseNames.map { name in search.chains.map { chain in (try? chain.baseAddress(in: map)).flatMap(name) } } ?? []
+        let order = rank.order(search.chains, hopsLeavingBlock: options.format == .native ? hopsLeavingBlock(search.chains, map: map) : [],
+                               baseNames: names)
+        result.chains = order.map { search.chains[$0] }
+        if !names.isEmpty { result.baseNames = order.map { names[$0] } }
         result.nodesVisited = search.visits
         if let reason = search.stopReason {
             result.isComplete = false

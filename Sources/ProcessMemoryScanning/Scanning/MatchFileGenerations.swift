@@ -59,8 +59,10 @@ public struct MatchFileGenerations: Sendable, Hashable {
     }
 
     /// Moves every generation one step older: the oldest beyond ``limit`` is removed, `path`
-    /// becomes `path.1`. Nothing is moved when ``limit`` is 0.
+    /// becomes `path.1`. Nothing is moved when ``limit`` is 0. The redo chain (``MatchFileRedo``)
+    /// is removed: a new set is about to take the place of `path`.
     public func shift() throws(ProcessMemoryError) {
+        try MatchFileRedo(self).drop()
         guard limit > 0 else { return }
         let (directory, name) = try OutputDirectory.containing(path)
         defer { directory.close() }

@@ -214,15 +214,16 @@ public final class ScanSession {
         }
     }
 
-    /// Pointer chains from static data to match `index` (``ProcessHandle/scanPointers(to:options:progress:cancellation:)``:
+    /// Pointer chains from static data to match `index` (``ProcessHandle/scanPointers(to:options:progress:cancellation:baseNames:)``:
     /// `pread(2)` on `/proc/PID/mem` over the writable regions, then a bounded backward search).
     ///
     /// - Throws: `.invalidArguments` for an index out of range; what the pointer scan throws.
     public func scanPointers(toMatch index: Int, options: PointerScanOptions = PointerScanOptions(),
-                             cancellation: Cancellation = .never) throws(ProcessMemoryError) -> PointerScanResult {
+                             cancellation: Cancellation = .never,
+                             baseNames: ((UInt64) -> String?)? = nil) throws(ProcessMemoryError) -> PointerScanResult {
         guard case .matches(let set) = state else { throw .invalid("there are no matches to scan pointers to", pid: handle.pid) }
         try Self.check([index], count: set.count, pid: handle.pid)
-        return try handle.scanPointers(to: set[index].address, options: options, cancellation: cancellation)
+        return try handle.scanPointers(to: set[index].address, options: options, cancellation: cancellation, baseNames: baseNames)
     }
 
     private func replace(with next: State) throws(ProcessMemoryError) {

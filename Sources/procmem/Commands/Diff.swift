@@ -21,7 +21,7 @@ struct Diff: ParsableCommand {
     @Argument(help: ArgumentHelp("A dump directory.", valueName: "a"), completion: .directory)
     var first: String
 
-    @Argument(help: ArgumentHelp("A dump directory, or a PID to compare with live.", valueName: "b"))
+    @Argument(help: ArgumentHelp("A dump directory, or a PID to compare with live.", valueName: "b"), completion: .directory)
     var second: String
 
     @Option(help: StopOption.help)

@@ -21,6 +21,13 @@ struct Freeze: ParsableCommand {
             chain, resolved once at the start. Each round looks at the entries in order. An address \
             inside a symbol of a mapped module is named, `0xADDR <module!symbol+0x10>: …` (not with \
             --no-symbols).
+
+            --json prints one object per line instead, a line per write, first hold or failed \
+            write: {"time","address","symbol","event","value","old","error"}: event is "restored" \
+            (value written back; old is what was found, null when unreadable), "held" (the first \
+            look found value in place; old null) or "writeFailed" (error as `procmem read --help` \
+            describes it, null otherwise); symbol is "module!symbol+0x10" or null. A cstring's \
+            value and old are strings.
             """
     )
 
@@ -52,6 +59,36 @@ struct Freeze: ParsableCommand {
 
     @OptionGroup var symbolsOption: SymbolsOption
 
+    @OptionGroup var jsonOption: JSONOption
+
+    /// One line of `freeze --json`.
+    struct EventReport: Encodable {
+        var time: String
+        var address: String
+        @NullWhenAbsent var symbol: String?
+        /// "restored", "held" or "writeFailed".
+        var event: String
+        var value: JSON
+        @NullWhenAbsent var old: JSON?
+        @NullWhenAbsent var error: ErrorReport?
+    }
+
+    /// A frozen entry: what it writes and how it is shown.
+    struct Item {
+        var freezer: Freezer
+        var type: ValueType
+        var shown: String
+        var named: String
+        var address: UInt64
+        var symbol: String?
+        var bytes: [UInt8]
+    }
+
+    /// `bytes` as `type` for `--json` (a cstring's text up to its NUL).
+    private static func json(_ bytes: [UInt8], _ type: ValueType) -> JSON {
+        type.size == nil ? .string(TableArguments.cstring(bytes)) : type.json(bytes, hex: false)
+    }
+
     func validate() throws {
         _ = try payloads()
     }
@@ -81,32 +118,49 @@ struct Freeze: ParsableCommand {
         let payloads = try payloads()
         let handle = try TargetProcess.open(pid, rights: .readWrite)
         defer { handle.close() }
-        var freezers: [(freezer: Freezer, type: ValueType, shown: String, named: String)] = []
+        var freezers: [Item] = []
         let names = SymbolNames(handle: handle, option: symbolsOption)
         for (entry, bytes) in payloads {
             let start = try TargetProcess.resolve(entry.address, in: handle, mode: mode, names: names)
             let shown = entry.type.size == nil ? JSON.quoted(entry.value ?? "") : entry.type.format(bytes, hex: false)
-            freezers.append((Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode), entry.type, shown,
-                             Format.hex(start) + names.suffix(for: start)))
+            freezers.append(Item(freezer: Freezer(handle: handle, address: start, bytes: bytes, mode: mode.writeMode), type: entry.type, shown: shown,
+                                 named: Format.hex(start) + names.suffix(for: start), address: start, symbol: names.label(for: start), bytes: bytes))
         }
         Interruption.install()
-        func report(_ event: Freezer.Event, _ item: (freezer: Freezer, type: ValueType, shown: String, named: String)) {
+        let json = jsonOption.json
+        func report(_ event: Freezer.Event?, _ item: Item) {
+            if json {
+                var line = EventReport(time: "", address: Format.hex(item.address), symbol: item.symbol, event: "held",
+                                       value: Self.json(item.bytes, item.type))
+                switch event {
+                case .restored(let time, let found)?:
+                    line.time = WatchInterval.timestamp(time)
+                    line.event = "restored"
+                    line.old = found.map { Self.json($0, item.type) }
+                case .writeFailed(let time, let error)?:
+                    line.time = WatchInterval.timestamp(time)
+                    line.event = "writeFailed"
+                    line.error = ErrorReport(error)
+                case nil:
+                    line.time = WatchInterval.timestamp(Watcher.now())
+                }
+                Output.line(JSONOutput.text(line))
+                return
+            }
             switch event {
-            case .restored(let time, let found):
+            case nil:
+                Output.line("\(WatchInterval.timestamp(Watcher.now())) \(item.named): \(item.shown) (already held)")
+            case .restored(let time, let found)?:
                 let old = found.map { item.type.size == nil ? "\($0.count) bytes" : item.type.format($0, hex: false) } ?? "<unreadable>"
                 Output.line("\(WatchInterval.timestamp(time)) \(item.named): \(item.shown) (was \(old))")
-            case .writeFailed(let time, let error):
+            case .writeFailed(let time, let error)?:
                 Output.error("\(WatchInterval.timestamp(time)) write failed: \(error.description)")
             }
         }
         do {
             // The first round always says something for each entry, even when the value already holds.
             for item in freezers {
-                if let event = try item.freezer.freezeOnce() {
-                    report(event, item)
-                } else {
-                    Output.line("\(WatchInterval.timestamp(Watcher.now())) \(item.named): \(item.shown) (already held)")
-                }
+                report(try item.freezer.freezeOnce(), item)
             }
             while !Interruption.requested {
                 Watcher.sleep(interval, unless: Interruption.cancellation)

@@ -46,7 +46,7 @@ extension Pointer {
         @Option(help: ArgumentHelp("Byte order for a list without a header: little (default) or big.", valueName: "order"))
         var endian: ScanByteOrder = .little
 
-        @Option(help: ArgumentHelp("Write the kept chains to this file as a new list.", valueName: "file"))
+        @Option(help: ArgumentHelp("Write the kept chains to this file as a new list.", valueName: "file"), completion: .file())
         var save: String?
 
         @OptionGroup var modeOption: ModeOption

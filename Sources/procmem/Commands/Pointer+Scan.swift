@@ -18,7 +18,11 @@ extension Pointer {
                 offset of 0 to --max-offset, up to --max-results (then the summary says truncated). \
                 The search finds the shortest chains first; the list is then ranked so that the \
                 likely-stable chains come first: bases in the main executable before those in \
-                libraries, then fewer hops, then smaller offsets (their sum); ties keep the search's \
+                libraries, then bases inside a named data symbol (game!g_world) before anonymous \
+                offsets (not with --no-symbols), then chains whose hops stay inside the heap block \
+                they point into (judged by glibc malloc's chunk headers, so only when glibc's malloc \
+                is in use: with jemalloc, mimalloc, tcmalloc or musl mapped the summary says the rule \
+                was left out), then fewer hops, then smaller offsets (their sum); ties keep the search's \
                 order (offsets compared from the last hop back, then the base). The same process state \
                 gives the same list.
 
@@ -113,9 +117,10 @@ extension Pointer {
             let reporter = ProgressReporter(label: "pointer scan", forced: progress)
             let result: PointerScanResult
             do {
+                let label: ((UInt64) -> String?)? = names.namesOutput ? { names.label(for: $0) } : nil
                 result = try handle.scanPointers(to: address, options: options, progress: { progress in
                     reporter.update(done: progress.bytesDone, total: progress.bytesTotal)
-                }, cancellation: Interruption.cancellation)
+                }, cancellation: Interruption.cancellation, baseNames: label)
             } catch {
                 reporter.finish()
                 throw ErrorReporting.fail(error)
@@ -125,7 +130,7 @@ extension Pointer {
                 let list = PointerChainList(format: options.format, target: address, chains: result.chains)
                 try Pointer.write(list.text, to: save, pid: pid)
             }
-            let bases = Self.baseNames(result.chains, handle: handle, names: names)
+            let bases = result.baseNames.count == result.chains.count ? result.baseNames : Self.baseNames(result.chains, handle: handle, names: names)
             if json {
                 Output.line(JSONOutput.text(Self.report(result, pid: pid, options: options, baseNames: bases)))
             } else {
@@ -138,6 +143,9 @@ extension Pointer {
             if options.format != .native { summary += ", \(options.format) pointers" }
             summary += "); \(result.pointersIndexed) pointers indexed in \(ProgressReporter.bytes(Double(result.bytesIndexed)))"
             if !result.skipped.isEmpty { summary += "; \(result.skipped.count) unreadable range(s) skipped" }
+            if options.format == .native && !result.heapAllocator.hasGlibcChunkHeaders {
+                summary += "; heap blocks not judged (\(result.heapAllocator == .unknown ? "no C library's malloc found" : result.heapAllocator.rawValue + "'s malloc"))"
+            }
             if result.isTruncated {
                 summary += "; truncated at --max-results \(maxResults)"
             } else if let reason = result.incompleteReason {

@@ -32,7 +32,9 @@ struct Read: ParsableCommand {
               {"pid":N,"address":"0x…","requested":N,"read":N,"complete":BOOL,
                "hex":"…","stop":null|ERROR}
             With --as, "type":"u32" and "values":[…] follow (numbers, or "0x…" strings \
-            with --hex; nan and infinities are null). With --as cstring:
+            with --hex; nan and infinities are null), and since 0.9.0 "symbols":[…], one per value: \
+            the symbol holding that value's own address, "module!symbol+0x10", or null (the \
+            "symbol" key names only ADDRESS; a value further on may lie in another symbol). With --as cstring:
               {"pid":N,"address":"0x…","type":"cstring","maxLength":N,
                "value":"…"|null,"stop":null|ERROR}
             ERROR is
@@ -130,7 +132,9 @@ struct Read: ParsableCommand {
                 pid: pid, address: Format.hex(start), requested: requested, read: transfer.bytesTransferred,
                 complete: stop == nil, hex: bytes.map { Format.paddedHex(UInt64($0), width: 2) }.joined(),
                 stop: stop.map(ErrorReport.init), type: type?.rawValue,
-                values: type.map { type in values.map { type.json($0, hex: hex) } }, symbol: names.label(for: start))))
+                values: type.map { type in values.map { type.json($0, hex: hex) } },
+                symbols: type.map { type in values.indices.map { index in names.label(for: start &+ UInt64(index) &* UInt64(type.size ?? 1)) } },
+                symbol: names.label(for: start))))
         } else if raw {
             Output.bytes(bytes)
         } else if let type {
@@ -186,10 +190,12 @@ struct Read: ParsableCommand {
         @NullWhenAbsent var stop: ErrorReport?
         var type: String?
         var values: [JSON]?
+        /// With --as: each value's symbol, null outside every symbol.
+        var symbols: [String?]?
         var symbol: String?
 
         enum CodingKeys: String, CodingKey {
-            case pid, address, requested, read, complete, hex, stop, type, values, symbol
+            case pid, address, requested, read, complete, hex, stop, type, values, symbols, symbol
         }
     }
 

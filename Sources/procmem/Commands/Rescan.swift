@@ -36,7 +36,8 @@ struct Rescan: ParsableCommand {
             The set it replaces is kept, not destroyed: FILE.1 holds the previous generation, FILE.2 \
             the one before, up to --keep N (default 5; 0 keeps none), so a wrong filter can be \
             undone: `procmem rescan --undo FILE` steps back one generation (FILE.1 becomes FILE \
-            again, and the newest set is removed). A snapshot replaced by its first comparison is \
+            again; `procmem undo FILE` is the same, and `procmem redo FILE` steps forward again until \
+            a new rescan saves over FILE). A snapshot replaced by its first comparison is \
             kept the same way. A --save file that exists is kept as FILE.1 in the same way. \
             Output and --json are as for `procmem scan`. Ctrl-C stops the rescan, marked partial \
             (exit 1); a partial result is saved only to a --save file, never over FILE. A set or \
@@ -102,7 +103,7 @@ struct Rescan: ParsableCommand {
     @Flag(help: "Do not save the narrowed set.")
     var noSave = false
 
-    @Flag(help: "Step FILE back one generation (FILE.1 becomes FILE) instead of rescanning.")
+    @Flag(help: "Step FILE back one generation (FILE.1 becomes FILE; as `procmem undo FILE`) instead of rescanning.")
     var undo = false
 
     @Option(help: ArgumentHelp("Keep this many earlier generations of the file saved to (FILE.1 … FILE.N).", valueName: "n"))
@@ -180,7 +181,7 @@ struct Rescan: ParsableCommand {
     func stepBack() throws {
         let generations = MatchFileGenerations(path: file, limit: keep)
         do {
-            try generations.undo()
+            try MatchFileRedo(generations).undo()
         } catch {
             throw ErrorReporting.fail(error)
         }

@@ -21,6 +21,15 @@ struct Session: ParsableCommand {
             the exit status is then the first failure's (see the exit codes of `procmem --help`). \
             Snapshots and large earlier match sets are kept in a private directory (mode 0700) \
             under --temp-dir, removed when the session ends.
+
+            --json prints one line per command (each `;`-separated part), for scripts: \
+            {"command","ok","output","errors","state","type","matchCount","partial","matches","jobs"}: \
+            output is the lines the text session would print, errors a list of \
+            {"code","exitCode","message"} (code as in `procmem --help`, or "usage"), state "empty", \
+            "snapshot" or "matches", matchCount null without a match set, matches the first 20 as \
+            {"index","address","type","value"} with the value now (null when unreadable), jobs the \
+            background freezes and watches running. Events of background jobs are in the output of \
+            the command after which they were seen.
             """
     )
 
@@ -36,7 +45,9 @@ struct Session: ParsableCommand {
             transform: WatchInterval.parse)
     var interval: Duration = .milliseconds(100)
 
-    @Option(name: .customLong("temp-dir"), help: ArgumentHelp("Where the session's private directory is made.", valueName: "dir"))
+    @OptionGroup var jsonOption: JSONOption
+
+    @Option(name: .customLong("temp-dir"), help: ArgumentHelp("Where the session's private directory is made.", valueName: "dir"), completion: .directory)
     var temporaryDirectory: String = "/tmp"
 
     func run() throws {
@@ -50,6 +61,7 @@ struct Session: ParsableCommand {
         }
         defer { session.close() }
         let shell = SessionShell(handle: handle, session: session, interval: interval)
+        shell.json = jsonOption.json
         defer { shell.jobs.stop() }
         let directory = session.directoryPath
         SessionInterrupts.install { SessionCleanup.remove(directory) }
@@ -57,14 +69,21 @@ struct Session: ParsableCommand {
             for line in commands where shell.execute(line: line) == false { break }
         } else {
             let editor = SessionLineEditor()
-            if editor.interactive {
+            if editor.interactive && !jsonOption.json {
                 Output.line("procmem session on pid \(handle.pid): `help` lists the commands, `quit` or Ctrl-D ends.")
             }
             while let line = editor.readLine(prompt: editor.interactive ? shell.prompt : "") {
                 if !shell.execute(line: line) { break }
             }
         }
-        shell.reportEvents()
+        if jsonOption.json {
+            let ((), captured) = Output.capturing { shell.reportEvents() }
+            if !captured.output.isEmpty || !captured.errors.isEmpty {
+                Output.line(JSONOutput.text(shell.commandReport("(end)", captured)))
+            }
+        } else {
+            shell.reportEvents()
+        }
         if let status = shell.firstFailure { throw ExitCode(status) }
     }
 }

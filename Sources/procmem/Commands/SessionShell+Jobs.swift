@@ -136,13 +136,18 @@ extension SessionShell {
         var options = PointerScanOptions()
         options.maxResults = 200
         let scanOptions = options
+        let names = self.names
         let result = try SessionInterrupts.running { cancellation in
-            try session.scanPointers(toMatch: index, options: scanOptions, cancellation: cancellation)
+            try session.scanPointers(toMatch: index, options: scanOptions, cancellation: cancellation, baseNames: { names.label(for: $0) })
         }
         let ranked = Self.rank(result.chains, executable: handle.executablePath())
         foundChains[target] = ranked
+        let baseNames = Dictionary(zip(result.chains, result.baseNames).compactMap { chain, name in name.map { (chain, $0) } },
+                                   uniquingKeysWith: { first, _ in first })
         var lines = ["\(result.chains.count) chain\(result.chains.count == 1 ? "" : "s") to match \(index) (\(Format.hex(target)))\(result.isComplete ? "" : "; incomplete: \(result.incompleteReason ?? "interrupted")")"]
-        for (number, chain) in ranked.prefix(10).enumerated() { lines.append("  [\(number)] " + Format.printable(chain.description)) }
+        for (number, chain) in ranked.prefix(10).enumerated() {
+            lines.append("  [\(number)] " + Format.printable(chain.description) + (baseNames[chain].map { "  <" + Format.printable($0) + ">" } ?? ""))
+        }
         if ranked.count > 10 { lines.append("  … \(ranked.count - 10) more") }
         if let best = ranked.first {
             chains[target] = best
@@ -267,5 +272,10 @@ final class SharedSymbolNames: AddressNameResolver, Sendable {
 
     func address(of name: String, in map: MemoryMap) -> UInt64? {
         inner.withLock { $0.address(of: name, in: map) }
+    }
+
+    /// ``SymbolNames/label(for:)``: `module!symbol+0x10` for an address inside a symbol.
+    func label(for address: UInt64) -> String? {
+        inner.withLock { $0.label(for: address) }
     }
 }

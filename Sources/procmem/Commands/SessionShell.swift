@@ -20,6 +20,10 @@ final class SessionShell {
     private(set) var firstFailure: Int32?
     /// Set by `quit`.
     private(set) var quitting = false
+    /// `--json`: one ``SessionCommandReport`` line per command instead of text.
+    var json = false
+    /// The errors of the command running, for `--json`.
+    private var commandErrors: [SessionErrorReport] = []
 
     init(handle: ProcessHandle, session: ScanSession, interval: Duration) {
         self.handle = handle
@@ -47,19 +51,51 @@ final class SessionShell {
         for part in line.split(separator: ";", omittingEmptySubsequences: true) {
             let words = part.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard !words.isEmpty, !words[0].hasPrefix("#") else { continue }
-            do {
-                try run(words)
-            } catch let error as ProcessMemoryError {
-                report(error)
-            } catch let error as SessionUsage {
-                fail(error.message, status: ExitCodes.usage)
-            } catch {
-                fail("\(error)", status: 1)
+            if json {
+                commandErrors = []
+                let ((), captured) = Output.capturing { runReporting(words) }
+                Output.line(JSONOutput.text(commandReport(String(part).trimmingWhitespace, captured)))
+            } else {
+                runReporting(words)
             }
-            reportEvents()
             if quitting { return false }
         }
         return true
+    }
+
+    /// Runs one command, printing its error, then what the background jobs saw.
+    private func runReporting(_ words: [String]) {
+        do {
+            try run(words)
+        } catch let error as ProcessMemoryError {
+            report(error)
+        } catch let error as SessionUsage {
+            fail(error.message, status: ExitCodes.usage)
+        } catch {
+            fail("\(error)", status: 1)
+        }
+        reportEvents()
+    }
+
+    /// The `--json` object for a command that printed `captured`.
+    func commandReport(_ command: String, _ captured: Output.Captured) -> SessionCommandReport {
+        var report = SessionCommandReport(command: command, ok: commandErrors.isEmpty, output: captured.output, errors: commandErrors,
+                                          state: "empty", type: currentType.rawValue, matchCount: nil, partial: false, matches: [],
+                                          jobs: jobs.jobs.count)
+        switch session.state {
+        case .empty: break
+        case .snapshot(_, _): report.state = "snapshot"
+        case .matches(let set):
+            report.state = "matches"
+            report.matchCount = set.count
+            report.partial = set.isPartial
+            let rows = (try? session.current(0..<min(20, set.count))) ?? []
+            report.matches = rows.map { row in
+                SessionMatchReport(index: row.index, address: Format.hex(row.match.address), type: typeName(set, width: row.match.width),
+                                   value: SessionCommandReport.json(row.now))
+            }
+        }
+        return report
     }
 
     /// Prints what the background jobs saw since the last prompt: watch changes, failures, an end.
@@ -95,11 +131,14 @@ final class SessionShell {
 
     func report(_ error: ProcessMemoryError) {
         let exit = ErrorReporting.fail(error)
+        commandErrors.append(SessionErrorReport(code: error.code.rawValue, exitCode: exit.rawValue, message: error.description))
         if firstFailure == nil { firstFailure = exit.rawValue }
     }
 
-    func fail(_ message: String, status: Int32) {
+    func fail(_ message: String, status: Int32, code: ProcessMemoryError.Code? = nil) {
         Output.error(message)
+        let name = code?.rawValue ?? (status == ExitCodes.usage ? "usage" : "failed")
+        commandErrors.append(SessionErrorReport(code: name, exitCode: status, message: message))
         if firstFailure == nil { firstFailure = status }
     }
 
@@ -252,7 +291,7 @@ final class SessionShell {
         let failed = done.filter { $0.error != nil }
         Output.line("wrote \(value) to \(done.count - failed.count) match\(done.count - failed.count == 1 ? "" : "es")")
         for failure in failed {
-            if let error = failure.error { fail("match \(failure.index): \(error.description)", status: ExitCodes.status(for: error.code)) }
+            if let error = failure.error { fail("match \(failure.index): \(error.description)", status: ExitCodes.status(for: error.code), code: error.code) }
         }
     }
 

@@ -31,7 +31,7 @@ struct Table: ParsableCommand {
 struct TableArguments: ParsableArguments {
     @OptionGroup var processOption: ProcessOption
 
-    @Argument(help: ArgumentHelp("The cheat-table file.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The cheat-table file.", valueName: "file"), completion: .file())
     var file: String
 
     @Option(name: .customLong("entry"), help: ArgumentHelp("Use only the entry with this name (repeatable).", valueName: "name"))
@@ -177,7 +177,28 @@ struct TableShow: ParsableCommand {
 
 /// Runs table entries as background-style jobs in the foreground until Ctrl-C.
 enum TableJobs {
-    static func run(_ jobs: ValueJobs, entries: [CheatTable.Entry], interval: Duration, freezing: Bool) throws {
+    /// One event of `table watch --json` or `table freeze --json`: the shape in their help.
+    struct EventReport: Encodable {
+        var time: String
+        var name: String
+        /// "changed", "restored", "held" or "failed".
+        var event: String
+        @NullWhenAbsent var address: String?
+        @NullWhenAbsent var value: JSON?
+        @NullWhenAbsent var old: JSON?
+        @NullWhenAbsent var error: ErrorReport?
+    }
+
+    /// The JSON shape of table watch and freeze, for their help.
+    static let jsonHelp = """
+        --json prints one object per event, a line each: {"time","name","event","address","value",\
+        "old","error"}: event is "changed" (watch; old null in the first round), "restored" (freeze \
+        wrote value back; old is what it found, null when unreadable), "held" (freeze found value \
+        in place in its first round) or "failed" (address null when the entry could not be \
+        resolved; error as `procmem read --help` describes it, null otherwise).
+        """
+
+    static func run(_ jobs: ValueJobs, entries: [CheatTable.Entry], interval: Duration, freezing: Bool, json: Bool = false) throws {
         var byID: [Int: CheatTable.Entry] = [:]
         let names = SharedSymbolNames(handle: jobs.handle)
         for entry in entries {
@@ -198,6 +219,31 @@ enum TableJobs {
                 guard let entry = byID[event.job] else { continue }
                 let name = Format.printable(entry.name)
                 let time = WatchInterval.timestamp(event.time)
+                if json {
+                    var report = EventReport(time: time, name: entry.name, event: "held", address: Format.hex(event.address))
+                    let freezeValue = entry.freezeBytes.map { TableArguments.json($0, entry) }
+                    switch event.what {
+                    case .changed(let old, let new):
+                        report.event = "changed"
+                        report.value = TableArguments.json(new, entry)
+                        report.old = old.map { TableArguments.json($0, entry) }
+                    case .restored(let found):
+                        report.event = "restored"
+                        report.value = freezeValue
+                        report.old = found.map { TableArguments.json($0, entry) }
+                    case .held:
+                        report.value = freezeValue
+                    case .failed(let error):
+                        report.event = "failed"
+                        if event.address == 0 { report.address = nil }
+                        report.error = ErrorReport(error)
+                    case .ended(let error):
+                        Output.lines(lines)
+                        throw ErrorReporting.fail(error)
+                    }
+                    lines.append(JSONOutput.text(report))
+                    continue
+                }
                 switch event.what {
                 case .changed(let old, let new):
                     lines.append("\(time) \(name) \(Format.hex(event.address)): \(TableArguments.format(new, entry))\(old.map { " (was \(TableArguments.format($0, entry)))" } ?? "")")
@@ -226,16 +272,17 @@ struct TableWatch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
         abstract: "Print each entry's value and its changes until Ctrl-C.",
-        discussion: "Prints `TIME NAME 0xADDRESS: VALUE (was OLD)` for each change (the first round prints every value). Each round resolves every entry's address again. An entry that cannot be resolved or read is reported on stderr once until that changes."
+        discussion: "Prints `TIME NAME 0xADDRESS: VALUE (was OLD)` for each change (the first round prints every value). Each round resolves every entry's address again. An entry that cannot be resolved or read is reported on stderr once until that changes.\n\n" + TableJobs.jsonHelp
     )
 
     @OptionGroup var arguments: TableArguments
+    @OptionGroup var jsonOption: JSONOption
 
     func run() throws {
         let entries = try arguments.entries()
         let handle = try TargetProcess.open(arguments.processOption.pid, rights: .read)
         defer { handle.close() }
-        try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: false)
+        try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: false, json: jsonOption.json)
     }
 }
 
@@ -244,16 +291,17 @@ struct TableFreeze: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "freeze",
         abstract: "Keep every entry that has a freeze value at it until Ctrl-C.",
-        discussion: "Each round resolves every entry's address again (a pointer chain follows the object when the program moves it) and writes the freeze value when it differs, printing `TIME NAME 0xADDRESS: VALUE (was OLD)`. A cstring entry's text is written without a NUL. Entries without a freeze value are left alone."
+        discussion: "Each round resolves every entry's address again (a pointer chain follows the object when the program moves it) and writes the freeze value when it differs, printing `TIME NAME 0xADDRESS: VALUE (was OLD)`. A cstring entry's text is written without a NUL. Entries without a freeze value are left alone.\n\n" + TableJobs.jsonHelp
     )
 
     @OptionGroup var arguments: TableArguments
+    @OptionGroup var jsonOption: JSONOption
 
     func run() throws {
         let entries = try arguments.freezeEntries()
         let handle = try TargetProcess.open(arguments.processOption.pid, rights: .readWrite)
         defer { handle.close() }
-        try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: true)
+        try TableJobs.run(ValueJobs(handle: handle), entries: entries, interval: arguments.interval, freezing: true, json: jsonOption.json)
     }
 }
 
@@ -262,10 +310,31 @@ struct TableApply: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Write each entry's freeze value once.",
-        discussion: "Prints `NAME 0xADDRESS: VALUE (was OLD)` per entry written. An entry that cannot be resolved or written prints its error; the exit status is then the first such error's."
+        discussion: """
+            Prints `NAME 0xADDRESS: VALUE (was OLD)` per entry written. An entry that cannot be \
+            resolved or written prints its error; the exit status is then the first such error's.
+
+            --json prints one object: {"entries": [{"name","address","value","old","error"}]}, an \
+            entry per chosen entry with a freeze value: address null when it could not be \
+            resolved, old null when it could not be read first, error (as `procmem read --help` \
+            describes it) null when the write was done.
+            """
     )
 
     @OptionGroup var arguments: TableArguments
+    @OptionGroup var jsonOption: JSONOption
+
+    /// `table apply --json`.
+    struct Report: Encodable {
+        struct Entry: Encodable {
+            var name: String
+            @NullWhenAbsent var address: String?
+            var value: JSON
+            @NullWhenAbsent var old: JSON?
+            @NullWhenAbsent var error: ErrorReport?
+        }
+        var entries: [Entry]
+    }
 
     func run() throws {
         let entries = try arguments.freezeEntries()
@@ -273,18 +342,26 @@ struct TableApply: ParsableCommand {
         defer { handle.close() }
         let names = SymbolNames(handle: handle)
         var failure: Int32?
+        var report = Report(entries: [])
         for entry in entries {
             guard let bytes = entry.freezeBytes else { continue }
-            do {
+            var item = Report.Entry(name: entry.name, value: TableArguments.json(bytes, entry))
+            defer { report.entries.append(item) }
+            do throws(ProcessMemoryError) {
                 let address = try handle.resolve(entry.expression, names: names)
+                item.address = Format.hex(address)
                 let old = try? handle.read(from: address, count: bytes.count)
+                item.old = old.map { TableArguments.json($0, entry) }
                 try handle.writeExactly(bytes, to: address)
+                if jsonOption.json { continue }
                 Output.line("\(Format.printable(entry.name)) \(Format.hex(address)): \(Format.printable(entry.freeze ?? "")) (was \(old.map { TableArguments.format($0, entry) } ?? "<unreadable>"))")
             } catch {
-                Output.error("\(Format.printable(entry.name)): \(error.description)")
+                item.error = ErrorReport(error)
+                if !jsonOption.json { Output.error("\(Format.printable(entry.name)): \(error.description)") }
                 if failure == nil { failure = ExitCodes.status(for: error.code) }
             }
         }
+        if jsonOption.json { Output.line(JSONOutput.text(report)) }
         if let failure { throw ExitCode(failure) }
     }
 }
