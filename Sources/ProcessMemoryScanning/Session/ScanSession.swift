@@ -130,7 +130,7 @@ public final class ScanSession {
     ///
     /// - Throws: `.io` or `.invalidArguments` when a generation kept on disk cannot be read back.
     public func undo() throws(ProcessMemoryError) -> Bool {
-        guard let previous = try generations.pop() else { return false }
+        guard let previous = try generations.pop(spill: options.spillPolicy) else { return false }
         generations.release(state)
         state = previous.state
         type = previous.type
@@ -240,7 +240,7 @@ public final class ScanSession {
 extension MatchSet {
     /// The set without the matches at `indices`.
     func removing(_ indices: Set<Int>) -> MatchSet {
-        var kept = MatchSet(pid: pid, processStartTime: processStartTime, content: content)
+        var kept = MatchSet(like: self)
         kept.pattern = pattern
         kept.isPartial = isPartial
         for index in 0..<count where !indices.contains(index) {
