@@ -5,8 +5,9 @@ import ProcessMemoryCore
 /// Memory stays bounded: an earlier match set of at most ``Limits/inMemoryMatches`` matches (17
 /// bytes each) is kept in memory; a larger one is saved as a match file in the directory and read
 /// back on undo (streamed, spilling again past ``ScanOptions/spillThreshold``). A set that has
-/// already spilled (``MatchSet/isSpilled``) is kept as it is: its matches are in its own file. At most ``Limits/depth`` generations are kept; the oldest is dropped (and its
-/// file removed) beyond that. So memory holds at most `depth × inMemoryMatches × 17` bytes of
+/// already spilled (``MatchSet/isSpilled``) is kept as it is: its matches are in its own file.
+/// At most ``Limits/depth`` generations are kept; the oldest is dropped (and its file removed)
+/// beyond that. So memory holds at most `depth × inMemoryMatches × 17` bytes of
 /// history (16 × 262,144 × 17 ≈ 68 MiB by default), while a first scan of millions of matches
 /// costs disk, not RAM. Snapshots live in the same directory and are removed once no generation
 /// and no current state refers to them.
