@@ -161,8 +161,8 @@ extension MatchSet.SpillPolicy {
 }
 
 extension MatchSet {
-    /// Sets spill past 1,048,576 matches (17 MiB) into files under `/tmp`.
-    static let defaultSpill = SpillPolicy.files(threshold: 1 << 20, directory: "/tmp")
+    /// Sets spill past 262,144 matches (about 4.5 MiB) into files under `/tmp`.
+    static let defaultSpill = SpillPolicy.files(threshold: 262_144, directory: "/tmp")
 
     /// Throws the failure of the set's spill file, if writing or reading it failed.
     func checkSpill() throws(ProcessMemoryError) {

@@ -24,7 +24,7 @@ public struct ScanOptions: Sendable, Hashable {
     /// Matches a set keeps in memory (17 bytes each, 25 for byte patterns); past them its matches
     /// move to an unnamed file in a private directory under ``temporaryDirectory`` (``MatchSet/isSpilled``),
     /// so a set of any size costs disk, not memory.
-    public var spillThreshold: Int = 1 << 20
+    public var spillThreshold: Int = 262_144
     /// Where sets spill (a fresh directory, mode 0700, removed as soon as its file is open).
     public var temporaryDirectory: String = "/tmp"
     /// Matches a snapshot comparison with an output file keeps in memory (17 bytes each); beyond

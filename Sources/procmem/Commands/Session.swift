@@ -20,7 +20,7 @@ struct Session: ParsableCommand {
             session can be scripted. A failed command prints its error and the session goes on; \
             the exit status is then the first failure's (see the exit codes of `procmem --help`). \
             Snapshots and large earlier match sets are kept in a private directory (mode 0700) \
-            under --temp-dir, removed when the session ends; a set of more than 1,048,576 matches \
+            under --temp-dir, removed when the session ends; a set of more than 262,144 matches \
             keeps them in an unnamed file there (no match limit).
             """
     )
