@@ -9,7 +9,8 @@ import Glibc
 /// process, timed from spawn to exit, its peak RSS its own `VmHWM`.
 func manyMatchesRows(fixturePath: String, procmem: String, scanMiB: Int, sessionMiB: Int,
                      scanmemSeconds limit: Double) throws -> [Row] {
-    let scanmem = ["/usr/bin/scanmem", "/usr/local/bin/scanmem"].first { access($0, X_OK) == 0 }
+    let candidates: [String] = ["/usr/bin/scanmem", "/usr/local/bin/scanmem"]
+    let scanmem = candidates.first(where: { path in access(path, X_OK) == 0 })
     if scanmem == nil { print("scanmem is not installed (run.sh installs it with apt-get as root): its figures are left out") }
     let directory = NSTemporaryDirectory() + "procmem-bench-many-\(getpid())"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

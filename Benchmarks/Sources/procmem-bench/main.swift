@@ -34,9 +34,10 @@ while let argument = arguments.popFirst() {
     }
 }
 
-/// `unknown`: row 9's procmem binary (empty: the row is left out), region size and scanmem time limit.
+/// `unknown`: rows 9 and 10's procmem binary (empty: the rows are left out), row 9's region size,
+/// the scanmem time limit and row 10's region size.
 func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?,
-         unknown: (procmem: String, sizeMiB: Int, scanmemLimit: Double)) throws {
+         unknown: (procmem: String, sizeMiB: Int, scanmemLimit: Double, manyMiB: Int)) throws {
     func wanted(_ number: String) -> Bool { only == nil || only == number }
     let fixture = try FixtureProcess(executable: fixturePath)
     defer { fixture.stop() }
@@ -182,7 +183,7 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?,
                                      scanmemSeconds: unknown.scanmemLimit)
     }
     if wanted("10") && !unknown.procmem.isEmpty {
-        rows += try manyMatchesRows(fixturePath: fixturePath, procmem: unknown.procmem, scanMiB: manyMiB, sessionMiB: 16,
+        rows += try manyMatchesRows(fixturePath: fixturePath, procmem: unknown.procmem, scanMiB: unknown.manyMiB, sessionMiB: 16,
                                     scanmemSeconds: unknown.scanmemLimit)
     }
     report(rows, sizeMiB: sizeMiB)
@@ -220,7 +221,7 @@ func report(_ rows: [Row], sizeMiB: Int) {
 
 do {
     try run(fixturePath: fixturePath, sizeMiB: sizeMiB, repetitions: repetitions, only: only,
-            unknown: (procmemPath, unknownMiB, scanmemLimit))
+            unknown: (procmemPath, unknownMiB, scanmemLimit, manyMiB))
 } catch {
     FileHandle.standardError.write(Data("procmem-bench: \(error)\n".utf8))
     exit(1)
