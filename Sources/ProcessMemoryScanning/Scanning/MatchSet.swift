@@ -6,7 +6,10 @@ import ProcessMemoryCore
 /// width and the bytes found there (up to 8, as they lie in memory, first byte lowest), which a
 /// narrowing rescan compares against; for byte patterns and strings also the pattern and, per match,
 /// a 64-bit digest (FNV-1a) of all the bytes matched, so a rescan can tell whether they changed.
-/// Storage is struct-of-arrays: 17 bytes per match (25 for byte patterns).
+/// Storage is struct-of-arrays: 17 bytes per match (25 for byte patterns), in memory up to
+/// ``ScanOptions/spillThreshold`` matches; past it the matches move to an unnamed temporary file
+/// (``isSpilled``, `pwrite(2)`/`pread(2)`) and are read back in blocks, so a set of any size costs
+/// disk, not memory. Copies share that file.
 public struct MatchSet: Sendable, Hashable {
     /// A region that held matches, as it was mapped at scan time.
     public struct Region: Sendable, Hashable {
@@ -109,7 +112,9 @@ public struct MatchSet: Sendable, Hashable {
     /// The spill file, if the set has one (for reporting its failures).
     var spillStorage: (any MatchSpillStorage)? { spill }
 
-    /// Match `index`, in address order (a spilled match is read back from the set's file).
+    /// Match `index`, in address order (a spilled match is read back from the set's file, 4096
+    /// records per `pread(2)`; should that read fail, the match reads as address 0, and the rescan,
+    /// save or load that reads the set throws the failure).
     public subscript(index: Int) -> Match {
         if index >= spilledCount {
             let local = index - spilledCount
