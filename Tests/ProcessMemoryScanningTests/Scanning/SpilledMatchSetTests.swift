@@ -165,6 +165,11 @@ struct SpilledMatchSetTests {
             #expect(holds(try #require(session.matches), (0..<Self.count).map { base + UInt64($0 * 4) }))
             _ = try session.narrow(.changed)
             #expect(session.matches.map { holds($0, [base, base + 4 * 5000, base + UInt64(4 * (Self.count - 1))]) } == true)
+            // Setting every match, counted as written (each write reads the map: a few matches here).
+            var writtenAll: [Int] = []
+            try session.set("12", matches: nil) { index, error in if error == nil { writtenAll.append(index) } }
+            #expect(writtenAll == [0, 1, 2])
+            #expect(try session.current(0..<3).allSatisfy { $0.now == .integer(12) })
         }
     }
 }
