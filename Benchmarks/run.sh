@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the fixture and the benchmark in release mode and runs every measurement.
-# Usage: Benchmarks/run.sh [--size-mib N] [--repetitions N] [--only N] [--unknown-mib N] [--scanmem-limit S]
+# Usage: Benchmarks/run.sh [--size-mib N] [--repetitions N] [--only N] [--unknown-mib N] [--scanmem-limit S] [--many-mib N]
 # Row 9 (the unknown-value search over --unknown-mib, default 1536 MiB) runs the release procmem as a
-# user would and needs about three times that on disk in $TMPDIR.
+# user would and needs about three times that on disk in $TMPDIR. Row 10 (many matches: --many-mib,
+# default 256 MiB, of int32 7s scanned and rescanned, and a session over 16 MiB) needs about 3 bytes
+# of disk per byte scanned.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-# Row 5 compares with scanmem 0.17 and row 6 with gcore (gdb): install them when missing.
+# Rows 5, 9 and 10 compare with scanmem 0.17 and row 6 with gcore (gdb): install them when missing.
 missing=()
 command -v scanmem >/dev/null || missing+=(scanmem)
 command -v gcore >/dev/null || missing+=(gdb)

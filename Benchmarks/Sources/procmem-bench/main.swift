@@ -17,6 +17,7 @@ var only: String?
 var procmemPath = ""
 var unknownMiB = 1536
 var scanmemLimit = 600.0
+var manyMiB = 256
 while let argument = arguments.popFirst() {
     switch argument {
     case "--fixture": fixturePath = arguments.popFirst() ?? ""
@@ -26,15 +27,17 @@ while let argument = arguments.popFirst() {
     case "--procmem": procmemPath = arguments.popFirst() ?? ""
     case "--unknown-mib": unknownMiB = Int(arguments.popFirst() ?? "") ?? unknownMiB
     case "--scanmem-limit": scanmemLimit = Double(arguments.popFirst() ?? "") ?? scanmemLimit
+    case "--many-mib": manyMiB = Int(arguments.popFirst() ?? "") ?? manyMiB
     default:
-        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|6d|8|8-cold-profile|9] [--procmem PATH] [--unknown-mib N] [--scanmem-limit SECONDS]\n".utf8))
+        FileHandle.standardError.write(Data("usage: procmem-bench --fixture PATH [--size-mib N] [--repetitions N] [--only 1|2|3|4|5|6|6s|6d|8|8-cold-profile|9|10] [--procmem PATH] [--unknown-mib N] [--scanmem-limit SECONDS] [--many-mib N]\n".utf8))
         exit(64)
     }
 }
 
-/// `unknown`: row 9's procmem binary (empty: the row is left out), region size and scanmem time limit.
+/// `unknown`: rows 9 and 10's procmem binary (empty: the rows are left out), row 9's region size,
+/// the scanmem time limit and row 10's region size.
 func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?,
-         unknown: (procmem: String, sizeMiB: Int, scanmemLimit: Double)) throws {
+         unknown: (procmem: String, sizeMiB: Int, scanmemLimit: Double, manyMiB: Int)) throws {
     func wanted(_ number: String) -> Bool { only == nil || only == number }
     let fixture = try FixtureProcess(executable: fixturePath)
     defer { fixture.stop() }
@@ -179,6 +182,10 @@ func run(fixturePath: String, sizeMiB: Int, repetitions: Int, only: String?,
         rows += try unknownValueRows(fixturePath: fixturePath, procmem: unknown.procmem, sizeMiB: unknown.sizeMiB,
                                      scanmemSeconds: unknown.scanmemLimit)
     }
+    if wanted("10") && !unknown.procmem.isEmpty {
+        rows += try manyMatchesRows(fixturePath: fixturePath, procmem: unknown.procmem, scanMiB: unknown.manyMiB, sessionMiB: 16,
+                                    scanmemSeconds: unknown.scanmemLimit)
+    }
     report(rows, sizeMiB: sizeMiB)
     if wanted("8") { try symbolRows(handle: handle, pid: pid, base: base, size: size, repetitions: repetitions) }
     // Not a row: only the cold naming of row 8, repeated, for a profiler (perf record).
@@ -201,7 +208,7 @@ func report(_ rows: [Row], sizeMiB: Int) {
     }
     // #7: the peak RSS growth of each measurement above, as its own rows. A scan must stay within
     // 64 MiB plus its matches whatever the target's size (the matches here are a handful of bytes).
-    for row in rows where (row.number != "6" || row.unit == "GB/s") && row.number != "6d" && row.number != "9" && !row.name.hasPrefix("the same")
+    for row in rows where (row.number != "6" || row.unit == "GB/s") && row.number != "6d" && row.number != "9" && row.number != "10" && !row.name.hasPrefix("the same")
         && !row.baseline.hasPrefix("scanmem") {
         let scan = row.number == "5" && row.baseline.hasPrefix("C ")
         let limit = 64 << 20
@@ -214,7 +221,7 @@ func report(_ rows: [Row], sizeMiB: Int) {
 
 do {
     try run(fixturePath: fixturePath, sizeMiB: sizeMiB, repetitions: repetitions, only: only,
-            unknown: (procmemPath, unknownMiB, scanmemLimit))
+            unknown: (procmemPath, unknownMiB, scanmemLimit, manyMiB))
 } catch {
     FileHandle.standardError.write(Data("procmem-bench: \(error)\n".utf8))
     exit(1)

@@ -54,20 +54,76 @@ struct ScanFileWriter {
 }
 
 /// Reads little-endian fields, failing (never trapping) at the end of the input.
+///
+/// The input is an array, or a stream: ``refill`` hands over the next piece of a file of ``total``
+/// bytes (nil at its end), so a file of any size is read in fixed-size pieces. While
+/// ``startChecksum()`` is on, every byte consumed is added to a checksum.
 struct ScanFileReader {
-    let bytes: [UInt8]
+    private(set) var bytes: [UInt8]
     var position = 0
+    /// Bytes of the input before `bytes[0]` (dropped pieces of a stream).
+    private(set) var consumedBefore: UInt64 = 0
+    /// The input's size in bytes.
+    let total: UInt64
+    /// The next piece of a streamed input; nil at its end.
+    var refill: (() -> [UInt8]?)?
+    private var summing = false
+    private var sum = ScanChecksum()
+    private var sumFrom = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        total = UInt64(bytes.count)
+    }
 
-    var remaining: Int { bytes.count - position }
+    /// A reader of a streamed input of `total` bytes that starts with `first`.
+    init(first: [UInt8], total: UInt64, refill: @escaping () -> [UInt8]?) {
+        bytes = first
+        self.total = total
+        self.refill = refill
+    }
+
+    /// Bytes of the input not consumed yet.
+    var remaining: Int { Int(clamping: total &- min(total, consumedBefore + UInt64(position))) }
+
+    /// Starts checksumming every byte consumed from here on.
+    mutating func startChecksum() {
+        summing = true
+        sum = ScanChecksum()
+        sumFrom = position
+    }
+
+    /// The checksum of the bytes consumed since ``startChecksum()``; stops checksumming.
+    mutating func finishChecksum() -> UInt64 {
+        if summing { sum.add(bytes[sumFrom..<position]) }
+        summing = false
+        return sum.value
+    }
+
+    /// Drops consumed bytes and appends the next piece of a streamed input; false at its end.
+    private mutating func more() -> Bool {
+        guard let refill, let piece = refill(), !piece.isEmpty else { return false }
+        if summing { sum.add(bytes[sumFrom..<position]) }
+        consumedBefore += UInt64(position)
+        bytes = Array(bytes[position...]) + piece
+        position = 0
+        sumFrom = 0
+        return true
+    }
 
     mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
         guard count >= 0, count <= remaining else { return nil }
+        while bytes.count - position < count { guard more() else { return nil } }
         defer { position += count }
         return bytes[position..<(position + count)]
     }
-    mutating func u8() -> UInt8? { take(1)?.first }
+    mutating func u8() -> UInt8? {
+        if position < bytes.count {
+            defer { position += 1 }
+            return bytes[position]
+        }
+        return take(1)?.first
+    }
     mutating func integer<T: FixedWidthInteger>(_ type: T.Type) -> T? {
         guard let slice = take(T.bitWidth / 8) else { return nil }
         var value: T = 0
@@ -85,6 +141,13 @@ struct ScanFileReader {
         }
         return nil
     }
+    /// Consumes everything but the last `keep` bytes (to checksum them).
+    mutating func skip(toLast keep: Int) {
+        while remaining > keep {
+            let n = min(remaining - keep, max(1, bytes.count - position))
+            guard take(n) != nil else { return }
+        }
+    }
 }
 
 enum MatchFileFormat {
@@ -94,6 +157,14 @@ enum MatchFileFormat {
 
     /// The file's bytes for `set`.
     static func encode(_ set: MatchSet) -> [UInt8] {
+        var all: [UInt8] = []
+        encode(set) { (piece: [UInt8]) throws(Never) in all += piece }
+        return all
+    }
+
+    /// The file's bytes for `set`, handed to `emit` in pieces of about 1 MiB, so a set of any size
+    /// (a spilled one is read back in order) is written with bounded memory.
+    static func encode<E: Error>(_ set: MatchSet, emit: ([UInt8]) throws(E) -> Void) throws(E) {
         var header = ScanFileWriter()
         header.bytes = magic
         header.u16(version)
@@ -111,8 +182,16 @@ enum MatchFileFormat {
         var check = ScanChecksum()
         check.add(header.bytes)
         header.u64(check.value)
+        try emit(header.bytes)
 
         var body = ScanFileWriter()
+        var bodyCheck = ScanChecksum()
+        func flush(_ force: Bool) throws(E) {
+            guard force || body.bytes.count >= 1 << 20 else { return }
+            bodyCheck.add(body.bytes)
+            try emit(body.bytes)
+            body.bytes.removeAll(keepingCapacity: true)
+        }
         if case .bytes(let length) = set.content {
             // A pattern that does not fit the content is not recorded (the file stays readable).
             let pattern = set.pattern.flatMap { $0.count == length ? $0 : nil }
@@ -131,65 +210,96 @@ enum MatchFileFormat {
                 body.bytes += utf8
             }
         }
-        var perRegion = [UInt64](repeating: 0, count: set.regions.count)
-        var regionOf = [Int](repeating: 0, count: set.count)
-        for index in 0..<set.count {
-            let region = set.regionIndex(containing: set[index].address) ?? 0
-            regionOf[index] = region
-            if !perRegion.isEmpty { perRegion[region] += 1 }
-        }
         for (index, region) in set.regions.enumerated() {
             body.u64(region.start); body.u64(region.end); body.u8(region.permissions.rawValue)
             let path = Array((region.path ?? "").utf8.prefix(Int(UInt16.max)))
             body.u16(UInt16(path.count)); body.bytes += path
-            body.u64(perRegion[index])
+            body.u64(UInt64(set.regionCounts[index]))
+            try flush(false)
         }
-        var previousRegion = -1
-        var previous: UInt64 = 0
-        for index in 0..<set.count {
-            let match = set[index]
-            if regionOf[index] != previousRegion {
-                previousRegion = regionOf[index]
-                previous = set.regions.isEmpty ? 0 : set.regions[previousRegion].start
+        var index = 0
+        for (regionIndex, region) in set.regions.enumerated() {
+            var previous = region.start
+            for _ in 0..<set.regionCounts[regionIndex] {
+                let match = set[index]
+                index += 1
+                body.leb128(match.address &- previous)
+                previous = match.address
+                body.u8(UInt8(truncatingIfNeeded: match.width))
+                body.u64(match.bits)
+                if case .bytes = set.content { body.u64(match.digest ?? 0) }
+                try flush(false)
             }
-            body.leb128(match.address &- previous)
-            previous = match.address
-            body.u8(UInt8(truncatingIfNeeded: match.width))
-            body.u64(match.bits)
-            if let digest = match.digest { body.u64(digest) }
         }
-        var bodyCheck = ScanChecksum()
-        bodyCheck.add(body.bytes)
-        body.u64(bodyCheck.value)
-        return header.bytes + body.bytes
+        try flush(true)
+        var trailer = ScanFileWriter()
+        trailer.u64(bodyCheck.value)
+        try emit(trailer.bytes)
     }
 
     /// The set in `bytes`, or why the bytes are not a valid match file.
     static func decode(_ bytes: [UInt8]) -> Result<MatchSet, ScanInputFailure> {
-        func fail(_ message: String) -> Result<MatchSet, ScanInputFailure> { .failure(ScanInputFailure(message: message)) }
         var reader = ScanFileReader(bytes)
-        guard let magicBytes = reader.take(8), Array(magicBytes) == magic else {
-            if bytes.starts(with: SnapshotFileFormat.magic) { return fail("this is a snapshot file, not a match file") }
+        return decode(&reader, spill: MatchSet.SpillPolicy())
+    }
+
+    /// The set `reader` holds, or why it is not a valid match file. An array input has its body
+    /// checksum verified first; a streamed one is checksummed while it is read (a structural error
+    /// in a file whose checksum also fails is reported as the checksum failure). The set spills
+    /// as `spill` says, so a streamed file of any size is read with bounded memory.
+    static func decode(_ reader: inout ScanFileReader, spill: MatchSet.SpillPolicy) -> Result<MatchSet, ScanInputFailure> {
+        func fail(_ message: String) -> Result<MatchSet, ScanInputFailure> { .failure(ScanInputFailure(message: message)) }
+        let head = Array(reader.take(min(reader.remaining, headerSize)) ?? [])
+        var fields = ScanFileReader(head)
+        guard let magicBytes = fields.take(8), Array(magicBytes) == magic else {
+            if head.starts(with: SnapshotFileFormat.magic) { return fail("this is a snapshot file, not a match file") }
             return fail("not a procmem match file (bad magic)")
         }
-        guard let version = reader.integer(UInt16.self) else { return fail("the file is truncated in its header") }
+        guard let version = fields.integer(UInt16.self) else { return fail("the file is truncated in its header") }
         guard version == Self.version else { return fail("match file version \(version) is not supported (this build reads version \(Self.version))") }
-        guard let typeCode = reader.u8(), let orderCode = reader.u8(), let patternLength = reader.integer(UInt32.self),
-              let flags = reader.u8(), let pid = reader.integer(Int32.self), let startTime = reader.integer(UInt64.self),
-              let regionCount = reader.integer(UInt32.self), let matchCount = reader.integer(UInt64.self)
+        guard let typeCode = fields.u8(), let orderCode = fields.u8(), let patternLength = fields.integer(UInt32.self),
+              let flags = fields.u8(), let pid = fields.integer(Int32.self), let startTime = fields.integer(UInt64.self),
+              let regionCount = fields.integer(UInt32.self), let matchCount = fields.integer(UInt64.self)
         else { return fail("the file is truncated in its header") }
         var check = ScanChecksum()
-        check.add(bytes[0..<reader.position])
-        guard let headerSum = reader.integer(UInt64.self) else { return fail("the file is truncated in its header") }
+        check.add(head[0..<fields.position])
+        guard let headerSum = fields.integer(UInt64.self) else { return fail("the file is truncated in its header") }
         guard headerSum == check.value else { return fail("the header checksum does not match: the file is corrupt") }
-        let bodyStart = reader.position
-        guard bytes.count >= bodyStart + 8 else { return fail("the file is truncated: no trailer") }
-        var bodyCheck = ScanChecksum()
-        bodyCheck.add(bytes[bodyStart..<(bytes.count - 8)])
-        var trailer = ScanFileReader(Array(bytes[(bytes.count - 8)...]))
-        guard trailer.integer(UInt64.self) == bodyCheck.value else {
-            return fail("the checksum does not match: the file is truncated or corrupt")
+        guard reader.remaining >= 8 else { return fail("the file is truncated: no trailer") }
+        let streamed = reader.refill != nil
+        if streamed {
+            reader.startChecksum()
+        } else {
+            var bodyCheck = ScanChecksum()
+            bodyCheck.add(reader.bytes[reader.position..<(reader.bytes.count - 8)])
+            var trailer = ScanFileReader(Array(reader.bytes[(reader.bytes.count - 8)...]))
+            guard trailer.integer(UInt64.self) == bodyCheck.value else {
+                return fail("the checksum does not match: the file is truncated or corrupt")
+            }
         }
+        let checksumFailure = ScanInputFailure(message: "the checksum does not match: the file is truncated or corrupt")
+        /// The body's checksum against the trailer, reading to the end of a streamed file.
+        func trailerMatches(_ reader: inout ScanFileReader) -> Bool {
+            reader.skip(toLast: 8)
+            let sum = reader.finishChecksum()
+            return reader.remaining == 8 && reader.integer(UInt64.self) == sum
+        }
+        let body = decodeBody(&reader, typeCode: typeCode, orderCode: orderCode, patternLength: patternLength, flags: flags,
+                              pid: pid, startTime: startTime, regionCount: regionCount, matchCount: matchCount, spill: spill)
+        guard streamed else { return body }
+        switch body {
+        case .success(let set):
+            return trailerMatches(&reader) ? .success(set) : .failure(checksumFailure)
+        case .failure(let failure):
+            return trailerMatches(&reader) ? .failure(failure) : .failure(checksumFailure)
+        }
+    }
+
+    /// The pattern, regions and matches after a valid header.
+    private static func decodeBody(_ reader: inout ScanFileReader, typeCode: UInt8, orderCode: UInt8, patternLength: UInt32,
+                                   flags: UInt8, pid: Int32, startTime: UInt64, regionCount: UInt32, matchCount: UInt64,
+                                   spill: MatchSet.SpillPolicy) -> Result<MatchSet, ScanInputFailure> {
+        func fail(_ message: String) -> Result<MatchSet, ScanInputFailure> { .failure(ScanInputFailure(message: message)) }
         let content: MatchSet.Content
         if typeCode == 0 {
             guard patternLength >= 1, patternLength <= UInt32(BytePattern.maximumLength) else { return fail("bad pattern length \(patternLength)") }
@@ -229,6 +339,7 @@ enum MatchFileFormat {
             return fail("the counts in the header exceed the file's size")
         }
         var set = MatchSet(pid: pid, processStartTime: startTime, content: content)
+        set.spillPolicy = spill
         set.pattern = pattern
         set.isPartial = flags & 1 != 0
         var regions: [(MatchSet.Region, UInt64)] = []

@@ -54,7 +54,8 @@ public struct MatchFileGenerations: Sendable, Hashable {
     public func save(_ set: MatchSet) throws(ProcessMemoryError) {
         let file = try ScanFileOutput(path: path)
         defer { file.close() }
-        try file.write(MatchFileFormat.encode(set))
+        try MatchFileFormat.encode(set) { (piece: [UInt8]) throws(ProcessMemoryError) in try file.write(piece) }
+        try set.checkSpill()
         try file.finish(beforeCommit: { () throws(ProcessMemoryError) in try shift() })
     }
 

@@ -94,6 +94,8 @@ public enum RescanPredicate: Sendable, Hashable {
 extension Scanner {
     /// Narrows `previous` to the matches whose value now passes `predicate`, reading every match
     /// again with batched `process_vm_readv(2)` (``ReadBatch``, up to 4096 matches per round).
+    /// A spilled set is read back in order and the result spills past ``ScanOptions/spillThreshold``,
+    /// so memory stays bounded whatever the set's size.
     /// Matches that can no longer be read are dropped and their ranges listed as skipped.
     ///
     /// A set of byte patterns or strings is narrowed by its bytes: ``RescanPredicate/changed`` and
@@ -104,7 +106,8 @@ extension Scanner {
     ///
     /// - Throws: `.invalidArguments` when `previous` belongs to another process (pid or start
     ///   time differ), for a value test on byte patterns or a pattern test on values;
-    ///   `.badState` / `.execed` when the process goes away.
+    ///   `.badState` / `.execed` when the process goes away; `.io` when a spill file cannot be
+    ///   written or read.
     public func rescan(_ previous: MatchSet, where predicate: RescanPredicate,
                        progress: ((ScanProgress) -> Void)? = nil,
                        cancellation: Cancellation = .never) throws(ProcessMemoryError) -> ScanResult {
@@ -118,6 +121,7 @@ extension Scanner {
                                      message: "matching a pattern applies to sets of byte patterns and strings; this set holds values (test them with equal)")
         }
         var next = MatchSet(pid: previous.pid, processStartTime: previous.processStartTime, content: previous.content)
+        next.spillPolicy = options.spillPolicy
         next.isPartial = previous.isPartial
         var skipped: [SkippedRange] = []
         let batch = ReadBatch(capacity: 4096, bytes: 4096 * 8)
@@ -149,6 +153,10 @@ extension Scanner {
                 }
             }
             index = end
+            if previous.isSpilled || next.spillFailed {
+                try previous.checkSpill()
+                try next.checkSpill()
+            }
             progress?(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count))
             if cancellation.isCancelled {
                 interrupted = index < previous.count
@@ -175,6 +183,7 @@ extension Scanner {
         }
         let length = pattern?.count ?? oldLength
         var next = MatchSet(pid: previous.pid, processStartTime: previous.processStartTime, content: .bytes(length: length))
+        next.spillPolicy = options.spillPolicy
         next.pattern = pattern ?? previous.pattern
         next.isPartial = previous.isPartial
         var skipped: [SkippedRange] = []
@@ -218,6 +227,10 @@ extension Scanner {
                 }
             }
             index = end
+            if previous.isSpilled || next.spillFailed {
+                try previous.checkSpill()
+                try next.checkSpill()
+            }
             progress?(ScanProgress(bytesDone: UInt64(index), bytesTotal: UInt64(previous.count), matches: next.count))
             if cancellation.isCancelled {
                 interrupted = index < previous.count

@@ -84,15 +84,11 @@ final class ScanFileInput {
 
     func close() { fd.closeQuietly() }
 
-    /// The whole file, up to `limit` bytes.
-    func readAll(limit: Int) throws(ProcessMemoryError) -> [UInt8] {
-        var all: [UInt8] = []
-        while true {
-            guard try fill() else { return all }
-            all += buffer[start..<end]
-            start = end
-            if all.count > limit { throw corrupt("the file is larger than \(limit) bytes") }
-        }
+    /// The next bytes of the file (what is buffered, else up to 1 MiB read now); nil at its end.
+    func nextPiece() throws(ProcessMemoryError) -> [UInt8]? {
+        guard try fill() else { return nil }
+        defer { start = end }
+        return Array(buffer[start..<end])
     }
 
     /// Refills the buffer when empty; false at end of file.
@@ -207,7 +203,8 @@ extension MatchSet {
     public func save(to path: String) throws(ProcessMemoryError) {
         let file = try ScanFileOutput(path: path)
         defer { file.close() }
-        try file.write(MatchFileFormat.encode(self))
+        try MatchFileFormat.encode(self) { (piece: [UInt8]) throws(ProcessMemoryError) in try file.write(piece) }
+        try checkSpill()
         try file.finish()
     }
 
@@ -217,6 +214,12 @@ extension MatchSet {
     ///   another version, truncated or corrupt (checksums); `.notFound`/`.accessDenied`/`.io` when
     ///   it cannot be read.
     public init(contentsOf path: String) throws(ProcessMemoryError) {
+        try self.init(contentsOf: path, spill: MatchSet.defaultSpill)
+    }
+
+    /// Reads a set saved by ``save(to:)`` in 1 MiB pieces, spilling as `spill` says: memory stays
+    /// bounded whatever the file's size.
+    init(contentsOf path: String, spill: SpillPolicy) throws(ProcessMemoryError) {
         let file = try ScanFileInput(path: path)
         defer { file.close() }
         // The header first: a file that is not a match file fails at once, and no more is read
@@ -224,15 +227,25 @@ extension MatchSet {
         let head = try file.take(Int(min(file.size, UInt64(MatchFileFormat.headerSize))))
         let largest: UInt64
         switch MatchFileFormat.largestFile(header: head) {
-        case .success(let bound): largest = min(bound, 16 << 30)
+        case .success(let bound): largest = bound
         case .failure(let failure): throw ProcessMemoryError(.invalidArguments, message: "\(path): \(failure.message)")
         }
         guard file.size <= largest else {
             throw ProcessMemoryError(.invalidArguments, message: "\(path): the file holds \(file.size) bytes, more than its header allows (\(largest))")
         }
-        let bytes = head + (try file.readAll(limit: Int(largest) - head.count))
-        switch MatchFileFormat.decode(bytes) {
-        case .success(let set): self = set
+        let readFailure = Locked<ProcessMemoryError?>(nil)
+        var reader = ScanFileReader(first: head, total: file.size) {
+            do throws(ProcessMemoryError) { return try file.nextPiece() } catch {
+                readFailure.withLock { $0 = $0 ?? error }
+                return nil
+            }
+        }
+        let decoded = MatchFileFormat.decode(&reader, spill: spill)
+        if let failure = readFailure.withLock({ $0 }) { throw failure }
+        switch decoded {
+        case .success(let set):
+            try set.checkSpill()
+            self = set
         case .failure(let failure):
             throw ProcessMemoryError(.invalidArguments, message: "\(path): \(failure.message)")
         }

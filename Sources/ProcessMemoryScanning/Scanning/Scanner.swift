@@ -18,8 +18,15 @@ public struct ScanOptions: Sendable, Hashable {
     public var chunkSize: Int = 4 << 20
     /// Values only at addresses that are a multiple of their width (patterns: any offset).
     public var aligned: Bool = true
-    /// Matches kept at most; the scan stops and says so when it would keep more.
-    public var matchLimit: Int = 50_000_000
+    /// Matches kept at most, as the user asked (`Int.max`, the default: no limit); the scan stops
+    /// there and marks its result partial (``ScanResult/truncated``).
+    public var matchLimit: Int = .max
+    /// Matches a set keeps in memory (17 bytes each, 25 for byte patterns); past them its matches
+    /// move to an unnamed file in a private directory under ``temporaryDirectory`` (``MatchSet/isSpilled``),
+    /// so a set of any size costs disk, not memory.
+    public var spillThreshold: Int = 262_144
+    /// Where sets spill (a fresh directory, mode 0700, removed as soon as its file is open).
+    public var temporaryDirectory: String = "/tmp"
     /// Matches a snapshot comparison with an output file keeps in memory (17 bytes each); beyond
     /// them it has no cap and saves a narrowed snapshot (bitmaps) instead of a list.
     public var inMemoryMatchLimit: Int = 1 << 20
@@ -29,9 +36,10 @@ public struct ScanOptions: Sendable, Hashable {
     /// misses it.
     public var residentOnly: Bool = false
 
-    /// Creates scan options; the defaults scan writable private memory, aligned, in 4 MiB chunks.
+    /// Creates scan options; the defaults scan writable private memory, aligned, in 4 MiB chunks,
+    /// with no match limit.
     public init(regions: RegionFilter = .default, chunkSize: Int = 4 << 20, aligned: Bool = true,
-                matchLimit: Int = 50_000_000, residentOnly: Bool = false) {
+                matchLimit: Int = .max, residentOnly: Bool = false) {
         self.residentOnly = residentOnly
         self.regions = regions
         self.chunkSize = chunkSize
@@ -74,7 +82,7 @@ public struct ScanResult: Sendable {
     public var bytesScanned: UInt64
     /// Ranges that could not be read: regions that vanished, shrank or became unreadable meanwhile.
     public var skipped: [SkippedRange]
-    /// The match limit was reached; more matches may exist.
+    /// The explicit match limit (``ScanOptions/matchLimit``) was reached; more matches may exist.
     public var truncated: Bool
     /// The scan was stopped by its ``Cancellation`` (Ctrl-C); the matches so far are kept.
     public var interrupted: Bool
@@ -95,6 +103,9 @@ public struct ScanResult: Sendable {
 }
 
 /// Finds values, strings and byte patterns in a process's memory.
+///
+/// There is no match cap unless one is asked for: a set that outgrows
+/// ``ScanOptions/spillThreshold`` moves its matches to a temporary file (``MatchSet/isSpilled``).
 ///
 /// Regions chosen by a ``RegionFilter`` are streamed in large chunks through two reused buffers
 /// (`process_vm_readv(2)` on a reader thread while the caller's thread matches), so memory stays
@@ -159,6 +170,7 @@ public struct Scanner: Sendable {
         let startTime = try handle.processStartTime()
         let matcher = ChunkMatcher(query: query, aligned: options.aligned)
         var set = MatchSet(pid: handle.pid, processStartTime: startTime, content: matcher.content)
+        set.spillPolicy = options.spillPolicy
         var patternLength = 0
         if case .pattern(let pattern) = query {
             set.pattern = pattern
@@ -192,6 +204,10 @@ public struct Scanner: Sendable {
                 return true
             }
             done += UInt64(chunk.ownCount)
+            if set.spillFailed {
+                do throws(ProcessMemoryError) { try set.checkSpill() } catch { fatal = error }
+                return false
+            }
             if let stop = chunk.stop {
                 if stop.code == .badState || stop.code == .execed || stop.code == .badHandle {
                     fatal = stop

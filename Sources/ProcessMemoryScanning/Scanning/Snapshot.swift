@@ -117,7 +117,8 @@ extension Scanner {
     /// width at multiples of itself; unaligned means every byte offset, values that cross a page
     /// boundary included (not a region boundary, nor an unreadable page).
     ///
-    /// Without `output`, matches are kept in memory up to ``ScanOptions/matchLimit`` (then the result
+    /// Without `output`, every match is kept (spilling to a temporary file past
+    /// ``ScanOptions/spillThreshold``), up to an explicit ``ScanOptions/matchLimit`` (then the result
     /// is ``ScanResult/truncated``). With `output` there is no cap: the first
     /// ``ScanOptions/inMemoryMatchLimit`` matches are kept in memory, and when there are more, the
     /// comparison is saved to `output` as a narrowed snapshot instead of a list: the pages that hold
@@ -186,6 +187,7 @@ extension Scanner {
             MemoryRegion(start: $0.start, end: $0.end, permissions: $0.permissions, isShared: false, path: $0.path)
         }
         var set = MatchSet(pid: header.pid, processStartTime: header.processStartTime, content: .values(type, order))
+        set.spillPolicy = options.spillPolicy
         let pages = SnapshotPageReader(input: input, regions: regions, pageSize: page, narrowed: header.narrowed, planes: planeWidths.count)
         var failure: ProcessMemoryError?
         var skipped: [SkippedRange] = []
@@ -305,6 +307,10 @@ extension Scanner {
                 return false
             }
             done += UInt64(chunk.ownCount)
+            if set.spillFailed {
+                do throws(ProcessMemoryError) { try set.checkSpill() } catch { failure = error }
+                return false
+            }
             if let stop = chunk.stop {
                 if stop.code == .badState || stop.code == .execed || stop.code == .badHandle { failure = stop; return false }
                 let from = chunk.address + UInt64(chunk.ownCount)

@@ -130,7 +130,7 @@ public final class ScanSession {
     ///
     /// - Throws: `.io` or `.invalidArguments` when a generation kept on disk cannot be read back.
     public func undo() throws(ProcessMemoryError) -> Bool {
-        guard let previous = try generations.pop() else { return false }
+        guard let previous = try generations.pop(spill: options.spillPolicy) else { return false }
         generations.release(state)
         state = previous.state
         type = previous.type
@@ -165,32 +165,46 @@ public final class ScanSession {
     /// Writes `text`, as the type of each match, to the matches at `indices` (all when `nil`):
     /// integers by the match's width, floating point as its type. Each write is all or nothing.
     ///
-    /// - Returns: per match written, its index and the error if the write failed.
+    /// - Returns: per match written, its index and the error if the write failed (an array as long
+    ///   as the matches written: for all matches of a large set, prefer ``set(_:matches:mode:each:)``).
     /// - Throws: `.invalidArguments` for a value that does not fit, an index out of range, or no
     ///   value matches; `.accessDenied` when the handle lacks the write right.
     public func set(_ text: String, matches indices: [Int]? = nil,
                     mode: WriteMode = .default) throws(ProcessMemoryError) -> [(index: Int, error: ProcessMemoryError?)] {
+        var done: [(index: Int, error: ProcessMemoryError?)] = []
+        try set(text, matches: indices, mode: mode) { index, error in done.append((index, error)) }
+        return done
+    }
+
+    /// ``set(_:matches:mode:)``, calling `each` with every match's index and its write's error (nil:
+    /// written) instead of collecting them, so setting every match of a set of any size needs no
+    /// memory per match. Each write is `pwrite(2)` on `/proc/PID/mem` (``ProcessHandle/writeExactly(_:to:mode:)``).
+    ///
+    /// - Throws: as ``set(_:matches:mode:)``; `.io` when a spilled set cannot be read back.
+    public func set(_ text: String, matches indices: [Int]? = nil, mode: WriteMode = .default,
+                    each: (Int, ProcessMemoryError?) -> Void) throws(ProcessMemoryError) {
         guard case .matches(let set) = state else { throw .invalid("there are no matches to set", pid: handle.pid) }
         guard case .values(let type, let order) = set.content else {
             throw .invalid("these matches are byte patterns; set writes values", pid: handle.pid)
         }
-        let chosen = indices ?? Array(0..<set.count)
-        try Self.check(chosen, count: set.count, pid: handle.pid)
-        var done: [(index: Int, error: ProcessMemoryError?)] = []
-        for index in chosen {
+        if let indices { try Self.check(indices, count: set.count, pid: handle.pid) }
+        let total = indices?.count ?? set.count
+        for position in 0..<total {
+            let index = indices?[position] ?? position
             let match = set[index]
             let bytes = try SessionValues.encode(text, type: type, width: match.width, order: order, pid: handle.pid)
             do throws(ProcessMemoryError) {
                 try handle.writeExactly(bytes, to: match.address, mode: mode)
-                done.append((index, nil))
+                each(index, nil)
             } catch {
                 if error.code == .badState || error.code == .execed || error.code == .accessDenied && error.accessDenial == .handleLacksRight {
                     throw error
                 }
-                done.append((index, error))
+                each(index, error)
             }
+            if set.isSpilled, position % 4096 == 4095 { try set.checkSpill() }
         }
-        return done
+        if set.isSpilled { try set.checkSpill() }
     }
 
     /// The values now at the matches `range` (read again, one `process_vm_readv(2)` batch).
@@ -241,7 +255,7 @@ public final class ScanSession {
 extension MatchSet {
     /// The set without the matches at `indices`.
     func removing(_ indices: Set<Int>) -> MatchSet {
-        var kept = MatchSet(pid: pid, processStartTime: processStartTime, content: content)
+        var kept = MatchSet(like: self)
         kept.pattern = pattern
         kept.isPartial = isPartial
         for index in 0..<count where !indices.contains(index) {

@@ -4,8 +4,10 @@ import ProcessMemoryCore
 ///
 /// Memory stays bounded: an earlier match set of at most ``Limits/inMemoryMatches`` matches (17
 /// bytes each) is kept in memory; a larger one is saved as a match file in the directory and read
-/// back on undo. At most ``Limits/depth`` generations are kept; the oldest is dropped (and its
-/// file removed) beyond that. So memory holds at most `depth × inMemoryMatches × 17` bytes of
+/// back on undo (streamed, spilling again past ``ScanOptions/spillThreshold``). A set that has
+/// already spilled (``MatchSet/isSpilled``) is kept as it is: its matches are in its own file.
+/// At most ``Limits/depth`` generations are kept; the oldest is dropped (and its file removed)
+/// beyond that. So memory holds at most `depth × inMemoryMatches × 17` bytes of
 /// history (16 × 262,144 × 17 ≈ 68 MiB by default), while a first scan of millions of matches
 /// costs disk, not RAM. Snapshots live in the same directory and are removed once no generation
 /// and no current state refers to them.
@@ -72,7 +74,7 @@ public final class SessionGenerations {
 
     /// Keeps `generation`, on disk when its set is large; drops the oldest past the depth.
     func push(_ generation: Generation) throws(ProcessMemoryError) {
-        if case .matches(let set) = generation.state, set.count > limits.inMemoryMatches {
+        if case .matches(let set) = generation.state, set.count > limits.inMemoryMatches, !set.isSpilled {
             serial += 1
             let file = path + "/generation-\(serial).matches"
             try set.save(to: file)
@@ -87,12 +89,12 @@ public final class SessionGenerations {
     }
 
     /// The most recent generation, removed from the stack; `nil` when there is none.
-    func pop() throws(ProcessMemoryError) -> Generation? {
+    func pop(spill: MatchSet.SpillPolicy = MatchSet.defaultSpill) throws(ProcessMemoryError) -> Generation? {
         guard let last = stack.last else { return nil }
         let state: ScanSession.State
         switch last.stored {
         case .state(let kept): state = kept
-        case .file(let file, _): state = .matches(try MatchSet(contentsOf: file))
+        case .file(let file, _): state = .matches(try MatchSet(contentsOf: file, spill: spill))
         }
         stack.removeLast()
         if case .file(let file, _) = last.stored { remove(file) }

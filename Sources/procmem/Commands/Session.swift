@@ -20,7 +20,8 @@ struct Session: ParsableCommand {
             session can be scripted. A failed command prints its error and the session goes on; \
             the exit status is then the first failure's (see the exit codes of `procmem --help`). \
             Snapshots and large earlier match sets are kept in a private directory (mode 0700) \
-            under --temp-dir, removed when the session ends.
+            under --temp-dir, removed when the session ends; a set of more than 262,144 matches \
+            keeps them in an unnamed file there (no match limit).
 
             --json prints one line per command (each `;`-separated part), for scripts: \
             {"command","ok","output","errors","state","type","matchCount","partial","matches","jobs"}: \
@@ -55,7 +56,9 @@ struct Session: ParsableCommand {
         defer { handle.close() }
         let session: ScanSession
         do {
-            session = try ScanSession(handle: handle, type: type, temporaryDirectory: temporaryDirectory)
+            var options = ScanOptions()
+            options.temporaryDirectory = temporaryDirectory
+            session = try ScanSession(handle: handle, type: type, options: options, temporaryDirectory: temporaryDirectory)
         } catch {
             throw ErrorReporting.fail(error)
         }

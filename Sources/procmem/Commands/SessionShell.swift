@@ -287,11 +287,15 @@ final class SessionShell {
     private func set(_ arguments: [String]) throws {
         guard let value = arguments.first else { throw SessionUsage("set takes a value and optionally match numbers: set 999 [0 2]") }
         let chosen = try SessionFilters.indices(Array(arguments.dropFirst()))
-        let done = try session.set(value, matches: chosen.isEmpty ? nil : chosen)
-        let failed = done.filter { $0.error != nil }
-        Output.line("wrote \(value) to \(done.count - failed.count) match\(done.count - failed.count == 1 ? "" : "es")")
+        // Counted as they are written, so setting every match of a large set needs no memory per match.
+        var written = 0
+        var failed: [(index: Int, error: ProcessMemoryError)] = []
+        try session.set(value, matches: chosen.isEmpty ? nil : chosen) { index, error in
+            if let error { failed.append((index, error)) } else { written += 1 }
+        }
+        Output.line("wrote \(value) to \(written) match\(written == 1 ? "" : "es")")
         for failure in failed {
-            if let error = failure.error { fail("match \(failure.index): \(error.description)", status: ExitCodes.status(for: error.code), code: error.code) }
+            fail("match \(failure.index): \(failure.error.description)", status: ExitCodes.status(for: failure.error.code), code: failure.error.code)
         }
     }
 
