@@ -27,6 +27,11 @@ struct DumpEngine {
     /// target is stopped (it cannot register more), so chunks skip the per-read check, which reads
     /// `/proc/PID/smaps` whenever a chunk holds an unpopulated page. With ``StopMethod/none`` the
     /// target runs and every protect-mode chunk is checked.
+    ///
+    /// Known gap: another process that holds the target's userfaultfd descriptor can still register
+    /// a range during the dump; a chunk read there waits until that process serves the fault or
+    /// we are killed (the same class as a page unmapped between check and read, see
+    /// `UserfaultfdRanges.swift`).
     var userfaultfdChecked: Bool { options.stopMethod != .none }
 
     private func advance(_ bytes: UInt64) {
