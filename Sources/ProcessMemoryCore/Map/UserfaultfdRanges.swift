@@ -57,9 +57,9 @@ extension ProcessHandle {
 /// `process_vm_readv` faults in a missing page of a userfaultfd-registered range and then waits,
 /// killable only by SIGKILL, for the target's handler (measured on Linux 6.x: a pending SIGUSR1 with
 /// a handler does not end the wait). `/proc/PID/mem` instead fails such a page with `EIO`. So before
-/// a protect-mode read, one `pread(2)` of `/proc/PID/pagemap` tells whether every page is populated
-/// (present or swapped): such a page raises no userfault on read, and the read goes ahead as
-/// before. Only when some page is not populated is `/proc/PID/smaps` read, and the read is cut at
+/// a protect-mode read, one `PAGEMAP_SCAN` ioctl on `/proc/PID/pagemap` (Linux 6.7+; before it, one
+/// `pread(2)` of the 8-byte entries) tells whether every page is populated (present or swapped):
+/// such a page raises no userfault on read, and the read goes ahead as before. Only when some page is not populated is `/proc/PID/smaps` read, and the read is cut at
 /// the first unpopulated page of a range with `VmFlags` `um` or `ui`.
 ///
 /// A page the target unmaps (`MADV_DONTNEED`) between the check and the read can still make the
