@@ -129,13 +129,16 @@ extension Scanner {
         var interrupted = false
         var scannedRegions = Set<Int>()
         var bytesRead: UInt64 = 0
+        var lastRegion = -1
         while index < previous.count {
             batch.removeAll()
             let end = min(previous.count, index + 4096)
-            for i in index..<end { batch.add(address: previous[i].address, count: previous[i].width) }
+            // Each match fetched once per round (a spilled set reads it back from its file).
+            let round = (index..<end).map { previous[$0] }
+            for match in round { batch.add(address: match.address, count: match.width) }
             try handle.read(batch)
-            for (slot, i) in (index..<end).enumerated() {
-                let match = previous[i]
+            for (slot, match) in round.enumerated() {
+                let i = index + slot
                 guard batch.outcome(slot) == .ok, let now = Self.narrowLoad(batch, slot, match.width) else {
                     let reason = batch.error(slot) ?? ProcessMemoryError(.io, pid: handle.pid, address: match.address, message: "the match could not be read")
                     if reason.code == .badState || reason.code == .execed { throw reason }
@@ -146,10 +149,14 @@ extension Scanner {
                 let mask: UInt64 = match.width >= 8 ? .max : (1 << UInt64(match.width * 8)) - 1
                 let bits = now & mask
                 bytesRead += UInt64(match.width)
-                if predicate.accepts(oldBits: match.bits, newBits: bits, width: match.width, type: type, order: order),
-                   let regionIndex = previous.regionIndex(containing: match.address) {
-                    scannedRegions.insert(regionIndex)
-                    next.append(address: match.address, width: match.width, bits: bits, region: previous.regions[regionIndex])
+                guard predicate.accepts(oldBits: match.bits, newBits: bits, width: match.width, type: type, order: order) else { continue }
+                // Matches come in address order: the region of the last kept match usually holds this one too.
+                if lastRegion < 0 || !(previous.regions[lastRegion].start <= match.address && match.address < previous.regions[lastRegion].end) {
+                    lastRegion = previous.regionIndex(containing: match.address) ?? -1
+                    if lastRegion >= 0 { scannedRegions.insert(lastRegion) }
+                }
+                if lastRegion >= 0 {
+                    next.append(address: match.address, width: match.width, bits: bits, region: previous.regions[lastRegion])
                 }
             }
             index = end

@@ -33,6 +33,8 @@ import ProcessMemoryScanning
     @Test("the scanner's fixed-width types are the core's")
     func scanTypes() {
         for type in ScanValueType.allCases {
+            // The same type by name: the switch in ScanValueType.valueType misses none.
+            #expect(type.valueType == ValueType(rawValue: type.rawValue))
             #expect(type.width == type.valueType?.size)
             #expect(type.isSigned == (type.valueType?.isSigned ?? false))
         }
