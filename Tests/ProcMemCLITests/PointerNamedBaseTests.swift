@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessMemoryTestSupport
 import ProcessMemoryTestTraits
 import Testing
 
@@ -60,18 +61,10 @@ struct PointerNamedBaseTests {
         let program = directory.appendingPathComponent("named").path
         _ = try run("objcopy", ["--strip-symbol=\(stripped)", built, program])
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        let target = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        let pid = String(process.processIdentifier)
+        let child = try ChildProcess([program])
+        defer { child.kill(); child.reap() }
+        let target = try child.readLine().trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = String(child.pid)
         let scan = try procmem("pointer", "scan", pid, target, "--depth", "2", "--max-offset", "0x40", "--module", "named")
         #expect(scan.status == 0, "\(scan.stderr)")
         let namedOffset = hex(min(a, b) == a ? b : a)

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import ProcessMemoryCore
+import ProcessMemoryTestSupport
 import ProcessMemoryTestTraits
 
 /// The populated runs of a mapping, by the PAGEMAP_SCAN ioctl and by reading 8-byte entries: both
@@ -50,19 +51,11 @@ struct PagemapTests {
 
     @Test("PAGEMAP_SCAN and the entries give the touched runs, whole and for unaligned parts", .requiresPagemapScan)
     func scanMatchesEntries() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let child = try ChildProcess(["python3", "-c", Self.script])
+        defer { child.kill(); child.reap() }
+        let line = try child.readLine()
         let base = try #require(UInt64(line.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(2), radix: 16))
-        let handle = try ProcessHandle(pid: process.processIdentifier)
+        let handle = try ProcessHandle(pid: child.pid)
         defer { handle.close() }
         let pagemap = try #require(Pagemap(handle: handle))
         let whole = base..<(base + 2048 * 4096)

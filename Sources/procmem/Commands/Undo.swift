@@ -17,20 +17,10 @@ struct Undo: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A match or snapshot file saved by scan or rescan.", valueName: "file"), completion: .file())
-    var file: String
-
-    @Option(help: ArgumentHelp("How many earlier generations FILE keeps (as rescan --keep).", valueName: "n"))
-    var keep: Int = MatchFileGenerations.defaultLimit
-
-    @OptionGroup var jsonOption: JSONOption
-
-    func validate() throws {
-        if keep < 0 || keep > 1000 { throw ValidationError("--keep must be 0…1000") }
-    }
+    @OptionGroup var options: GenerationFileOptions
 
     func run() throws {
-        try GenerationStep.run(file: file, keep: keep, json: jsonOption.json, forward: false)
+        try GenerationStep.run(options, forward: false)
     }
 }
 
@@ -45,6 +35,15 @@ struct Redo: ParsableCommand {
             """
     )
 
+    @OptionGroup var options: GenerationFileOptions
+
+    func run() throws {
+        try GenerationStep.run(options, forward: true)
+    }
+}
+
+/// What `undo` and `redo` take: the match file, how many generations it keeps, and --json.
+struct GenerationFileOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("A match or snapshot file saved by scan or rescan.", valueName: "file"), completion: .file())
     var file: String
 
@@ -55,10 +54,6 @@ struct Redo: ParsableCommand {
 
     func validate() throws {
         if keep < 0 || keep > 1000 { throw ValidationError("--keep must be 0…1000") }
-    }
-
-    func run() throws {
-        try GenerationStep.run(file: file, keep: keep, json: jsonOption.json, forward: true)
     }
 }
 
@@ -71,7 +66,8 @@ enum GenerationStep {
         var redoable: Int
     }
 
-    static func run(file: String, keep: Int, json: Bool, forward: Bool) throws {
+    static func run(_ options: GenerationFileOptions, forward: Bool) throws {
+        let file = options.file, keep = options.keep, json = options.jsonOption.json
         let generations = MatchFileGenerations(path: file, limit: keep)
         let redo = MatchFileRedo(generations)
         do {
