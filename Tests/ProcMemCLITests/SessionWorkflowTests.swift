@@ -317,4 +317,22 @@ struct SessionWorkflowTests {
         #expect(fine.status == 0, "quit ends the script before bogus: \(fine.stderr)")
         #expect(fine.text.contains("undone: no matches"))
     }
+
+    @Test("set N[,N…]=VALUE, scanmem's form: each group gets its own value, in order; a malformed group writes nothing")
+    func setGroups() throws {
+        let game = try RunningGame()
+        defer { game.stop() }
+        let address = try game.healthAddress()
+        let pid = String(game.pid)
+        let listing = try procmem(["session", pid, "-c", "100; list 100000"])
+        let index = try #require(self.index(of: address, in: listing.text), "\(listing.text)")
+        let bad = try procmem(["session", pid, "-c", "100; set \(index)=61 x=5"])
+        #expect(bad.status == 64, "\(bad.stderr)")
+        #expect(bad.stderr.contains("is not a match number"), "\(bad.stderr)")
+        #expect(try game.health() == 100, "a malformed group writes nothing")
+        let run = try procmem(["session", pid, "-c", "100; set \(index)=61 \(index)=62"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.text.contains("wrote 61 to 1 match\n") && run.text.contains("wrote 62 to 1 match\n"), "\(run.text)")
+        #expect(try game.health() == 62, "the groups are written in order")
+    }
 }

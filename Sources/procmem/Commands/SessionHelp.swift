@@ -12,7 +12,7 @@ enum SessionHelp {
         ("undo", "undo", "Goes back one step (scan, filter, delete, reset, type); 16 steps are kept."),
         ("reset", "reset", "Forgets the matches, to start a new scan. Undoable."),
         ("type", "type [T]", "Shows or sets the value type: u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 any-int. Setting it resets the matches (undoable)."),
-        ("set", "set VALUE [N…]", "Writes VALUE to every match, or to the matches named."),
+        ("set", "set VALUE [N…] | set N[,N…]=VALUE …", "Writes VALUE to every match, or to the matches named; `set 0,3=42 5=7` gives each group its own value."),
         ("freeze", "freeze [N…] [=VALUE]", "Keeps the matches named (all, if at most 100) at VALUE, or at their value now, in the background while you go on. `freeze 0 =999`."),
         ("unfreeze", "unfreeze [%ID…]", "Stops freezes (all, or those with the ids `jobs` shows)."),
         ("watch", "watch [N…]", "Reports changes of the matches named, before each prompt, in the background."),

@@ -283,10 +283,27 @@ final class SessionShell {
         Output.line("deleted \(indices.count); \(describeState())")
     }
 
-    /// `set VALUE [N…]`: writes VALUE to all matches or the chosen ones.
+    /// `set VALUE [N…]`: writes VALUE to all matches or the chosen ones; `set N[,N…]=VALUE …`
+    /// (scanmem's form) writes a value of its own to each group of matches, in one command.
     private func set(_ arguments: [String]) throws {
-        guard let value = arguments.first else { throw SessionUsage("set takes a value and optionally match numbers: set 999 [0 2]") }
-        let chosen = try SessionFilters.indices(Array(arguments.dropFirst()))
+        guard let first = arguments.first else { throw SessionUsage("set takes a value and optionally match numbers: set 999 [0 2], or set 0,3=42 5=7") }
+        if first.contains("=") {
+            // The syntax of every group is checked before anything is written; each group then
+            // writes as `set VALUE N…` does, in order.
+            let groups = try arguments.map { word -> (indices: [Int], value: String) in
+                guard let equals = word.firstIndex(of: "="), equals != word.startIndex, word.index(after: equals) != word.endIndex else {
+                    throw SessionUsage("'\(Format.printable(word))' is not N[,N…]=VALUE (set 0,3=42 5=7)")
+                }
+                return (try SessionFilters.indices([String(word[..<equals])]), String(word[word.index(after: equals)...]))
+            }
+            for group in groups { try set(group.value, to: group.indices) }
+            return
+        }
+        try set(first, to: try SessionFilters.indices(Array(arguments.dropFirst())))
+    }
+
+    /// Writes `value` to the matches `chosen` (every match when empty) and says how many it wrote.
+    private func set(_ value: String, to chosen: [Int]) throws {
         // Counted as they are written, so setting every match of a large set needs no memory per match.
         var written = 0
         var failed: [(index: Int, error: ProcessMemoryError)] = []
