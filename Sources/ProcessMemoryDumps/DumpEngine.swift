@@ -218,14 +218,7 @@ extension DumpEngine {
         default: return nil
         }
         guard !region.isShared, let populated = pagemap.populatedRuns(in: region.start..<region.end) else { return nil }
-        var holes: [Range<UInt64>] = []
-        var position = region.start
-        for run in populated {
-            if run.lowerBound > position { holes.append(position..<run.lowerBound) }
-            position = max(position, run.upperBound)
-        }
-        if position < region.end { holes.append(position..<region.end) }
-        return holes
+        return Pagemap.gaps(between: populated, in: region.start..<region.end)
     }
 
     /// Whether `range` still lies in one private anonymous mapping of `region`'s kind (one query of

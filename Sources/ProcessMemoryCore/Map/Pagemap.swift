@@ -42,6 +42,19 @@ package final class Pagemap {
         scannedRuns(in: range) ?? runsFromEntries(in: range)
     }
 
+    /// The parts of `range` that none of `runs` (in address order) covers: the unpopulated pages
+    /// between the populated runs.
+    package static func gaps(between runs: [Range<UInt64>], in range: Range<UInt64>) -> [Range<UInt64>] {
+        var gaps: [Range<UInt64>] = []
+        var position = range.lowerBound
+        for run in runs {
+            if run.lowerBound > position { gaps.append(position..<min(run.lowerBound, range.upperBound)) }
+            position = max(position, run.upperBound)
+        }
+        if position < range.upperBound { gaps.append(position..<range.upperBound) }
+        return gaps
+    }
+
     /// ``populatedRuns(in:)`` by the `PAGEMAP_SCAN` ioctl only; nil when the kernel lacks it.
     package func scannedRuns(in range: Range<UInt64>) -> [Range<UInt64>]? {
         let page = AddressSpace.pageSize

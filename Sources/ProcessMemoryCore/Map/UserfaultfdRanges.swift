@@ -81,12 +81,7 @@ enum UserfaultfdGuard {
         let pages = (firstPage * page)..<((firstPage + UInt64(pageCount)) * page)
         if fds.pagemap >= 0, let runs = PagemapScan.populatedRuns(fds.pagemap, in: pages) {
             // One ioctl: the pages between the populated runs.
-            var position = pages.lowerBound
-            for run in runs {
-                if run.lowerBound > position { unpopulated.append(position..<run.lowerBound) }
-                position = max(position, run.upperBound)
-            }
-            if position < pages.upperBound { unpopulated.append(position..<pages.upperBound) }
+            unpopulated = Pagemap.gaps(between: runs, in: pages)
             guard !unpopulated.isEmpty else { return nil }
         } else if fds.pagemap >= 0, let found = unpopulatedPages(fds.pagemap, firstPage: firstPage, count: pageCount) {
             guard !found.isEmpty else { return nil }

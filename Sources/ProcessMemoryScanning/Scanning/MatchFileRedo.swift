@@ -57,21 +57,11 @@ public struct MatchFileRedo: Sendable, Hashable {
         }
         if directory.exists(name) {
             // Make room at redo.1: every undone set one step further.
-            var count = 0
-            while directory.exists(Self.redoName(name, count + 1)) { count += 1 }
-            for number in stride(from: count, through: 1, by: -1) {
-                try directory.renameFile(Self.redoName(name, number), to: Self.redoName(name, number + 1))
-                try afterStep()
-            }
+            try Self.shiftUp(directory, { Self.redoName(name, $0) }, from: 1, afterStep: afterStep)
             try directory.renameFile(name, to: Self.redoName(name, 1))
             try afterStep()
         }
-        var number = 1
-        while directory.exists(Self.generationName(name, number)) {
-            try directory.renameFile(Self.generationName(name, number), to: Self.generationName(name, number - 1))
-            try afterStep()
-            number += 1
-        }
+        try Self.shiftDown(directory, { Self.generationName(name, $0) }, from: 1, afterStep: afterStep)
     }
 
     /// Steps forward again to the most recently undone set (`renameat(2)`, `unlinkat(2)` for a
@@ -92,21 +82,11 @@ public struct MatchFileRedo: Sendable, Hashable {
         }
         if directory.exists(name) {
             // Make room at path: every generation one step older.
-            var count = 0
-            while directory.exists(Self.generationName(name, count + 1)) { count += 1 }
-            for number in stride(from: count, through: 0, by: -1) {
-                try directory.renameFile(Self.generationName(name, number), to: Self.generationName(name, number + 1))
-                try afterStep()
-            }
+            try Self.shiftUp(directory, { Self.generationName(name, $0) }, from: 0, afterStep: afterStep)
         }
         try directory.renameFile(Self.redoName(name, 1), to: name)
         try afterStep()
-        var number = 2
-        while directory.exists(Self.redoName(name, number)) {
-            try directory.renameFile(Self.redoName(name, number), to: Self.redoName(name, number - 1))
-            try afterStep()
-            number += 1
-        }
+        try Self.shiftDown(directory, { Self.redoName(name, $0) }, from: 2, afterStep: afterStep)
         // The generation pushed beyond the limit goes, as a save's shift drops it.
         var beyond = generations.limit + 1
         while directory.exists(Self.generationName(name, beyond)) {
@@ -130,14 +110,32 @@ public struct MatchFileRedo: Sendable, Hashable {
     /// missing, `path.K+1` there) and in the redo chain, by moving the later ones down.
     static func closeGaps(_ directory: OutputDirectory, _ name: String) throws(ProcessMemoryError) {
         for chain in [{ (number: Int) in generationName(name, number) }, { (number: Int) in redoName(name, number) }] {
-            var number = 1
-            while directory.exists(chain(number)) { number += 1 }
-            // `number` is missing; anything after it moves down one.
-            var next = number + 1
-            while directory.exists(chain(next)) {
-                try directory.renameFile(chain(next), to: chain(next - 1))
-                next += 1
-            }
+            var missing = 1
+            while directory.exists(chain(missing)) { missing += 1 }
+            try shiftDown(directory, chain, from: missing + 1, afterStep: { () throws(ProcessMemoryError) in })
+        }
+    }
+
+    /// Moves the entries of `chain` from `first` on, as far as they run unbroken, one step up
+    /// (`K` → `K+1`), the last first so that nothing is overwritten.
+    static func shiftUp(_ directory: OutputDirectory, _ chain: (Int) -> String, from first: Int,
+                        afterStep: () throws(ProcessMemoryError) -> Void) throws(ProcessMemoryError) {
+        var last = first - 1
+        while directory.exists(chain(last + 1)) { last += 1 }
+        for number in stride(from: last, through: first, by: -1) {
+            try directory.renameFile(chain(number), to: chain(number + 1))
+            try afterStep()
+        }
+    }
+
+    /// Moves the entries of `chain` from `first` on, while they exist, one step down (`K` → `K-1`).
+    static func shiftDown(_ directory: OutputDirectory, _ chain: (Int) -> String, from first: Int,
+                          afterStep: () throws(ProcessMemoryError) -> Void) throws(ProcessMemoryError) {
+        var number = first
+        while directory.exists(chain(number)) {
+            try directory.renameFile(chain(number), to: chain(number - 1))
+            try afterStep()
+            number += 1
         }
     }
 
